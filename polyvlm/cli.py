@@ -1,0 +1,38 @@
+"""The `polyvlm` command: one table from subcommand to the function that runs it (imported lazily)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# subcommand -> ("module:function", one-line help). Each function takes argv (list[str]) and returns an exit code.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("polyvlm.train.cli:main", "train a model from a YAML recipe with key=value overrides"),
+    "chat": ("polyvlm.models.chat_cli:main", "ask a checkpoint about an image (one-shot or interactive)"),
+    "quickstart": ("polyvlm.quickstart.run:main", "generate multilingual data, train a tiny model in stages, evaluate"),
+    "config": ("polyvlm.config_cli:main", "print every config key with its help and default, or a resolved recipe"),
+}
+
+
+def usage() -> str:
+    width = max(len(k) for k in COMMANDS)
+    rows = "\n".join(f"  {k.ljust(width)}  {h}" for k, (_, h) in COMMANDS.items())
+    return f"usage: polyvlm COMMAND [args]\n\ncommands:\n{rows}\n\n`polyvlm COMMAND --help` for each command's options."
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"polyvlm: unknown command '{name}'\n\n{usage()}", file=sys.stderr)
+        return 2
+    target, _ = COMMANDS[name]
+    module, func = target.split(":")
+    return int(getattr(importlib.import_module(module), func)(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Typed run configuration: dataclasses, YAML recipes, `key=value` overrides, the resolved copy per run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A recipe or override that names an unknown key or gives a value of the wrong type."""
+
+
+def _f(default: Any, help: str, **kw: Any) -> Any:
+    """A dataclass field whose `help` is the field's docstring (shown by `polyvlm config --help-keys`)."""
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda d=default: json.loads(json.dumps(d)), metadata={"help": help}, **kw)
+    return field(default=default, metadata={"help": help}, **kw)
+
+
+@dataclass
+class ModelConfig:
+    vision: str = _f("", "Local Hugging Face vision encoder directory (CLIP/SigLIP); empty: build from vision_config.")
+    vision_config: dict = _f({}, "Config kwargs for a vision encoder built from scratch; `model_type` is clip_vision_model or siglip_vision_model.")
+    vision_feature_layer: int = _f(-2, "Hidden layer whose patch features feed the connector (LLaVA uses -2).")
+    vision_select: str = _f("patch", "Which tokens to keep: `patch` (drop CLS, LLaVA default) or `full`.")
+    llm: str = _f("", "Local Hugging Face causal LM directory; empty: build from llm_config.")
+    llm_config: dict = _f({}, "Config kwargs for a causal LM built from scratch; `model_type` is qwen2, llama or mistral.")
+    tokenizer: str = _f("", "Tokenizer directory; empty: the llm directory.")
+    connector: str = _f("mlp2x_gelu", "Connector name from the registry: linear, mlp2x_gelu.")
+    template: str = _f("chatml", "Chat template: chatml, llama3, vicuna_v1, plain.")
+    max_length: int = _f(2048, "Maximum tokens per sample after media placeholders are expanded.")
+    init_from: str = _f("", "A polyvlm checkpoint directory whose weights initialise this model (stage 2 from stage 1).")
+    dtype: str = _f("float32", "Parameter dtype: float32, bfloat16, float16.")
+
+
+@dataclass
+class DataConfig:
+    path: str = _f("", "Training records: a JSON/JSONL file of LLaVA conversation records.")
+    image_root: str = _f("", "Directory media paths are resolved under; empty: the data file's directory.")
+    on_bad_record: str = _f("error", "`error`: stop before the first step naming the record; `skip`: skip, count and log.")
+    eval_path: str = _f("", "Optional held-out records scored for loss at the end of training.")
+    num_workers: int = _f(0, "DataLoader worker processes that decode media.")
+
+
+@dataclass
+class TrainConfig:
+    stage: str = _f("finetune", "Training stage: align (connector only), finetune (connector + LM), lora.")
+    output_dir: str = _f("runs/train", "Run directory: resolved config, logs and checkpoints.")
+    max_steps: int = _f(100, "Optimizer steps to run.")
+    save_every: int = _f(0, "Save a checkpoint every N steps (0: only at the end).")
+    lr: float = _f(2e-5, "Peak learning rate of the connector and the LM.")
+    vision_lr: float = _f(0.0, "Learning rate of the vision encoder in finetune; 0 keeps it frozen.")
+    weight_decay: float = _f(0.0, "AdamW weight decay.")
+    warmup_ratio: float = _f(0.03, "Fraction of max_steps spent in linear warm-up before cosine decay.")
+    min_lr_ratio: float = _f(0.0, "Cosine floor as a fraction of the peak learning rate.")
+    max_grad_norm: float = _f(1.0, "Gradient clipping norm (0 disables).")
+    batch_size: int = _f(8, "Samples per micro-batch.")
+    grad_accum: int = _f(1, "Micro-batches per optimizer step.")
+    seed: int = _f(0, "Seed for data order and initialisation.")
+    log_every: int = _f(10, "Write a log line every N steps.")
+    device: str = _f("auto", "auto, cpu, cuda.")
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        """Write the resolved config as YAML (atomically)."""
+        from polyvlm.utils import atomic_write_text
+
+        atomic_write_text(Path(path), yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
+
+
+def _check_type(key: str, value: Any, tp: Any) -> Any:
+    """Return `value` coerced to `tp` or raise ConfigError naming the key."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            if arg is type(None) and value is None:
+                return None
+            try:
+                return _check_type(key, value, arg)
+            except ConfigError:
+                continue
+        raise ConfigError(f"config key '{key}': expected {tp}, got {type(value).__name__} {value!r}")
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is float and isinstance(value, str):  # YAML reads 1e-3 as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if tp in (int, float, str, bool, dict, list) and not (isinstance(value, tp) and not (tp is int and isinstance(value, bool))):
+        raise ConfigError(f"config key '{key}': expected {tp.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _merge(obj: Any, data: dict, prefix: str = "") -> None:
+    hints = typing.get_type_hints(type(obj))
+    names = {f.name for f in dataclasses.fields(obj)}
+    for key, value in data.items():
+        full = f"{prefix}{key}"
+        if key not in names:
+            raise ConfigError(f"unknown config key '{full}' (known: {', '.join(sorted(prefix + n for n in names))})")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key '{full}': expected a mapping, got {value!r}")
+            _merge(current, value, full + ".")
+        else:
+            setattr(obj, key, _check_type(full, value, hints[key]))
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`train.lr=1e-3` -> (["train", "lr"], 0.001); values are parsed as YAML scalars."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' is not of the form key=value")
+    key, raw = text.split("=", 1)
+    value = yaml.safe_load(raw) if raw != "" else ""
+    return key.strip().split("."), value
+
+
+def load_config(recipe: str | Path | None = None, overrides: list[str] | None = None, base: dict | None = None) -> Config:
+    """Build a Config from defaults, then an optional `base` dict, the YAML recipe, then overrides."""
+    cfg = Config()
+    if base:
+        _merge(cfg, base)
+    if recipe:
+        path = Path(recipe)
+        if not path.is_file():
+            raise ConfigError(f"recipe {path}: no such file")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"recipe {path}: not valid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"recipe {path}: top level must be a mapping")
+        try:
+            _merge(cfg, data)
+        except ConfigError as e:
+            raise ConfigError(f"recipe {path}: {e}") from None
+    for text in overrides or []:
+        keys, value = parse_override(text)
+        nested: dict = {}
+        cursor = nested
+        for k in keys[:-1]:
+            cursor = cursor.setdefault(k, {})
+        cursor[keys[-1]] = value
+        _merge(cfg, nested)
+    return cfg
+
+
+def config_from_dict(data: dict) -> Config:
+    cfg = Config()
+    _merge(cfg, data)
+    return cfg
+
+
+def help_keys() -> list[tuple[str, str, Any]]:
+    """(key, help, default) for every config key, for `polyvlm config --keys`."""
+    rows = []
+    for section in dataclasses.fields(Config):
+        sub = getattr(Config(), section.name)
+        for f in dataclasses.fields(sub):
+            rows.append((f"{section.name}.{f.name}", f.metadata.get("help", ""), getattr(sub, f.name)))
+    return rows

@@ -1,0 +1,165 @@
+"""The LLaVA conversation record: parsing from dicts, media path resolution under a root, record errors."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MEDIA_KEYS = ("image", "audio", "video")
+PLACEHOLDERS = {"image": "<image>", "audio": "<audio>", "video": "<video>"}
+ROLE_ALIASES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
+
+
+class RecordError(ValueError):
+    """A bad record. `str()` is one line: `file:line id=... : reason`."""
+
+    def __init__(self, reason: str, source: str = "", record_id: str | None = None, code: str = "invalid"):
+        self.reason, self.source, self.record_id, self.code = reason, source, record_id, code
+        where = source or "<record>"
+        rid = f" id={record_id}" if record_id is not None else ""
+        super().__init__(f"{where}{rid}: {reason}")
+
+
+@dataclass
+class Turn:
+    role: str  # user | assistant | system
+    text: str
+
+
+@dataclass
+class Record:
+    """One training or evaluation sample.
+
+    `media` maps modality -> list of paths (as written in the record, relative to the image root).
+    `source` says where it came from (`file.jsonl:12`), for error messages.
+    """
+
+    id: str
+    turns: list[Turn]
+    media: dict[str, list[str]] = field(default_factory=dict)
+    language: str | None = None
+    source: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def placeholder_counts(self) -> dict[str, int]:
+        return {m: sum(t.text.count(PLACEHOLDERS[m]) for t in self.turns) for m in MEDIA_KEYS}
+
+    def to_llava(self) -> dict:
+        """Back to the LLaVA dict layout (`from` human/gpt/system)."""
+        back = {"user": "human", "assistant": "gpt", "system": "system"}
+        out: dict[str, Any] = {"id": self.id}
+        for m, paths in self.media.items():
+            if paths:
+                out[m] = paths[0] if len(paths) == 1 and not self.extra.get(f"_{m}_list") else list(paths)
+        out["conversations"] = [{"from": back[t.role], "value": t.text} for t in self.turns]
+        if self.language is not None:
+            out["language"] = self.language
+        for k, v in self.extra.items():
+            if not k.startswith("_"):
+                out[k] = v
+        return out
+
+
+def parse_record(obj: Any, source: str = "") -> Record:
+    """Parse one LLaVA-format dict into a Record, raising RecordError with the reason."""
+    if not isinstance(obj, dict):
+        raise RecordError(f"record is a {type(obj).__name__}, not an object", source, code="wrong_type")
+    rid_raw = obj.get("id")
+    rid = None if rid_raw is None else (str(int(rid_raw)) if isinstance(rid_raw, float) and rid_raw.is_integer() else str(rid_raw))
+    if rid is None:
+        raise RecordError("missing key 'id'", source, code="missing_key")
+    convs = obj.get("conversations")
+    if convs is None:
+        raise RecordError("missing key 'conversations'", source, rid, code="missing_key")
+    if not isinstance(convs, list):
+        raise RecordError(f"'conversations' is a {type(convs).__name__}, not a list", source, rid, code="wrong_type")
+    if not convs:
+        raise RecordError("empty conversation", source, rid, code="empty_conversation")
+    turns = []
+    for i, turn in enumerate(convs):
+        if not isinstance(turn, dict):
+            raise RecordError(f"turn {i} is not an object", source, rid, code="wrong_type")
+        role = ROLE_ALIASES.get(str(turn.get("from", turn.get("role", ""))))
+        if role is None:
+            raise RecordError(f"turn {i} has no known role (from={turn.get('from')!r})", source, rid, code="bad_role")
+        value = turn.get("value", turn.get("content"))
+        if not isinstance(value, str):
+            raise RecordError(f"turn {i} value is not a string", source, rid, code="wrong_type")
+        turns.append(Turn(role, value))
+    if not any(t.role == "user" for t in turns):
+        raise RecordError("no human turn", source, rid, code="no_user_turn")
+    media: dict[str, list[str]] = {}
+    extra: dict[str, Any] = {}
+    for m in MEDIA_KEYS:
+        v = obj.get(m)
+        if v is None:
+            continue
+        if isinstance(v, str):
+            media[m] = [v]
+        elif isinstance(v, list) and all(isinstance(p, str) for p in v):
+            media[m] = list(v)
+            extra[f"_{m}_list"] = True
+        else:
+            raise RecordError(f"'{m}' must be a path or a list of paths", source, rid, code="wrong_type")
+    lang = obj.get("language")
+    if lang is not None and not isinstance(lang, str):
+        raise RecordError("'language' is not a string", source, rid, code="wrong_type")
+    for k, v in obj.items():
+        if k not in ("id", "conversations", "language", *MEDIA_KEYS):
+            extra[k] = v
+    return Record(id=rid, turns=turns, media=media, language=lang, source=source, extra=extra)
+
+
+def check_placeholders(rec: Record) -> None:
+    """Each modality's placeholder count must equal its media count (images with none get one prepended)."""
+    counts = rec.placeholder_counts()
+    for m in MEDIA_KEYS:
+        n_media = len(rec.media.get(m, []))
+        if counts[m] != n_media:
+            raise RecordError(
+                f"{counts[m]} {PLACEHOLDERS[m]} placeholder(s) but {n_media} {m} file(s)",
+                rec.source, rec.id, code="placeholder_mismatch",
+            )
+
+
+def resolve_media(root: str | Path, rel: str, source: str = "", record_id: str | None = None) -> Path:
+    """Resolve a media path under `root`; absolute paths, `..` and symlinks that leave the root are refused."""
+    root_real = Path(os.path.realpath(root))
+    if os.path.isabs(rel):
+        raise RecordError(f"media path '{rel}' is absolute; paths must be relative to the image root", source, record_id, code="media_escape")
+    full = Path(os.path.realpath(root_real / rel))
+    if full != root_real and root_real not in full.parents:
+        raise RecordError(f"media path '{rel}' escapes the image root {root_real}", source, record_id, code="media_escape")
+    if not full.is_file():
+        raise RecordError(f"media file '{rel}' not found under {root_real}", source, record_id, code="media_missing")
+    return full
+
+
+def iter_json_records(path: str | Path) -> Iterator[Record]:
+    """Read records from a .json array or .jsonl file (the data issue adds streaming and more formats)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecordError("no such file", str(path), code="missing_file")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".jsonl":
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise RecordError(f"malformed JSON: {e.msg}", f"{path}:{n}", code="malformed_json") from None
+            yield parse_record(obj, f"{path}:{n}")
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise RecordError(f"malformed JSON at line {e.lineno}: {e.msg}", str(path), code="malformed_json") from None
+        if not isinstance(data, list):
+            raise RecordError("top level is not a list of records", str(path), code="wrong_type")
+        for i, obj in enumerate(data):
+            yield parse_record(obj, f"{path}#{i}")

@@ -1,0 +1,1 @@
+"""polyvlm.models.connectors"""
