@@ -1,1 +1,26 @@
-"""polyvlm.polyvlm"""
+"""polyvlm: train, evaluate and serve multilingual multimodal assistants. Top-level loaders live here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from polyvlm.models.generate import VLMGenerator
+
+
+def load(path: str | Path, device: str = "cpu") -> tuple[Any, Any]:
+    """Load a polyvlm checkpoint directory -> (PolyVLM in eval mode, Processor)."""
+    from polyvlm.models.checkpoint import load as _load
+
+    return _load(path, device)
+
+
+def load_generator(path: str | Path, device: str = "cpu") -> VLMGenerator:
+    """A checkpoint behind the `polyvlm.infer.Generator` interface (what eval, serve and synth call)."""
+    from polyvlm.models.generate import VLMGenerator
+
+    model, processor = load(path, device)
+    return VLMGenerator(model, processor, name=Path(path).name)

@@ -1,1 +1,40 @@
-"""polyvlm.models.connectors"""
+"""Connector registry and the LLaVA connectors: `linear` and `mlp2x_gelu` (encoder width -> LM width)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from polyvlm.registry import Registry
+
+CONNECTORS: Registry = Registry("connector")
+
+
+@CONNECTORS.register("linear")
+class LinearConnector(nn.Module):
+    """features [n, t, d_enc] -> embeddings [n, t, d_lm] through one linear layer."""
+
+    def __init__(self, d_enc: int, d_lm: int):
+        super().__init__()
+        self.proj = nn.Linear(d_enc, d_lm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x)
+
+
+@CONNECTORS.register("mlp2x_gelu")
+class MLP2xGelu(nn.Module):
+    """LLaVA-1.5 projector: Linear(d_enc, d_lm) -> GELU -> Linear(d_lm, d_lm). [n, t, d_enc] -> [n, t, d_lm]."""
+
+    def __init__(self, d_enc: int, d_lm: int):
+        super().__init__()
+        self.linear_1 = nn.Linear(d_enc, d_lm)
+        self.act = nn.GELU()
+        self.linear_2 = nn.Linear(d_lm, d_lm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear_2(self.act(self.linear_1(x)))
+
+
+def build_connector(name: str, d_enc: int, d_lm: int) -> nn.Module:
+    return CONNECTORS.build(name, d_enc, d_lm)

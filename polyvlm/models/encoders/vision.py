@@ -1,0 +1,145 @@
+"""Image encoder: a Hugging Face CLIP or SigLIP vision tower, from a local directory or built from a config.
+
+Also owns image preprocessing (pad to square with the mean colour, resize, normalise), so that the
+placeholder count per image is known before encoding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from transformers import AutoConfig, PretrainedConfig, CLIPVisionConfig, CLIPVisionModel, SiglipVisionConfig, SiglipVisionModel
+
+from polyvlm.models.encoders import ENCODERS
+
+CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
+SIGLIP_MEAN, SIGLIP_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
+
+
+class VisionEncoder(nn.Module):
+    """Wraps a HF vision tower. `forward(pixels [n, 3, H, W]) -> features [n, t, d]`.
+
+    `t` is `tokens_per_image` (patches, plus CLS when `select == "full"`), `d` is `hidden_size`.
+    Also returns the pooled summary `[n, d]` (CLS for CLIP, the pooler output for SigLIP) via `summary`.
+    """
+
+    family = ""
+    mean: tuple[float, float, float] = CLIP_MEAN
+    std: tuple[float, float, float] = CLIP_STD
+
+    def __init__(self, tower: nn.Module, feature_layer: int = -2, select: str = "patch"):
+        super().__init__()
+        if select not in ("patch", "full"):
+            raise ValueError(f"model.vision_select must be 'patch' or 'full', got '{select}'")
+        self.tower = tower
+        self.feature_layer = feature_layer
+        self.select = select
+        cfg = tower.config
+        self.image_size: int = cfg.image_size
+        self.patch_size: int = cfg.patch_size
+        self.hidden_size: int = cfg.hidden_size
+
+    @property
+    def has_cls(self) -> bool:
+        return True
+
+    @property
+    def tokens_per_image(self) -> int:
+        n = (self.image_size // self.patch_size) ** 2
+        return n + 1 if (self.select == "full" and self.has_cls) else n
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """pixels [n, 3, H, W] -> features [n, t, d] from hidden layer `feature_layer`."""
+        out = self.tower(pixel_values=pixels.to(self.dtype), output_hidden_states=True)
+        feats = out.hidden_states[self.feature_layer]
+        if self.has_cls and self.select == "patch":
+            feats = feats[:, 1:]
+        return feats
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    def preprocess(self, images: list[Image.Image]) -> torch.Tensor:
+        """PIL images -> pixels [n, 3, S, S] (see `preprocess_images`)."""
+        return preprocess_images(images, self.image_size, self.mean, self.std)
+
+
+def preprocess_images(
+    images: list[Image.Image], size: int, mean: tuple[float, ...], std: tuple[float, ...]
+) -> torch.Tensor:
+    """PIL images -> pixels [n, 3, size, size]: pad to square with the mean colour (LLaVA's `pad`), resize
+    (bicubic), scale to [0, 1] and normalise with `mean` / `std`."""
+    mean_a = np.asarray(mean, dtype=np.float32)
+    std_a = np.asarray(std, dtype=np.float32)
+    out = np.empty((len(images), 3, size, size), dtype=np.float32)
+    fill = tuple(int(round(m * 255)) for m in mean)
+    for i, img in enumerate(images):
+        img = img.convert("RGB")
+        w, h = img.size
+        if w != h:
+            side = max(w, h)
+            canvas = Image.new("RGB", (side, side), fill)
+            canvas.paste(img, ((side - w) // 2, (side - h) // 2))
+            img = canvas
+        if img.size != (size, size):
+            img = img.resize((size, size), Image.Resampling.BICUBIC)
+        arr = np.asarray(img, dtype=np.float32) / 255.0
+        out[i] = ((arr - mean_a) / std_a).transpose(2, 0, 1)
+    return torch.from_numpy(out)
+
+
+@ENCODERS.register("clip_vision_model")
+class CLIPEncoder(VisionEncoder):
+    family = "clip"
+
+    @classmethod
+    def create(cls, path: str, config: dict | PretrainedConfig, feature_layer: int, select: str) -> CLIPEncoder:
+        if path:
+            tower = CLIPVisionModel.from_pretrained(path)
+        else:
+            hf = config if isinstance(config, PretrainedConfig) else CLIPVisionConfig(**_kwargs(config))
+            tower = CLIPVisionModel(hf)
+        return cls(tower, feature_layer, select)
+
+
+@ENCODERS.register("siglip_vision_model")
+class SiglipEncoder(VisionEncoder):
+    family = "siglip"
+    mean, std = SIGLIP_MEAN, SIGLIP_STD
+
+    @property
+    def has_cls(self) -> bool:
+        return False
+
+    @classmethod
+    def create(cls, path: str, config: dict | PretrainedConfig, feature_layer: int, select: str) -> SiglipEncoder:
+        if path:
+            tower = SiglipVisionModel.from_pretrained(path)
+        else:
+            hf = config if isinstance(config, PretrainedConfig) else SiglipVisionConfig(**_kwargs(config))
+            tower = SiglipVisionModel(hf)
+        return cls(tower, feature_layer, select)
+
+
+def _kwargs(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k != "model_type"}
+
+
+def build_vision_encoder(
+    path: str, config: dict | PretrainedConfig, feature_layer: int = -2, select: str = "patch"
+) -> VisionEncoder:
+    """From a local HF directory (its config.json names the type), config kwargs with `model_type`, or a HF
+    config object (random init)."""
+    if isinstance(config, PretrainedConfig) and not path:
+        model_type = config.model_type
+    elif path:
+        hf = AutoConfig.from_pretrained(path)
+        model_type = getattr(hf, "model_type", "")
+        if model_type in ("clip", "siglip"):  # a full CLIP/SigLIP checkpoint: take its vision tower
+            model_type += "_vision_model"
+    else:
+        model_type = config.get("model_type", "clip_vision_model")
+    return ENCODERS.get(model_type).create(path, config, feature_layer, select)

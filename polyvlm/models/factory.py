@@ -1,0 +1,55 @@
+"""Build a (model, processor) pair from a ModelConfig: from an `init_from` checkpoint, or from local
+Hugging Face directories and/or configs; `builtin:tiny` trains the quick start's tokenizer offline."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from polyvlm.config import ModelConfig
+from polyvlm.models.processor import Processor, ProcessorConfig
+from polyvlm.models.templates import get_template
+from polyvlm.models.tokenizer import load_tokenizer, train_tokenizer
+from polyvlm.models.vlm import PolyVLM, build_model
+
+log = logging.getLogger("polyvlm.models")
+
+
+def builtin_tokenizer(name: str):
+    if name == "builtin:tiny":
+        from polyvlm.quickstart.scenes import corpus
+
+        return train_tokenizer(corpus() * 4, vocab_size=600)
+    raise ValueError(f"unknown built-in tokenizer '{name}' (known: builtin:tiny)")
+
+
+def build(cfg: ModelConfig) -> tuple[PolyVLM, Processor]:
+    """A model and processor for `cfg`. With `init_from`, parts and tokenizer come from that checkpoint and
+    the template / max_length / connector settings from `cfg`."""
+    get_template(cfg.template)  # fail early on an unknown template
+    if cfg.init_from:
+        from polyvlm.models.checkpoint import load
+
+        model, processor = load(cfg.init_from)
+        if model.cfg.connector != cfg.connector:
+            raise ValueError(
+                f"model.connector '{cfg.connector}' differs from the init_from checkpoint's '{model.cfg.connector}'"
+            )
+        model.cfg = cfg
+        processor = Processor(processor.tokenizer, dataclasses.replace(
+            processor.config, template=cfg.template, max_length=cfg.max_length))
+        model.train()
+        log.info("initialised from checkpoint %s", cfg.init_from)
+        return model, processor
+    name = cfg.tokenizer or cfg.llm
+    if not name:
+        raise ValueError("model.tokenizer (or model.llm) must name a tokenizer directory or builtin:tiny")
+    tokenizer = builtin_tokenizer(name) if name.startswith("builtin:") else load_tokenizer(name)
+    media_ids = {m: tokenizer.convert_tokens_to_ids(t) for m, t in (("image", "<image>"), ("audio", "<audio>"), ("video", "<video>"))}
+    model = build_model(cfg, len(tokenizer), media_ids)
+    v = model.vision
+    processor = Processor(tokenizer, ProcessorConfig(
+        template=cfg.template, max_length=cfg.max_length, image_size=v.image_size, image_mean=tuple(v.mean),
+        image_std=tuple(v.std), tokens_per_media={"image": v.tokens_per_image},
+    ))
+    return model, processor

@@ -1,0 +1,178 @@
+"""Batched generation (greedy or sampled, KV cache, left padding, stop at end of turn) and the
+`VLMGenerator` that puts a PolyVLM behind the `polyvlm.infer.Generator` interface."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from polyvlm.data.records import PLACEHOLDERS, Turn
+from polyvlm.infer import ChatRequest, Completion, PromptTooLong
+from polyvlm.models.processor import Processor
+from polyvlm.models.vlm import PolyVLM
+
+
+@dataclass
+class SampleParams:
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+
+
+def _pick(logits: torch.Tensor, p: SampleParams, gen: torch.Generator | None) -> int:
+    """logits [V] -> next token id (greedy when temperature is 0)."""
+    if p.temperature <= 0:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits.float() / p.temperature, dim=-1)
+    if p.top_p < 1.0:
+        sorted_p, order = torch.sort(probs, descending=True)
+        keep = torch.cumsum(sorted_p, 0) - sorted_p < p.top_p  # always keeps the top token
+        sorted_p = sorted_p * keep
+        probs = torch.zeros_like(probs).scatter(0, order, sorted_p)
+    return int(torch.multinomial(probs / probs.sum(), 1, generator=gen))
+
+
+@torch.no_grad()
+def generate_ids(
+    model: PolyVLM, prompts: list[list[int]], pixels: torch.Tensor | None, params: list[SampleParams],
+    stop_ids: set[int], pad_id: int, use_cache: bool = True,
+    on_step: Callable[[int, list[int]], bool] | None = None,
+) -> list[list[int]]:
+    """Continue each prompt (token ids with expanded placeholders). Returns new ids per prompt, stop token excluded.
+
+    Prompts are left-padded into one batch [b, s]; position ids count only real tokens, so a row's result
+    does not depend on the other rows. `on_step(i, ids_so_far)` is called after each new token of row i and
+    may return True to stop that row (stop strings).
+    """
+    dev = model.device
+    b = len(prompts)
+    width = max(len(p) for p in prompts)
+    ids = torch.full((b, width), pad_id, dtype=torch.long)
+    mask = torch.zeros((b, width), dtype=torch.long)
+    for i, p in enumerate(prompts):
+        ids[i, width - len(p):] = torch.tensor(p)
+        mask[i, width - len(p):] = 1
+    ids, mask = ids.to(dev), mask.to(dev)
+    embeds = model.embed(ids, pixels)
+    gens = []
+    for p in params:
+        g = None
+        if p.temperature > 0:
+            g = torch.Generator(device="cpu")
+            g.manual_seed(p.seed if p.seed is not None else int(torch.randint(0, 2**31 - 1, (1,))))
+        gens.append(g)
+    out: list[list[int]] = [[] for _ in range(b)]
+    done = [False] * b
+    max_new = max(p.max_new_tokens for p in params)
+    cache = None
+    all_embeds, all_mask = embeds, mask
+    step_embeds, step_mask = embeds, mask
+    for step in range(max_new):
+        pos = (all_mask.cumsum(-1) - 1).clamp(min=0)
+        if use_cache:
+            res = model.llm(inputs_embeds=step_embeds, attention_mask=all_mask,
+                            position_ids=pos[:, -step_embeds.shape[1]:], past_key_values=cache, use_cache=True)
+            cache = res.past_key_values
+        else:
+            res = model.llm(inputs_embeds=all_embeds, attention_mask=all_mask, position_ids=pos, use_cache=False)
+        last = res.logits[:, -1].float().cpu()
+        nxt = []
+        for i in range(b):
+            if done[i]:
+                nxt.append(pad_id)
+                continue
+            tok = _pick(last[i], params[i], gens[i])
+            if tok in stop_ids:
+                done[i] = True
+            else:
+                out[i].append(tok)
+                if len(out[i]) >= params[i].max_new_tokens or (on_step is not None and on_step(i, out[i])):
+                    done[i] = True
+            nxt.append(tok)
+        if all(done):
+            break
+        new = torch.tensor(nxt, device=dev).unsqueeze(1)
+        step_embeds = model.llm.get_input_embeddings()(new)
+        step_mask = torch.ones((b, 1), dtype=all_mask.dtype, device=dev)
+        all_mask = torch.cat([all_mask, step_mask], 1)
+        if not use_cache:
+            all_embeds = torch.cat([all_embeds, step_embeds], 1)
+    return out
+
+
+def request_turns(req: ChatRequest) -> list[Turn]:
+    """Messages -> turns; media without placeholders get them prepended to the first user message."""
+    turns = [Turn(m["role"], m["content"]) for m in req.messages]
+    for modality, items in (("image", req.images), ("audio", req.audios)):
+        tag = PLACEHOLDERS[modality]
+        if items and not any(tag in t.text for t in turns):
+            for t in turns:
+                if t.role == "user":
+                    t.text = (tag + "\n") * len(items) + t.text
+                    break
+    return turns
+
+
+class VLMGenerator:
+    """A PolyVLM checkpoint behind the `Generator` protocol (batched, KV cache, streaming callback)."""
+
+    def __init__(self, model: PolyVLM, processor: Processor, name: str = "polyvlm"):
+        self.model, self.processor, self.name = model, processor, name
+        self.modalities = set(processor.config.tokens_per_media)
+        self.max_context = processor.config.max_length
+
+    def _encode(self, req: ChatRequest) -> list[int]:
+        enc = self.processor.encode(
+            request_turns(req), {"image": len(req.images), "audio": len(req.audios)},
+            add_generation_prompt=True, truncate=False,
+        )
+        return enc.input_ids
+
+    def count_prompt_tokens(self, request: ChatRequest) -> int:
+        return len(self._encode(request))
+
+    def generate(self, requests: list[ChatRequest], on_token: Callable[[int, str], None] | None = None) -> list[Completion]:
+        prompts = []
+        for r in requests:
+            ids = self._encode(r)
+            if len(ids) + 1 > self.max_context:
+                raise PromptTooLong(f"prompt takes {len(ids)} tokens; the context is {self.max_context}")
+            prompts.append(ids)
+        params = [
+            SampleParams(min(r.max_new_tokens, self.max_context - len(p)), r.temperature, r.top_p, r.seed)
+            for r, p in zip(requests, prompts)
+        ]
+        images = [im for r in requests for im in r.images]
+        pixels = self.processor.images_to_pixels(images) if images else None
+        tok = self.processor.tokenizer
+        sent = [""] * len(requests)
+        stopped_by_string = [False] * len(requests)
+
+        def on_step(i: int, ids: list[int]) -> bool:
+            text = tok.decode(ids, skip_special_tokens=True)
+            stops = requests[i].stop
+            hit = min((text.find(s) for s in stops if s and s in text), default=-1)
+            if hit >= 0:
+                text = text[:hit]
+                stopped_by_string[i] = True
+            if on_token is not None and not text.endswith("\ufffd") and len(text) > len(sent[i]):
+                on_token(i, text[len(sent[i]):])
+                sent[i] = text
+            return hit >= 0
+
+        outs = generate_ids(self.model, prompts, pixels, params, self.processor.stop_ids, self.processor.pad_id,
+                            on_step=on_step)
+        results = []
+        for i, (r, ids) in enumerate(zip(requests, outs)):
+            text = tok.decode(ids, skip_special_tokens=True)
+            for s in r.stop:
+                if s and s in text:
+                    text = text[: text.find(s)]
+            if on_token is not None and len(text) > len(sent[i]) and text.startswith(sent[i]):
+                on_token(i, text[len(sent[i]):])
+            finish = "length" if len(ids) >= params[i].max_new_tokens and not stopped_by_string[i] else "stop"
+            results.append(Completion(text, len(prompts[i]), len(ids), finish))
+        return results

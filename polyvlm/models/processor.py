@@ -1,0 +1,132 @@
+"""Processor: turns + media -> token ids and labels (template, label mask, placeholder expansion,
+truncation), and images -> pixels. Knows every sequence length before any encoder runs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+from transformers import PreTrainedTokenizerBase
+
+from polyvlm.data.records import PLACEHOLDERS, RecordError, Turn
+from polyvlm.models.encoders.vision import preprocess_images
+from polyvlm.models.templates import get_template
+from polyvlm.models.tokenizer import load_tokenizer
+
+IGNORE = -100
+
+
+class SampleTooLong(RecordError):
+    """The sample does not fit `max_length` without cutting a media placeholder run or every answer."""
+
+
+@dataclass
+class ProcessorConfig:
+    template: str = "chatml"
+    max_length: int = 2048
+    image_size: int = 336
+    image_mean: tuple[float, ...] = (0.5, 0.5, 0.5)
+    image_std: tuple[float, ...] = (0.5, 0.5, 0.5)
+    tokens_per_media: dict[str, int] = field(default_factory=lambda: {"image": 576})
+
+
+@dataclass
+class Encoded:
+    input_ids: list[int]  # [s], media placeholders expanded
+    labels: list[int]  # [s], IGNORE where not supervised
+    n_media: dict[str, int]
+
+
+class Processor:
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, config: ProcessorConfig):
+        self.tokenizer = tokenizer
+        self.config = config
+        self.template = get_template(config.template)
+        self.media_token_ids = {m: tokenizer.convert_tokens_to_ids(p) for m, p in PLACEHOLDERS.items()}
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        eot_ids = tokenizer.encode(self.template.eot, add_special_tokens=False)
+        self.stop_ids = {i for i in [tokenizer.eos_token_id, *(eot_ids if len(eot_ids) == 1 else [])] if i is not None}
+
+    # -- text ---------------------------------------------------------------------------------------
+    def encode(
+        self, turns: list[Turn], n_media: dict[str, int] | None = None, add_generation_prompt: bool = False,
+        source: str = "", record_id: str | None = None, truncate: bool = True,
+    ) -> Encoded:
+        """Render, tokenise once with offsets, label assistant spans, expand placeholders, truncate.
+
+        Raises RecordError when placeholders and media disagree, SampleTooLong when truncation would cut
+        a media run or leave nothing supervised (the caller drops the sample and logs why).
+        """
+        rendered = self.template.render(turns, add_generation_prompt)
+        enc = self.tokenizer(rendered.text, add_special_tokens=False, return_offsets_mapping=True)
+        ids, offsets = enc["input_ids"], enc["offset_mapping"]
+        spans = rendered.spans
+        labels = []
+        j = 0
+        for tok, (start, end) in zip(ids, offsets):
+            while j < len(spans) and spans[j][1] <= start:
+                j += 1
+            sup = j < len(spans) and spans[j][0] <= start < spans[j][1] and end > start
+            labels.append(tok if sup else IGNORE)
+        counts = {m: ids.count(t) for m, t in self.media_token_ids.items() if t is not None}
+        want = {m: (n_media or {}).get(m, 0) for m in counts}
+        for m in counts:
+            if counts[m] != want[m]:
+                raise RecordError(
+                    f"{counts[m]} {PLACEHOLDERS[m]} placeholder(s) but {want[m]} {m} input(s)", source, record_id,
+                    code="placeholder_mismatch",
+                )
+        out_ids: list[int] = []
+        out_labels: list[int] = []
+        media_of = {t: m for m, t in self.media_token_ids.items()}
+        for tok, lab in zip(ids, labels):
+            m = media_of.get(tok)
+            if m is not None:
+                n = self.config.tokens_per_media.get(m)
+                if n is None:
+                    raise RecordError(f"this model has no {m} encoder", source, record_id, code="unsupported_modality")
+                out_ids.extend([tok] * n)
+                out_labels.extend([IGNORE] * n)
+            else:
+                out_ids.append(tok)
+                out_labels.append(lab)
+        limit = self.config.max_length
+        if truncate and len(out_ids) > limit:
+            media_ids = set(media_of)
+            if any(t in media_ids for t in out_ids[limit:]):
+                raise SampleTooLong(
+                    f"{len(out_ids)} tokens > max_length {limit}, and truncating would cut a media placeholder run",
+                    source, record_id, code="too_long",
+                )
+            out_ids, out_labels = out_ids[:limit], out_labels[:limit]
+            if not add_generation_prompt and all(lab == IGNORE for lab in out_labels):
+                raise SampleTooLong(
+                    f"no supervised token left after truncation to max_length {limit}", source, record_id, code="too_long"
+                )
+        return Encoded(out_ids, out_labels, want)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    # -- media --------------------------------------------------------------------------------------
+    def images_to_pixels(self, images: list[Image.Image]) -> torch.Tensor:
+        """[n] PIL images -> pixels [n, 3, S, S]."""
+        c = self.config
+        return preprocess_images(images, c.image_size, c.image_mean, c.image_std)
+
+    # -- persistence --------------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        self.tokenizer.chat_template = self.template.jinja
+        self.tokenizer.save_pretrained(directory)
+        (directory / "processor.json").write_text(json.dumps(asdict(self.config), indent=2))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Processor:
+        directory = Path(directory)
+        data = json.loads((directory / "processor.json").read_text())
+        data["image_mean"], data["image_std"] = tuple(data["image_mean"]), tuple(data["image_std"])
+        return cls(load_tokenizer(str(directory)), ProcessorConfig(**data))

@@ -1,0 +1,46 @@
+"""Tokenizers: load a local one, or train a small byte-level BPE offline (quick start, tests) with every
+special token the templates and media placeholders need."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+MEDIA_TOKENS = ["<image>", "<audio>", "<video>"]
+SPECIAL_TOKENS = [
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>",
+    "<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
+    "<s>", "</s>", "<pad>", *MEDIA_TOKENS,
+]
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 2000, chat_template: str = "") -> PreTrainedTokenizerFast:
+    """Train a byte-level BPE on `texts`; returns a HF fast tokenizer with pad/eos/bos and media tokens."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="<|endoftext|>", pad_token="<pad>",
+        additional_special_tokens=[t for t in SPECIAL_TOKENS if t not in ("<s>", "<|endoftext|>", "<pad>")],
+    )
+    if chat_template:
+        fast.chat_template = chat_template
+    return fast
+
+
+def load_tokenizer(path: str) -> PreTrainedTokenizerBase:
+    """Load a local tokenizer directory and make sure the media placeholders are single special tokens."""
+    tok = AutoTokenizer.from_pretrained(path)
+    missing = [t for t in MEDIA_TOKENS if t not in tok.get_vocab()]
+    if missing:
+        tok.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok

@@ -1,0 +1,1 @@
+"""The built-in quick start: synthetic multilingual scenes, a tiny model trained in stages, a report."""

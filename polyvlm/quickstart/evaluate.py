@@ -1,0 +1,49 @@
+"""Score a checkpoint on the quick start's held-out scenes: batched greedy answers, exact match of the
+normalised answer, accuracy per language and per question type."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from pathlib import Path
+
+from tqdm import tqdm
+
+from polyvlm.data.records import Record, resolve_media
+from polyvlm.infer import ChatRequest, Generator
+from polyvlm.train.dataset import open_image
+
+
+def normalize_answer(text: str) -> str:
+    """NFKC, case-folded, punctuation (any script) and surrounding space removed."""
+    text = unicodedata.normalize("NFKC", text).casefold().strip()
+    text = "".join(ch for ch in text if not unicodedata.category(ch).startswith("P"))
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def score(gen: Generator, records: list[Record], batch_size: int = 32, show_progress: bool = True) -> dict:
+    """Returns {"accuracy": {lang: acc}, "by_type": {qtype: acc}, "by_lang_type": {...}, "samples": [...]}."""
+    hits: dict[str, list[int]] = defaultdict(list)
+    by_type: dict[str, list[int]] = defaultdict(list)
+    by_lt: dict[str, list[int]] = defaultdict(list)
+    samples = []
+    for i in tqdm(range(0, len(records), batch_size), desc="evaluate", disable=not show_progress, dynamic_ncols=True):
+        chunk = records[i : i + batch_size]
+        reqs = []
+        for r in chunk:
+            root = Path(r.extra["image_root"])
+            imgs = [open_image(resolve_media(root, p, r.source, r.id)) for p in r.media.get("image", [])]
+            reqs.append(ChatRequest([{"role": "user", "content": r.turns[0].text}], images=imgs, max_new_tokens=8))
+        for r, out in zip(chunk, gen.generate(reqs)):
+            ok = int(normalize_answer(out.text) == normalize_answer(r.extra["answer"]))
+            hits[r.language or "und"].append(ok)
+            by_type[r.extra["qtype"]].append(ok)
+            by_lt[f"{r.language}/{r.extra['qtype']}"].append(ok)
+            samples.append({"id": r.id, "language": r.language, "qtype": r.extra["qtype"],
+                            "target": r.extra["answer"], "prediction": out.text, "correct": bool(ok)})
+
+    def mean(d: dict[str, list[int]]) -> dict[str, float]:
+        return {k: sum(v) / len(v) for k, v in d.items()}
+
+    return {"accuracy": mean(hits), "by_type": mean(by_type), "by_lang_type": mean(by_lt), "samples": samples}

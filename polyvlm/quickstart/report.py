@@ -1,0 +1,49 @@
+"""Quick start report: report.json, report.md (tables) and report.png (loss curves; accuracy by language and type)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from polyvlm.utils import atomic_write_text  # noqa: E402
+
+
+def write_report(out: Path, report: dict, samples: list[dict]) -> None:
+    atomic_write_text(out / "report.json", json.dumps(report, indent=2, ensure_ascii=False))
+    atomic_write_text(out / "samples.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples))
+    langs = list(report["accuracy"])
+    types = list(report["accuracy_by_type"])
+    by = report["accuracy_by_language_and_type"]
+    lines = ["# polyvlm quick start", "", f"checkpoint: `{report['checkpoint']}`  ", f"wall time: {report['wall_seconds']:.0f} s", "",
+             "| language | accuracy | chance | " + " | ".join(types) + " |", "|---|---|---|" + "---|" * len(types)]
+    for lang in langs:
+        cells = " | ".join(f"{by.get(f'{lang}/{t}', float('nan')):.2f}" for t in types)
+        lines.append(f"| {lang} | {report['accuracy'][lang]:.3f} | {report['chance'][lang]:.3f} | {cells} |")
+    lines += ["", "| question type | accuracy | chance |", "|---|---|---|"]
+    lines += [f"| {t} | {report['accuracy_by_type'][t]:.3f} | {report['chance_by_type'][t]:.3f} |" for t in types]
+    atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for name, hist in report["history"].items():
+        axes[0].plot([h["step"] for h in hist], [h["loss"] for h in hist], label=name)
+    axes[0].set(title="training loss", xlabel="step", ylabel="loss", yscale="log")
+    axes[0].legend()
+    axes[1].bar(langs, [report["accuracy"][x] for x in langs], color="tab:blue", label="accuracy")
+    axes[1].plot(langs, [report["chance"][x] for x in langs], "k--", label="chance")
+    axes[1].axhline(0.8, color="tab:red", lw=0.8, label="target 0.80")
+    axes[1].set(title="accuracy by language", ylim=(0, 1))
+    axes[1].legend(loc="lower right")
+    axes[2].bar(types, [report["accuracy_by_type"][t] for t in types], color="tab:green", label="accuracy")
+    axes[2].plot(types, [report["chance_by_type"][t] for t in types], "k--", label="chance")
+    axes[2].set(title="accuracy by question type", ylim=(0, 1))
+    axes[2].legend(loc="lower right")
+    fig.tight_layout()
+    tmp = out / ".report.png.tmp.png"
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    tmp.replace(out / "report.png")

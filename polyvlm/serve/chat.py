@@ -1,0 +1,65 @@
+"""`polyvlm chat CKPT [--image PATH] "question"`: one-shot answers from a checkpoint in the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from polyvlm.infer import ChatRequest
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="polyvlm chat", description="Ask a checkpoint a question about media.")
+    p.add_argument("checkpoint", help="polyvlm checkpoint directory (e.g. runs/quickstart/stage2/final)")
+    p.add_argument("question", nargs="?", help="the question; omit it for an interactive chat")
+    p.add_argument("--image", action="append", default=[], help="image file (repeat for several)")
+    p.add_argument("--system", default=None, help="system prompt")
+    p.add_argument("--max-tokens", type=int, default=128)
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=None)
+    return p
+
+
+def load_images(paths: list[str]) -> list:
+    from polyvlm.train.dataset import open_image
+
+    out = []
+    for p in paths:
+        if not Path(p).is_file():
+            raise FileNotFoundError(f"{p}: no such image file")
+        out.append(open_image(Path(p), p))
+    return out
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_intermixed_args(argv)
+    import polyvlm
+    from polyvlm.data.records import RecordError
+
+    try:
+        gen = polyvlm.load_generator(args.checkpoint)
+        images = load_images(args.image)
+    except (FileNotFoundError, RecordError, ValueError) as e:
+        print(f"polyvlm chat: {e}", file=sys.stderr)
+        return 1
+    if args.question is None:
+        try:
+            from polyvlm.serve.terminal import interactive  # type: ignore[attr-defined]
+        except ImportError:
+            print("polyvlm chat: give a question (interactive mode is not available)", file=sys.stderr)
+            return 2
+        return int(interactive(gen, images=images, args=args) or 0)
+    messages = ([{"role": "system", "content": args.system}] if args.system else []) + [
+        {"role": "user", "content": args.question}
+    ]
+    req = ChatRequest(messages, images=images, max_new_tokens=args.max_tokens, temperature=args.temperature,
+                      top_p=args.top_p, seed=args.seed)
+    try:
+        (out,) = gen.generate([req])
+    except ValueError as e:
+        print(f"polyvlm chat: {e}", file=sys.stderr)
+        return 1
+    print(out.text)
+    return 0

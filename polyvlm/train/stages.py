@@ -1,0 +1,43 @@
+"""Training stages: which parameters train (align, finetune, lora), applied by one function that logs it."""
+
+from __future__ import annotations
+
+import logging
+
+from torch import nn
+
+log = logging.getLogger("polyvlm.train")
+STAGES = ("align", "finetune")
+
+
+def _count(module: nn.Module) -> tuple[int, int]:
+    total = sum(p.numel() for p in module.parameters())
+    train = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    return train, total
+
+
+def apply_stage(model: nn.Module, stage: str, lr: float, vision_lr: float = 0.0, weight_decay: float = 0.0) -> list[dict]:
+    """Freeze/unfreeze the model's parts for `stage` and return optimizer parameter groups.
+
+    align: connector only (encoder and LM frozen). finetune: connector + LM, and the vision encoder at
+    `vision_lr` when it is above 0.
+    """
+    if stage not in STAGES:
+        raise ValueError(f"unknown training stage '{stage}' (known: {', '.join(STAGES)})")
+    model.requires_grad_(False)
+    model.connector.requires_grad_(True)
+    groups = [{"params": list(model.connector.parameters()), "lr": lr, "name": "connector"}]
+    if stage == "finetune":
+        model.llm.requires_grad_(True)
+        groups.append({"params": list(model.llm.parameters()), "lr": lr, "name": "llm"})
+        if vision_lr > 0:
+            model.vision.requires_grad_(True)
+            groups.append({"params": list(model.vision.parameters()), "lr": vision_lr, "name": "vision"})
+    for g in groups:
+        g["weight_decay"] = weight_decay
+        g["initial_lr"] = g["lr"]
+    parts = [("vision", model.vision), ("connector", model.connector), ("llm", model.llm)]
+    desc = ", ".join(f"{n} {t:,}/{a:,}" for n, (t, a) in ((n, _count(m)) for n, m in parts))
+    t, a = _count(model)
+    log.info("stage %s: trainable %s of %s parameters (%.1f%%) [%s]", stage, f"{t:,}", f"{a:,}", 100 * t / max(a, 1), desc)
+    return groups
