@@ -70,7 +70,7 @@ def generate_ids(
     cache = None
     all_embeds, all_mask = embeds, mask
     step_embeds, step_mask = embeds, mask
-    for step in range(max_new):
+    for _ in range(max_new):
         pos = (all_mask.cumsum(-1) - 1).clamp(min=0)
         if use_cache:
             res = model.llm(inputs_embeds=step_embeds, attention_mask=all_mask,

@@ -44,7 +44,7 @@ class Processor:
     def __init__(self, tokenizer: PreTrainedTokenizerBase, config: ProcessorConfig):
         self.tokenizer = tokenizer
         self.config = config
-        self.template = get_template(config.template)
+        self.template = get_template(config.template, tokenizer.bos_token)
         self.media_token_ids = {m: tokenizer.convert_tokens_to_ids(p) for m, p in PLACEHOLDERS.items()}
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         eot_ids = tokenizer.encode(self.template.eot, add_special_tokens=False)
@@ -69,7 +69,8 @@ class Processor:
         for tok, (start, end) in zip(ids, offsets):
             while j < len(spans) and spans[j][1] <= start:
                 j += 1
-            sup = j < len(spans) and spans[j][0] <= start < spans[j][1] and end > start
+            # a token overlapping an answer span is supervised (e.g. " red" after "ASSISTANT:" in vicuna_v1)
+            sup = j < len(spans) and start < spans[j][1] and end > spans[j][0]
             labels.append(tok if sup else IGNORE)
         counts = {m: ids.count(t) for m, t in self.media_token_ids.items() if t is not None}
         want = {m: (n_media or {}).get(m, 0) for m in counts}

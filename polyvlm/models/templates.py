@@ -26,6 +26,11 @@ class Template:
     name = ""
     eot = ""  # end-of-turn marker that stops generation
     jinja = ""  # the same format as a Hugging Face chat template, saved with the tokenizer
+    bos = ""  # begin-of-sequence text the template starts with (the tokenizer's own bos when it has one)
+
+    def __init__(self, bos: str | None = None):
+        if bos and self.bos:
+            self.bos = bos
 
     def render(self, turns: list[Turn], add_generation_prompt: bool = False) -> Rendered:
         raise NotImplementedError
@@ -159,5 +164,6 @@ class Plain(Template):
         return b.done()
 
 
-def get_template(name: str) -> Template:
-    return TEMPLATES.get(name)()
+def get_template(name: str, bos: str | None = None) -> Template:
+    """The template `name`; `bos` replaces its default begin-of-sequence text (use the tokenizer's)."""
+    return TEMPLATES.get(name)(bos)

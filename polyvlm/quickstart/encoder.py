@@ -12,8 +12,8 @@ from torch import nn
 from tqdm import tqdm
 
 from polyvlm.models.encoders.vision import VisionEncoder
-from polyvlm.train.optim import warmup_cosine
 from polyvlm.quickstart.scenes import COLORS, COUNTS, SHAPES, SIDES, draw_scene, random_scene
+from polyvlm.train.optim import warmup_cosine
 
 log = logging.getLogger("polyvlm.quickstart")
 HEADS = {"color": len(COLORS), "shape": len(SHAPES), "count": len(COUNTS), "side": len(SIDES)}

@@ -17,7 +17,7 @@ from polyvlm.models import factory
 from polyvlm.models.checkpoint import save_checkpoint
 from polyvlm.quickstart.encoder import pretrain_encoder
 from polyvlm.quickstart.scenes import CHANCE, LANGUAGES, make_eval_records, make_split, write_jsonl
-from polyvlm.utils import atomic_write_text, seed_everything, setup_logging
+from polyvlm.utils import seed_everything, setup_logging
 
 log = logging.getLogger("polyvlm.quickstart")
 RECIPE = Path(__file__).resolve().parent / "tiny.yaml"

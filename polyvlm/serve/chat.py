@@ -45,12 +45,10 @@ def main(argv: list[str]) -> int:
         print(f"polyvlm chat: {e}", file=sys.stderr)
         return 1
     if args.question is None:
-        try:
-            from polyvlm.serve.terminal import interactive  # type: ignore[attr-defined]
-        except ImportError:
-            print("polyvlm chat: give a question (interactive mode is not available)", file=sys.stderr)
-            return 2
-        return int(interactive(gen, images=images, args=args) or 0)
+        from polyvlm.serve.terminal import run_chat  # multi-turn; /image, /audio, /video, /reset, /quit
+
+        return run_chat(gen, max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
+                        seed=args.seed, images=images, system=args.system)
     messages = ([{"role": "system", "content": args.system}] if args.system else []) + [
         {"role": "user", "content": args.question}
     ]

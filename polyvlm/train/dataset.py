@@ -44,7 +44,9 @@ def open_image(path: Path, source: str = "", record_id: str | None = None) -> Im
 class TrainDataset(torch.utils.data.Dataset):
     """Every record is encoded up front so errors surface before step 1 and lengths are known."""
 
-    def __init__(self, records: list[Record], processor: Processor, image_root: str | Path, on_bad_record: str = "error"):
+    def __init__(self, records: list[Record], processor: Processor, image_root: str | Path, on_bad_record: str = "error",
+                 read_errors: list[RecordError] | None = None):
+        """`read_errors`: records that could not even be parsed; they follow the same policy."""
         if on_bad_record not in ("error", "skip"):
             raise ValueError(f"data.on_bad_record must be 'error' or 'skip', got '{on_bad_record}'")
         self.processor = processor
@@ -53,6 +55,12 @@ class TrainDataset(torch.utils.data.Dataset):
         self.examples: list[Example] = []
         self.skipped: Counter[str] = Counter()
         errors: list[RecordError] = []
+        for e in read_errors or []:
+            if on_bad_record == "error":
+                errors.append(e)
+            else:
+                self.skipped[e.code] += 1
+                log.warning("skipping record: %s", e)
         for rec in records:
             try:
                 self.examples.append(self._prepare(rec))

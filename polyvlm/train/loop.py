@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import torch
 from tqdm import tqdm
 
 from polyvlm.config import Config
-from polyvlm.data.records import Record, iter_json_records
+from polyvlm.data.readers import iter_records
+from polyvlm.data.records import Record, RecordError
 from polyvlm.models import factory
 from polyvlm.models.checkpoint import save_checkpoint
 from polyvlm.models.processor import IGNORE
@@ -34,11 +36,14 @@ class TrainResult:
     wall_seconds: float = 0.0
 
 
-def load_records(cfg: Config) -> tuple[list[Record], Path]:
-    """Records and image root for `cfg.data` (`builtin:scenes:KIND:N` generates quick start scenes)."""
+def load_records(cfg: Config, on_error: Callable[[RecordError], None] | None = None) -> tuple[list[Record], Path]:
+    """Records and image root for `cfg.data` (`builtin:scenes:KIND:N` generates quick start scenes).
+
+    Records that cannot be parsed go to `on_error` (file, line, id, reason) instead of stopping the read.
+    """
     path = cfg.data.path
     if not path:
-        raise ValueError("data.path is empty: name a JSON/JSONL file of LLaVA records")
+        raise ValueError("data.path is empty: name a JSON/JSONL/Parquet file of LLaVA records")
     if path.startswith("builtin:scenes"):
         from polyvlm.quickstart.scenes import make_split, write_jsonl
 
@@ -47,14 +52,9 @@ def load_records(cfg: Config) -> tuple[list[Record], Path]:
         n = int(parts[3]) if len(parts) > 3 else 512
         out = Path(cfg.train.output_dir) / "data"
         file = write_jsonl(make_split(out, n, cfg.train.seed, kind), out / f"{kind}.jsonl")
-        return list(iter_json_records(file)), out
+        return list(iter_records([file])), out
     root = Path(cfg.data.image_root) if cfg.data.image_root else Path(path).parent
-    try:  # the data package's streaming readers, when present, read every supported format
-        from polyvlm.data.readers import iter_records  # type: ignore[attr-defined]
-
-        return list(iter_records([path])), root
-    except ImportError:
-        return list(iter_json_records(path)), root
+    return list(iter_records([path], on_error=on_error)), root
 
 
 def _batches(ds: TrainDataset, batch_size: int, seed: int, pad_id: int):
@@ -80,14 +80,15 @@ def train(cfg: Config, records: list[Record] | None = None, image_root: str | Pa
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / "config.yaml")
     seed_everything(tc.seed)
+    read_errors: list[RecordError] = []
     if records is None:
-        records, root = load_records(cfg)
+        records, root = load_records(cfg, read_errors.append)
     else:
         root = Path(image_root or ".")
     model, processor = factory.build(cfg.model)
     device = pick_device(tc.device)
     model.to(device)
-    ds = TrainDataset(records, processor, root, cfg.data.on_bad_record)
+    ds = TrainDataset(records, processor, root, cfg.data.on_bad_record, read_errors)
     log.info("%d training examples (%d skipped) from %s", len(ds), sum(ds.skipped.values()), cfg.data.path or "memory")
     groups = apply_stage(model, tc.stage, tc.lr, tc.vision_lr, tc.weight_decay)
     opt, sched = build_optimizer(groups, tc.max_steps, tc.warmup_ratio, tc.min_lr_ratio)

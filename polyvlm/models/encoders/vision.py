@@ -10,7 +10,14 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
-from transformers import AutoConfig, PretrainedConfig, CLIPVisionConfig, CLIPVisionModel, SiglipVisionConfig, SiglipVisionModel
+from transformers import (
+    AutoConfig,
+    CLIPVisionConfig,
+    CLIPVisionModel,
+    PretrainedConfig,
+    SiglipVisionConfig,
+    SiglipVisionModel,
+)
 
 from polyvlm.models.encoders import ENCODERS
 

@@ -1,0 +1,156 @@
+"""Deterministic answer extraction in every script: multiple-choice letters and yes/no, no random fallback."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# Cyrillic and Greek capitals that look like Latin option letters (a model answering in Russian often types
+# the Cyrillic one). Only applied to a letter standing alone, never inside a word.
+_LOOKALIKE = str.maketrans({
+    "А": "A", "В": "B", "С": "C", "Е": "E", "Н": "H", "К": "K", "М": "M", "О": "O", "Р": "P", "Т": "T",
+    "Х": "X", "а": "a", "с": "c", "е": "e", "о": "o", "р": "p", "х": "x",
+    "Α": "A", "Β": "B", "Ε": "E", "Η": "H", "Κ": "K", "Μ": "M", "Ο": "O", "Ρ": "P", "Τ": "T", "Χ": "X",
+})
+# Letters of alphabetic scripts and digits: a Latin option letter next to one of these is part of a word.
+_WORDCHAR = r"0-9A-Za-z\u00C0-\u024F\u0370-\u03FF\u0400-\u04FF"
+
+# "The answer is" in the six MMMB languages (and common variants); the letter or option text follows.
+_ANSWER_PHRASES = [
+    r"(?:the\s+)?(?:correct|right|best|final)?\s*(?:answer|option|choice)\s*(?:is|would\s+be|:)?",
+    r"I\s+(?:choose|pick|select|would\s+choose)", r"option",
+    r"(?:正确)?答案(?:应该)?(?:是|为|选)?", r"(?:应该)?选(?:择|项)?(?:是|为)?", r"正确的?选项(?:是|为)?",
+    r"(?:a\s+)?(?:resposta|alternativa|opção|opcao)\s*(?:correta|certa|final)?\s*(?:é|e|seria)?",
+    r"(?:الإجابة|الاجابة|الجواب|الخيار)\s*(?:الصحيحة|الصحيح)?\s*(?:هي|هو)?",
+    r"(?:doğru\s+)?(?:cevap|yanıt|seçenek|şık)\s*(?:şudur|budur)?",
+    r"(?:правильный\s+)?(?:ответ|вариант)(?:\s+ответа)?\s*(?:—|-|это)?",
+]
+_SEP = r"[\s:：,，、،.。\-—–=*\"'“”«»「」『』()\[\]（）【】<>]*"
+
+# Refusals and "cannot tell" answers in the six languages; with no letter given they score as unparsed.
+_REFUSAL = re.compile(
+    r"(?:\bI\s+(?:can(?:not|'t)|am\s+(?:not\s+able|unable)|don't\s+know)|\bnone\s+of\s+the\s+(?:options|above)"
+    r"|无法(?:确定|判断|回答)|不能确定|不确定|抱歉|"
+    r"não\s+(?:é\s+possível|posso|sei)|"
+    r"لا\s+(?:أستطيع|يمكنني|يمكن)|عذرا|"
+    r"(?:cevap\s+veremem|bilmiyorum|belirleyemem|emin\s+değilim)|"
+    r"(?:не\s+могу|невозможно\s+(?:определить|сказать)|не\s+знаю))",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """`answer` is the option letter (or `yes`/`no`), None when unresolved; `method` says which rule fired."""
+
+    answer: str | None
+    method: str
+
+
+def normalize_response(text: str) -> str:
+    """NFKC (full-width letters and punctuation become ASCII), markdown emphasis removed, look-alike letters
+    standing alone mapped to Latin."""
+    text = unicodedata.normalize("NFKC", text).replace("**", "").replace("__", "")
+    return re.sub(rf"(?<![{_WORDCHAR}])[АВСЕНКМОРТХасеорхΑΒΕΗΚΜΟΡΤΧ](?![{_WORDCHAR}])",
+                  lambda m: m.group(0).translate(_LOOKALIKE), text)
+
+
+def _squash(text: str) -> str:
+    """For matching option text without relying on spaces: NFKC, lower case, only letters/digits kept."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text).lower() if ch.isalnum())
+
+
+def _letter_class(letters: list[str]) -> str:
+    return "[" + "".join(letters) + "".join(x.lower() for x in letters) + "]"
+
+
+def _option_by_text(text: str, options: dict[str, str]) -> str | None:
+    """The one option whose text occurs in `text` (longest wins when one option's text contains another's)."""
+    hay = _squash(text)
+    if not hay:
+        return None
+    found = {k: _squash(v) for k, v in options.items() if _squash(v) and _squash(v) in hay}
+    # drop options whose text is part of another found option's text ("cat" inside "black cat")
+    found = {k: v for k, v in found.items() if not any(v != w and v in w for w in found.values())}
+    return next(iter(found)) if len(set(found.values())) == 1 and len(found) == 1 else None
+
+
+def extract_choice(response: str, options: dict[str, str]) -> Extraction:
+    """The option letter a free-text `response` chooses among `options` ({"A": "text", ...}).
+
+    Rules, first that resolves wins: the response is only a letter; a letter after an answer phrase
+    ("the answer is", "答案是", "Ответ:", "الإجابة", "Cevap:", "Resposta:"); a letter opening the
+    response ("B. ...", "(B)"); option text after an answer phrase; exactly one letter standing alone;
+    exactly one option's text. A refusal or anything ambiguous gives `answer=None` (scored wrong)."""
+    if not options:
+        raise ValueError("extract_choice needs at least one option")
+    letters = sorted(options)
+    text = normalize_response(response).strip()
+    if not text:
+        return Extraction(None, "empty")
+    lc = _letter_class(letters)
+    bound_after = rf"(?![{_WORDCHAR}])"
+    bound_before = rf"(?<![{_WORDCHAR}])"
+    m = re.fullmatch(rf"{_SEP}({lc}){_SEP}", text)
+    if m:
+        return Extraction(m.group(1).upper(), "letter")
+    phrase = "(?:" + "|".join(_ANSWER_PHRASES) + ")"
+    hits = list(re.finditer(rf"{phrase}{_SEP}(?:option|选项|opção|الخيار|seçenek|вариант)?{_SEP}({lc}){bound_after}",
+                            text, re.IGNORECASE))
+    # a lower-case letter after a phrase is accepted only when not a word ("answer is a cat")
+    hits = [h for h in hits if h.group(1).isupper() or not re.match(r"\s+\w", text[h.end():])]
+    if hits:  # the last statement of the answer wins ("... so the answer is B")
+        return Extraction(hits[-1].group(1).upper(), "phrase")
+    m = re.match(rf"{_SEP}({lc})(?:[.):：、,،)\]】」]|\s*$)", text)
+    if m and m.group(1).isupper():
+        return Extraction(m.group(1), "start")
+    m = re.match(rf"{_SEP}({lc})\s+(.+)", text, re.DOTALL)
+    if m and m.group(1).isupper() and _option_by_text(m.group(2), options) == m.group(1):
+        return Extraction(m.group(1), "start")
+    if _REFUSAL.search(text):
+        return Extraction(None, "refusal")
+    tail = list(re.finditer(phrase, text, re.IGNORECASE))
+    if tail:
+        after = _option_by_text(text[tail[-1].end():], options)
+        if after is not None:
+            return Extraction(after, "phrase_text")
+    # capital letters standing alone, ignoring an English sentence-initial article "A word"
+    alone = {m.group(1) for m in re.finditer(rf"{bound_before}([{''.join(letters)}]){bound_after}", text)
+             if not (m.group(1) == "A" and re.match(r"\s+[a-z]", text[m.end():])
+                     and re.search(r"(?:^|[.!?]\s+)$", text[:m.start()]))}
+    if len(alone) == 1:
+        return Extraction(alone.pop(), "alone")
+    if len(alone) > 1:
+        return Extraction(None, "ambiguous")
+    by_text = _option_by_text(text, options)
+    if by_text is not None:
+        return Extraction(by_text, "option_text")
+    return Extraction(None, "unparsed")
+
+
+# yes / no words per language (MaRVL: id, sw, ta, tr, zh; MMMB: en, zh, pt, ar, tr, ru; and a few more).
+_YES = ["yes", "true", "correct", "是", "对", "對", "是的", "正确", "sim", "verdadeiro", "نعم", "صحيح",
+        "evet", "doğru", "да", "верно", "ya", "benar", "ndiyo", "ndio", "kweli", "ஆம்", "sí", "si", "oui", "ja",
+        "はい", "예", "네"]
+_NO = ["no", "false", "incorrect", "否", "不", "不是", "没有", "沒有", "错", "錯", "不对", "não", "nao", "falso",
+       "لا", "ليس", "خطأ", "hayır", "hayir", "yanlış", "değil", "нет", "неверно", "не", "tidak", "bukan", "salah",
+       "hapana", "siyo", "si kweli", "இல்லை", "non", "nein", "いいえ", "아니요", "아니"]
+_CJK_YES_NO = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+
+
+def extract_yes_no(response: str) -> Extraction:
+    """`yes` or `no` from the first yes/no word of `response`, in any of the listed languages; a word in a
+    script without spaces is matched as a substring, others as whole words (longest at a position wins)."""
+    text = unicodedata.normalize("NFKC", response).lower()
+    best: tuple[int, int, str] | None = None
+    for label, words in (("yes", _YES), ("no", _NO)):
+        for w in words:
+            if _CJK_YES_NO.search(w):
+                pat = re.escape(w)
+            else:
+                pat = rf"(?<!\w){re.escape(w)}(?!\w)"
+            m = re.search(pat, text)
+            if m and (best is None or (m.start(), -len(w)) < (best[0], -best[1])):
+                best = (m.start(), len(w), label)
+    return Extraction(best[2], "yes_no") if best else Extraction(None, "unparsed")

@@ -1,0 +1,101 @@
+"""Evaluation outputs: results.json, samples_<task>.jsonl, results.md (language x task, categories), results.png."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from polyvlm.utils import atomic_write_text
+
+
+def _fmt(v: Any) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1f}"
+
+
+def _clean(obj: Any) -> Any:
+    """NaN -> None so results.json is strict JSON."""
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def write_samples(out_dir: Path, task: str, rows: list[dict[str, Any]]) -> None:
+    atomic_write_text(out_dir / f"samples_{task}.jsonl",
+                      "".join(json.dumps(_clean(r), ensure_ascii=False) + "\n" for r in rows))
+
+
+def markdown(results: dict[str, Any]) -> str:
+    tasks = results["tasks"]
+    langs = sorted({lang for t in tasks.values() for lang in t["metrics"][t["main_metric"]].get("by_language", {})},
+                   key=lambda x: (x != "en", x))
+    lines = [f"# Evaluation of {results['model']}", ""]
+    header = ["task", "metric", "overall", *langs, "mul", "n", "unparsed", "failed"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, t in tasks.items():
+        m = t["metrics"][t["main_metric"]]
+        by_lang = m.get("by_language", {})
+        cells = [name, t["main_metric"], _fmt(m["overall"]), *[_fmt(by_lang.get(lang)) for lang in langs],
+                 _fmt(t["mul"]), str(t["n"]), str(t["unparsed"]), str(t["failed"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    for suite in results.get("suites", []):
+        lines += ["", f"Suite **{suite['suite']}**: en {_fmt(suite['en'])}, mul {_fmt(suite['mul'])}"]
+    for name, t in tasks.items():
+        cats = t["metrics"][t["main_metric"]].get("by_category", {})
+        if cats:
+            lines += ["", f"## {name}: {t['main_metric']} by category", "", "| category | score |", "|---|---|"]
+            lines += [f"| {c} | {_fmt(v)} |" for c, v in cats.items()]
+    failed = [n for n, t in tasks.items() if t["failed"]]
+    if failed:
+        lines += ["", f"Warning: samples without an answer (failures, not scored) in: {', '.join(failed)}. "
+                      "Run the same command again to retry them."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    """Bars per language, one group per task (main metric)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = results["tasks"]
+    langs = sorted({lang for t in tasks.values() for lang in t["metrics"][t["main_metric"]].get("by_language", {})},
+                   key=lambda x: (x != "en", x)) or ["overall"]
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(tasks) * max(1, len(langs)) * 0.35 + 2), 3.5))
+    width = 0.8 / len(langs)
+    for j, lang in enumerate(langs):
+        vals = []
+        for t in tasks.values():
+            m = t["metrics"][t["main_metric"]]
+            v = m["overall"] if lang == "overall" else m.get("by_language", {}).get(lang)
+            vals.append(0.0 if v is None or (isinstance(v, float) and math.isnan(v)) else v)
+        ax.bar([i + j * width for i in range(len(tasks))], vals, width, label=lang)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(tasks))], list(tasks), rotation=20, ha="right")
+    ax.set_ylabel("score")
+    ax.legend(fontsize="small", ncol=min(8, len(langs)), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_results(out_dir: Path, results: dict[str, Any]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clean = _clean(results)
+    atomic_write_text(out_dir / "results.json", json.dumps(clean, ensure_ascii=False, indent=2) + "\n")
+    atomic_write_text(out_dir / "results.md", markdown(clean))
+    plot(clean, out_dir / "results.png")

@@ -1,0 +1,229 @@
+"""The evaluation loop: shard samples over ranks, ask the backend in batches, save progress for resume,
+gather on rank 0, extract answers, score, and hand the results to the report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch.distributed as dist
+from tqdm import tqdm
+
+from polyvlm.eval.backends import Backend, Failure, Result
+from polyvlm.eval.extract import Extraction
+from polyvlm.eval.judge import JudgeClient, judge_choice
+from polyvlm.eval.tasks import Suite, Task
+from polyvlm.eval.tasks.chat import JudgeTask
+
+log = logging.getLogger("polyvlm.eval")
+
+
+def dist_info() -> tuple[int, int]:
+    """(rank, world size); under torchrun a gloo process group is started on first use."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class Progress:
+    """Answers already received for one task, one append-only JSONL per rank under `out/progress/`.
+    Every rank's file is read on start, so a resumed run (with any number of ranks) skips them."""
+
+    def __init__(self, out_dir: Path, task: str, rank: int):
+        self.dir = out_dir / "progress"
+        self.task, self.path = task, out_dir / "progress" / f"{task}.rank{rank}.jsonl"
+
+    def load(self) -> dict[str, dict[str, Any]]:
+        done: dict[str, dict[str, Any]] = {}
+        for f in sorted(self.dir.glob(f"{self.task}.rank*.jsonl")):
+            for line in f.read_text(encoding="utf-8").splitlines():
+                try:
+                    obj = json.loads(line)
+                    done[str(obj["id"])] = obj
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue  # the last line of a killed run may be cut short
+        return done
+
+    def append(self, entries: list[dict[str, Any]]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            for e in entries:
+                fh.write(json.dumps(e, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def _entry(sample_id: str, res: Result) -> dict[str, Any]:
+    if isinstance(res, Failure):
+        return {"id": sample_id, "error": res.error}
+    return {"id": sample_id, "prediction": res.text, "prompt_tokens": res.prompt_tokens,
+            "completion_tokens": res.completion_tokens, "finish_reason": res.finish_reason}
+
+
+def answers_from_file(task: Task, predictions: dict[str, str], limit: int | None) -> dict[str, dict[str, Any]]:
+    """`--predictions`: each sample's answer from the file; a sample without one is a failure."""
+    samples = task.samples()[:limit] if limit else task.samples()
+    return {s.id: {"id": s.id, "prediction": predictions[s.id]} if s.id in predictions
+            else {"id": s.id, "error": f"no prediction for id {s.id}"} for s in samples}
+
+
+def generate_task(task: Task, backend: Backend, out_dir: Path, limit: int | None, rank: int, world: int,
+                  on_batch: Callable[[int], None] | None = None) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
+    """Ask for every sample not answered yet (this rank's share), save as it goes, gather on rank 0.
+    Returns (answers by sample id, throughput) on rank 0; on other ranks the answers are partial."""
+    samples = task.samples()[:limit] if limit else task.samples()
+    progress = Progress(out_dir, task.name, rank)
+    done = progress.load()
+    pending = [s for s in samples if s.id not in done or "error" in done[s.id]]
+    if world > 1:  # every rank must shard the same list, whatever the others have written meanwhile
+        ids = [[s.id for s in pending]] if rank == 0 else [None]
+        dist.broadcast_object_list(ids, src=0)
+        by_id = {s.id: s for s in samples}
+        pending = [by_id[i] for i in ids[0]]
+    mine = pending[rank::world]
+    new: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    bar = tqdm(total=len(mine), desc=f"{task.name}", disable=rank != 0 or not mine, unit="sample")
+    for i in range(0, len(mine), backend.batch_size):
+        chunk = mine[i:i + backend.batch_size]
+        results = backend.generate([task.request(s) for s in chunk])
+        entries = [_entry(s.id, r) for s, r in zip(chunk, results)]
+        progress.append(entries)
+        new.extend(entries)
+        bar.update(len(chunk))
+        if on_batch:
+            on_batch(len(chunk))
+    bar.close()
+    elapsed = time.perf_counter() - start
+    if world > 1:
+        gathered: list[Any] = [None] * world if rank == 0 else []
+        dist.gather_object((new, elapsed), gathered if rank == 0 else None, dst=0)
+        if rank == 0:
+            new = [e for part, _ in gathered for e in part]
+            elapsed = max(t for _, t in gathered)
+    for e in new:
+        done[e["id"]] = e
+    generated = [e for e in new if "error" not in e]
+    tokens = sum(int(e.get("completion_tokens", 0)) for e in generated)
+    speed = {"samples": len(generated), "seconds": round(elapsed, 3),
+             "samples_per_s": round(len(generated) / elapsed, 3) if elapsed > 0 and generated else None,
+             "tokens_per_s": round(tokens / elapsed, 3) if elapsed > 0 and generated else None}
+    return done, speed
+
+
+def _value(sample: Any, key: str) -> str | None:
+    v = getattr(sample, key, None) if key in ("language", "category") else sample.extra.get(key)
+    return None if v in (None, "") else str(v)
+
+
+def score_task(task: Task, answers: dict[str, dict[str, Any]], limit: int | None,
+               judge: JudgeClient | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Extract, score and group one task's answers. Failed or missing samples are counted, not scored."""
+    samples = task.samples()[:limit] if limit else task.samples()
+    task.scope = samples
+    ok = [s for s in samples if s.id in answers and "error" not in answers[s.id]]
+    n_failed = len(samples) - len(ok)
+    preds = [answers[s.id]["prediction"] for s in ok]
+    ext: list[Extraction] = [task.extract(s, p) for s, p in zip(ok, preds)]
+    if judge is not None and task.parsed and ok and ok[0].options:
+        todo = [i for i, e in enumerate(ext) if e.answer is None]
+        for i, e in zip(todo, judge_choice(judge, [ok[i] for i in todo], [preds[i] for i in todo])):
+            ext[i] = e
+    if isinstance(task, JudgeTask):
+        task.client = judge
+    got = [e.answer for e in ext]
+    per = task.sample_scores(ok, got) if ok else {m: [] for m in task.metrics}
+    metrics: dict[str, Any] = {}
+    for m in task.metrics:
+        entry: dict[str, Any] = {"overall": task.corpus_score(m, ok, got, per[m])}
+        for key in task.spec.group_by:
+            groups: dict[str, list[int]] = {}
+            for i, s in enumerate(ok):
+                value = _value(s, key)
+                if value is not None:
+                    groups.setdefault(value, []).append(i)
+            if groups:
+                entry[f"by_{key}"] = {g: task.corpus_score(m, [ok[i] for i in idx], [got[i] for i in idx],
+                                                           [per[m][i] for i in idx]) for g, idx in sorted(groups.items())}
+        metrics[m] = entry
+    main = task.metrics[0]
+    by_lang = metrics[main].get("by_language", {})
+    non_en = [v for k, v in by_lang.items() if k.split("-")[0] != "en" and not math.isnan(v)]
+    summary = {
+        "task": task.name, "type": task.spec.type, "main_metric": main, "n": len(samples), "n_scored": len(ok),
+        "failed": n_failed, "unparsed": sum(a is None for a in got) if task.parsed else 0,
+        "judge_unparsed": sum(math.isnan(v) for v in per.get(main, [])) if isinstance(task, JudgeTask) else 0,
+        "metrics": metrics, "en": by_lang.get("en"), "mul": sum(non_en) / len(non_en) if non_en else None,
+        "config": {k: v for k, v in dataclasses.asdict(task.spec).items() if k != "base_dir"},
+    }
+    rows = []
+    idx = {s.id: i for i, s in enumerate(ok)}
+    for s in samples:
+        row: dict[str, Any] = {"id": s.id, "language": s.language, "category": s.category, "input": s.prompt,
+                               "images": [r if not r.startswith("base64,") else "<base64>" for r in s.images],
+                               "target": s.target}
+        if s.group and s.group != s.id:
+            row["group"] = s.group
+        if s.id in idx:
+            i = idx[s.id]
+            row.update(prediction=preds[i], extracted=got[i], method=ext[i].method,
+                       scores={m: per[m][i] for m in task.metrics})
+        else:
+            row["error"] = answers.get(s.id, {}).get("error", "not answered")
+        rows.append(row)
+    return summary, rows
+
+
+def suite_summary(suite: Suite, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """PangeaBench-style: each task's `en` and `mul` scores and their means over the suite's tasks."""
+    def mean(key: str) -> float | None:
+        vals = [results[t][key] for t in suite.tasks if results.get(t, {}).get(key) is not None]
+        return sum(vals) / len(vals) if vals else None
+
+    return {"suite": suite.name, "tasks": {t: {"en": results[t]["en"], "mul": results[t]["mul"]}
+                                           for t in suite.tasks if t in results},
+            "en": mean("en"), "mul": mean("mul")}
+
+
+def evaluate(tasks: list[Task], out_dir: str | Path, backend: Backend | None = None,
+             predictions: dict[str, str] | None = None, limit: int | None = None, suites: list[Suite] | None = None,
+             judge: JudgeClient | None = None, model: str = "", extra: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Run every task and write the outputs to `out_dir` (rank 0). Returns the results on rank 0, else None."""
+    from polyvlm.eval.report import write_results, write_samples
+
+    out_dir = Path(out_dir)
+    if (backend is None) == (predictions is None):
+        raise ValueError("evaluate needs exactly one of a backend or predictions")
+    rank, world = dist_info() if backend is not None else (0, 1)
+    results: dict[str, Any] = {"model": model or (backend.name if backend else "predictions"), "world_size": world,
+                               "tasks": {}, **(extra or {})}
+    for task in tasks:
+        if predictions is not None:
+            answers, speed = answers_from_file(task, predictions, limit), {}
+        else:
+            assert backend is not None
+            answers, speed = generate_task(task, backend, out_dir, limit, rank, world)
+        if rank != 0:
+            continue
+        summary, rows = score_task(task, answers, limit, judge)
+        summary["throughput"] = speed
+        results["tasks"][task.name] = summary
+        write_samples(out_dir, task.name, rows)
+        log.info("%s: %s %.1f (n=%d, unparsed=%d, failed=%d)", task.name, summary["main_metric"],
+                 summary["metrics"][summary["main_metric"]]["overall"], summary["n"], summary["unparsed"],
+                 summary["failed"])
+    if rank != 0:
+        return None
+    results["suites"] = [suite_summary(s, results["tasks"]) for s in suites or []]
+    write_results(out_dir, results)
+    return results

@@ -1,0 +1,198 @@
+"""Task and sample types shared by every task kind: spec (YAML/dataclass), requests, scoring and grouping."""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from polyvlm.eval.extract import Extraction
+from polyvlm.eval.metrics import get_metric
+from polyvlm.infer import ChatRequest
+
+
+class TaskError(ValueError):
+    """A bad task file, task record or task name; the message names the file/record and the reason."""
+
+
+@dataclass
+class Sample:
+    """One question. `images` holds file paths or `base64,<data>` strings, decoded only when asked.
+    `target` is the gold option letter (MCQ), `yes`/`no`, or the reference answers."""
+
+    id: str
+    prompt: str
+    images: list[str] = field(default_factory=list)
+    target: Any = None
+    language: str | None = None
+    category: str | None = None
+    group: str | None = None  # CircularEval: rotated copies of one question share a group
+    options: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def references(self) -> list[str]:
+        if isinstance(self.target, list):
+            return [str(t) for t in self.target]
+        return [] if self.target is None else [str(self.target)]
+
+
+def load_image(ref: str) -> Any:
+    """A PIL RGB image from a path or a `base64,<data>` string."""
+    from PIL import Image
+
+    if ref.startswith("base64,"):
+        img = Image.open(io.BytesIO(base64.b64decode(ref[len("base64,"):])))
+    else:
+        img = Image.open(ref)
+    return img.convert("RGB")
+
+
+@dataclass
+class TaskSpec:
+    """A task as written in a YAML file (or built in code). Relative paths are relative to the YAML file."""
+
+    name: str
+    type: str  # mcq | vqa | yesno | caption | text | judge | quickstart
+    data: str | list[str] = ""  # file(s) or a directory
+    prompt: str | dict[str, str] = ""  # template with {question}, {options}, {hint} or record fields; per language
+    system: str = ""
+    metrics: list[str] = field(default_factory=list)
+    max_new_tokens: int = 32
+    language: str | None = None  # language of records that do not say
+    image_root: str = ""  # media paths in records are resolved under it (default: the data file's folder)
+    circular: str = "auto"  # mcq: auto (on when rotated copies exist) | on | off
+    group_by: list[str] = field(default_factory=lambda: ["language", "category"])
+    judge: dict[str, Any] = field(default_factory=dict)  # judge tasks: mode (rubric|reference), prompt file
+    options: dict[str, Any] = field(default_factory=dict)  # task-kind specific settings
+    base_dir: str = ""
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any], source: str = "<dict>") -> TaskSpec:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(obj) - known)
+        if unknown:
+            raise TaskError(f"{source}: unknown task key(s) {unknown} (known: {sorted(known)})")
+        for key in ("name", "type"):
+            if not obj.get(key):
+                raise TaskError(f"{source}: task needs '{key}'")
+        return cls(**obj)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TaskSpec:
+        path = Path(path)
+        try:
+            obj = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as e:
+            raise TaskError(f"{path}: cannot read task YAML: {e}") from None
+        if not isinstance(obj, dict):
+            raise TaskError(f"{path}: a task YAML is a mapping of keys")
+        obj.setdefault("base_dir", str(path.parent))
+        return cls.from_dict(obj, str(path))
+
+    def data_paths(self) -> list[Path]:
+        raw = [self.data] if isinstance(self.data, str) else list(self.data)
+        out = []
+        for p in raw:
+            if not p:
+                continue
+            p = os.path.expandvars(os.path.expanduser(p))
+            if "$" in p:
+                raise TaskError(f"task {self.name}: data '{p}' names an environment variable that is not set "
+                                "(the built-in tasks read their files under $POLYVLM_EVAL_DATA)")
+            path = Path(p) if os.path.isabs(p) or not self.base_dir else Path(self.base_dir) / p
+            if not path.exists():
+                raise TaskError(f"task {self.name}: data '{p}' not found ({path})")
+            out.append(path)
+        if not out and self.type != "quickstart":
+            raise TaskError(f"task {self.name}: no data file given")
+        return out
+
+    def prompt_for(self, language: str | None, default: dict[str, str] | str) -> str:
+        """The prompt template for `language`: the spec's own (per language or one), else the default."""
+        for source in (self.prompt, default):
+            if isinstance(source, str) and source:
+                return source
+            if isinstance(source, dict) and source:
+                if language in source:
+                    return source[language]
+                if language and language.split("-")[0] in source:
+                    return source[language.split("-")[0]]
+                if "en" in source:
+                    return source["en"]
+                return next(iter(source.values()))
+        return "{question}"
+
+
+class Task:
+    """Base task: subclasses load samples and say how a raw prediction becomes an answer."""
+
+    default_metrics: list[str] = ["exact_match"]
+    parsed: bool = False  # True when extraction can fail (then `unparsed` is counted)
+
+    def __init__(self, spec: TaskSpec):
+        self.spec = spec
+        self.name = spec.name
+        self.metrics = list(spec.metrics or self.default_metrics)
+        for m in self.metrics:
+            if m != "accuracy" and m not in _judge_metrics():
+                get_metric(m)  # unknown names fail now, not after generation
+        self._samples: list[Sample] | None = None
+        self.scope: list[Sample] | None = None  # the samples of the current evaluation, answered or not
+
+    # ---- data ------------------------------------------------------------------------------------------
+    def load(self) -> list[Sample]:
+        raise NotImplementedError
+
+    def samples(self) -> list[Sample]:
+        if self._samples is None:
+            samples = self.load()
+            seen: set[str] = set()
+            for s in samples:
+                if s.id in seen:
+                    raise TaskError(f"task {self.name}: duplicate sample id '{s.id}'")
+                seen.add(s.id)
+            self._samples = samples
+        return self._samples
+
+    def request(self, sample: Sample) -> ChatRequest:
+        messages = [{"role": "system", "content": self.spec.system}] if self.spec.system else []
+        text = sample.prompt
+        if sample.images and "<image>" not in text:
+            text = "<image>\n" * len(sample.images) + text
+        messages.append({"role": "user", "content": text})
+        return ChatRequest(messages=messages, images=[load_image(r) for r in sample.images],
+                           max_new_tokens=self.spec.max_new_tokens, temperature=0.0)
+
+    # ---- scoring ---------------------------------------------------------------------------------------
+    def extract(self, sample: Sample, prediction: str) -> Extraction:
+        """The answer scored from a raw prediction (default: the prediction itself, trimmed)."""
+        return Extraction(prediction.strip(), "raw")
+
+    def sample_scores(self, samples: list[Sample], answers: list[str | None]) -> dict[str, list[float]]:
+        """Per-sample score of each metric (an unresolved answer scores 0)."""
+        out: dict[str, list[float]] = {}
+        for m in self.metrics:
+            if m == "accuracy":
+                out[m] = [float(a is not None and a == s.target) for s, a in zip(samples, answers)]
+            else:
+                out[m] = get_metric(m)([a or "" for a in answers], [s.references() for s in samples]).per_sample
+        return out
+
+    def corpus_score(self, metric: str, samples: list[Sample], answers: list[str | None],
+                     per_sample: list[float]) -> float:
+        """The reported value of `metric` over a subset (recomputed for corpus metrics such as CIDEr-D)."""
+        if not samples:
+            return math.nan
+        if metric != "accuracy" and get_metric(metric).corpus:
+            return get_metric(metric)([a or "" for a in answers], [s.references() for s in samples]).score
+        return 100.0 * sum(per_sample) / len(per_sample)
+
+
+def _judge_metrics() -> set[str]:
+    return {"judge_rubric", "judge_relative"}

@@ -1,0 +1,89 @@
+"""MCQ letter and yes/no extraction in all six MMMB languages (en, zh, pt, ar, tr, ru) and their scripts."""
+
+from __future__ import annotations
+
+import pytest
+
+from polyvlm.eval.extract import extract_choice, extract_yes_no
+
+OPT_EN = {"A": "dog", "B": "cat", "C": "bird", "D": "horse"}
+OPT_ZH = {"A": "狗", "B": "猫", "C": "鸟", "D": "马"}
+OPT_PT = {"A": "cachorro", "B": "gato", "C": "pássaro", "D": "cavalo"}
+OPT_AR = {"A": "كلب", "B": "قطة", "C": "طائر", "D": "حصان"}
+OPT_TR = {"A": "köpek", "B": "kedi", "C": "kuş", "D": "at"}
+OPT_RU = {"A": "собака", "B": "кошка", "C": "птица", "D": "лошадь"}
+
+CASES = [
+    # English
+    ("en", "B", OPT_EN, "B"), ("en", "(C)", OPT_EN, "C"), ("en", "The answer is B.", OPT_EN, "B"),
+    ("en", "Answer: C", OPT_EN, "C"), ("en", "D. horse", OPT_EN, "D"),
+    ("en", "I think the correct answer is (D) because of the mane.", OPT_EN, "D"),
+    ("en", "The correct option is A", OPT_EN, "A"), ("en", "A cat is sitting on the mat.", OPT_EN, "B"),
+    ("en", "**B**", OPT_EN, "B"), ("en", "b", OPT_EN, "B"), ("en", "It is a bird.", OPT_EN, "C"),
+    ("en", "Looking closely, it's clearly option B.", OPT_EN, "B"),
+    ("en", "B cat", OPT_EN, "B"), ("en", "the answer is: d", OPT_EN, "D"),
+    # Chinese (full-width letters, Chinese colon and brackets, no spaces)
+    ("zh", "答案是B", OPT_ZH, "B"), ("zh", "答案：Ｂ", OPT_ZH, "B"), ("zh", "答案为（C）", OPT_ZH, "C"),
+    ("zh", "【D】", OPT_ZH, "D"), ("zh", "选B。", OPT_ZH, "B"), ("zh", "我认为正确答案是 C 选项", OPT_ZH, "C"),
+    ("zh", "图片中是一只猫", OPT_ZH, "B"), ("zh", "Ａ．狗", OPT_ZH, "A"), ("zh", "正确选项为D，因为", OPT_ZH, "D"),
+    ("zh", "答案是鸟", OPT_ZH, "C"),
+    # Portuguese
+    ("pt", "Resposta: C", OPT_PT, "C"), ("pt", "A resposta correta é B.", OPT_PT, "B"),
+    ("pt", "Alternativa D", OPT_PT, "D"), ("pt", "É um gato.", OPT_PT, "B"), ("pt", "(A) cachorro", OPT_PT, "A"),
+    ("pt", "A imagem mostra um cavalo.", OPT_PT, "D"),
+    # Arabic (Arabic comma, right-to-left text around a Latin letter)
+    ("ar", "الإجابة: B", OPT_AR, "B"), ("ar", "الإجابة الصحيحة هي (C)", OPT_AR, "C"),
+    ("ar", "B، لأن الحيوان صغير", OPT_AR, "B"), ("ar", "الجواب هو D", OPT_AR, "D"),
+    ("ar", "الحيوان في الصورة قطة", OPT_AR, "B"), ("ar", "الخيار A", OPT_AR, "A"),
+    # Turkish
+    ("tr", "Cevap: A", OPT_TR, "A"), ("tr", "Doğru cevap B şıkkıdır.", OPT_TR, "B"), ("tr", "Yanıt: (C)", OPT_TR, "C"),
+    ("tr", "Resimde bir kedi var.", OPT_TR, "B"), ("tr", "CEVAP: D", OPT_TR, "D"),
+    # Russian (Cyrillic look-alike letters)
+    ("ru", "Ответ: В", OPT_RU, "B"), ("ru", "Правильный ответ — С", OPT_RU, "C"), ("ru", "А", OPT_RU, "A"),
+    ("ru", "На картинке кошка.", OPT_RU, "B"), ("ru", "Ответ: D) лошадь", OPT_RU, "D"), ("ru", "Вариант С", OPT_RU, "C"),
+]
+
+
+@pytest.mark.parametrize("lang,response,options,expected", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_extract_choice(lang: str, response: str, options: dict[str, str], expected: str) -> None:
+    got = extract_choice(response, options)
+    assert got.answer == expected, (response, got)
+
+
+UNPARSED = [
+    ("en", "I cannot determine the answer from this image.", OPT_EN),
+    ("en", "It could be A or B.", OPT_EN),
+    ("en", "", OPT_EN),
+    ("en", "There is a tree.", OPT_EN),
+    ("zh", "抱歉，我无法确定。", OPT_ZH),
+    ("pt", "Não é possível determinar.", OPT_PT),
+    ("ar", "لا أستطيع تحديد ذلك", OPT_AR),
+    ("tr", "Bilmiyorum.", OPT_TR),
+    ("ru", "Не могу определить по изображению.", OPT_RU),
+    ("en", "Either a dog or a cat.", OPT_EN),
+]
+
+
+@pytest.mark.parametrize("lang,response,options", UNPARSED)
+def test_unresolvable_answers_are_unparsed_not_guessed(lang: str, response: str, options: dict[str, str]) -> None:
+    assert extract_choice(response, options).answer is None
+
+
+def test_extraction_is_deterministic() -> None:
+    results = {extract_choice("It could be A or B.", OPT_EN) for _ in range(20)}
+    assert len(results) == 1
+
+
+def test_longest_option_text_wins() -> None:
+    opts = {"A": "cat", "B": "black cat", "C": "dog"}
+    assert extract_choice("It is a black cat.", opts).answer == "B"
+
+
+@pytest.mark.parametrize("response,expected", [
+    ("Yes.", "yes"), ("No, it is not.", "no"), ("是的", "yes"), ("不是", "no"), ("否", "no"), ("Sim", "yes"),
+    ("Não", "no"), ("نعم", "yes"), ("لا", "no"), ("Evet, doğru.", "yes"), ("Hayır", "no"), ("Да", "yes"),
+    ("Нет", "no"), ("Ya, benar.", "yes"), ("Tidak", "no"), ("Ndiyo", "yes"), ("Hapana", "no"), ("ஆம்", "yes"),
+    ("இல்லை", "no"), ("True", "yes"), ("maybe", None),
+])
+def test_yes_no(response: str, expected: str | None) -> None:
+    assert extract_yes_no(response).answer == expected

@@ -1,0 +1,131 @@
+"""Metric parity: CIDEr-D and ROUGE-L against pycocoevalcap, VQA accuracy against the official formula."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import sacrebleu
+
+from polyvlm.eval.metrics import METRICS, get_metric
+from polyvlm.eval.metrics.caption import cider_d_scores, rouge_l_one
+from polyvlm.eval.metrics.text import anls_one, final_number, relaxed_match, tokenize
+from polyvlm.eval.metrics.vqa import normalize_vqa, vqa_accuracy_one
+
+CAPTIONS = [
+    ("a black cat sleeps on a red sofa", ["a cat sleeping on a sofa", "black cat on the red couch", "a cat naps"]),
+    ("two dogs run on the beach", ["two dogs running along a beach", "dogs playing at the sea"]),
+    ("一只猫在沙发上睡觉", ["猫在红色沙发上睡觉", "一只黑猫躺在沙发上"]),
+    ("แมวนอนบนโซฟา", ["แมวดำนอนบนโซฟาสีแดง"]),
+    ("a man", ["a man riding a horse in a field", "person on a horse"]),
+    ("", ["an empty street at night"]),
+    ("猫が２匹います", ["二匹の猫がいます", "猫が二匹"]),
+]
+
+
+def test_cider_d_matches_pycocoevalcap() -> None:
+    cider_mod = pytest.importorskip("pycocoevalcap.cider.cider")
+    cands = [tokenize(c) for c, _ in CAPTIONS]
+    refs = [[tokenize(r) for r in rs] for _, rs in CAPTIONS]
+    ours = cider_d_scores(cands, refs)
+    gts = {i: [" ".join(r) for r in rs] for i, rs in enumerate(refs)}
+    res = {i: [" ".join(c)] for i, c in enumerate(cands)}
+    mean, theirs = cider_mod.Cider().compute_score(gts, res)
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        assert abs(a - float(b)) < 1e-6
+    assert abs(get_metric("cider_d")([c for c, _ in CAPTIONS], [r for _, r in CAPTIONS]).score - 100 * mean) < 1e-4
+
+
+def test_rouge_l_matches_pycocoevalcap() -> None:
+    rouge_mod = pytest.importorskip("pycocoevalcap.rouge.rouge")
+    scorer = rouge_mod.Rouge()
+    for cand, refs in CAPTIONS:
+        c, rs = tokenize(cand), [tokenize(r) for r in refs]
+        if not c:
+            continue
+        assert abs(rouge_l_one(c, rs) - scorer.calc_score([" ".join(c)], [" ".join(r) for r in rs])) < 1e-9
+
+
+def test_cider_scores_identical_caption_highest() -> None:
+    refs = [["a cat on a mat", "a cat sits on a mat"], ["a dog in a park", "dog playing in the park"]]
+    good = get_metric("cider_d")(["a cat on a mat", "a dog in a park"], refs).score
+    bad = get_metric("cider_d")(["a dog in a park", "a cat on a mat"], refs).score
+    assert good > bad
+
+
+def test_tokenizer_segments_unspaced_scripts() -> None:
+    assert tokenize("两只猫") == ["两", "只", "猫"]
+    assert tokenize("แมว") == ["แ", "ม", "ว"]
+    assert tokenize("ตั") == ["ตั"]  # the combining vowel stays with its consonant
+    assert tokenize("Ｈｅｌｌｏ, World!") == ["hello", "world"]
+    assert tokenize("Кошка, собака; قطة") == ["кошка", "собака", "قطة"]
+
+
+def test_bleu_gives_chinese_partial_credit() -> None:
+    # one token per clause would score 0; per-character tokens see the shared n-grams.
+    assert get_metric("bleu4")(["一只猫在沙发上睡觉"], [["一只猫在沙发上睡觉了"]]).score > 50
+
+
+def official_vqa(pred: str, answers: list[str]) -> float:
+    """The VQA evaluation loop written out: each human answer left out in turn, matches among the rest."""
+    res = normalize_vqa(pred)
+    gts = [normalize_vqa(a) for a in answers]
+    accs = []
+    for i in range(len(gts)):
+        others = gts[:i] + gts[i + 1:]
+        accs.append(min(1.0, sum(o == res for o in others) / 3))
+    return sum(accs) / len(accs)
+
+
+@pytest.mark.parametrize("pred,answers,expected", [
+    ("2", ["2"] * 10, 1.0),
+    ("2", ["2"] * 3 + ["3"] * 7, 0.9),  # 3 x min(2/3,1) + 7 x 1 over 10
+    ("2", ["2"] * 2 + ["3"] * 8, 0.6),
+    ("2", ["2"] + ["3"] * 9, 0.3),
+    ("2", ["3"] * 10, 0.0),
+    ("2", ["2"] * 4 + ["3"] * 6, 1.0),
+    ("Two", ["2"] * 3 + ["3"] * 7, 0.9),  # number words become digits
+    ("The dog.", ["dog"] * 10, 1.0),  # articles and final period dropped
+    ("yes!", ["yes"] * 10, 1.0),
+    ("dont", ["don't"] * 10, 1.0),  # contraction restored
+    ("1,000", ["1000"] * 10, 1.0),  # comma between digits removed
+    ("red-white", ["red white"] * 10, 1.0),
+])
+def test_vqa_accuracy_official_formula(pred: str, answers: list[str], expected: float) -> None:
+    assert vqa_accuracy_one(pred, answers) == pytest.approx(expected)
+    assert vqa_accuracy_one(pred, answers) == pytest.approx(official_vqa(pred, answers))
+
+
+def test_vqa_accuracy_random_cases_equal_official_loop() -> None:
+    import random
+
+    rng = random.Random(0)
+    vocab = ["yes", "no", "2", "two", "the cat", "cat", "red"]
+    for _ in range(200):
+        answers = [rng.choice(vocab) for _ in range(10)]
+        pred = rng.choice(vocab)
+        assert vqa_accuracy_one(pred, answers) == pytest.approx(official_vqa(pred, answers))
+
+
+def test_relaxed_anls_mgsm() -> None:
+    assert relaxed_match("104", "100") and not relaxed_match("106", "100")
+    assert relaxed_match("12%", "0.12") and relaxed_match("Paris", "paris")
+    assert anls_one("hello wrld", ["hello world"]) == pytest.approx(1 - 1 / 11)
+    assert anls_one("completely different", ["abc"]) == 0.0
+    assert final_number("So she has ١٢ apples.") == 12.0
+    assert final_number("答案是 1,234。") == 1234.0
+    assert final_number("La respuesta es -3.5.") == -3.5
+    assert get_metric("mgsm")(["Step 1: 3+4=7. The answer is 7"], [["7"]]).score == 100.0
+
+
+def test_chrf_is_sacrebleu() -> None:
+    hyps, refs = ["the cat sat", "o gato"], [["the cat sat down"], ["o gato preto"]]
+    ours = get_metric("chrf")(hyps, refs).score
+    assert math.isclose(ours, sacrebleu.corpus_chrf(hyps, [[r[0] for r in refs]]).score)
+
+
+def test_every_metric_handles_empty_predictions() -> None:
+    for name in METRICS.names():
+        res = get_metric(name)(["", "x"], [["a", "b"], ["x"]])
+        assert len(res.per_sample) == 2 and all(math.isfinite(v) for v in res.per_sample), name
