@@ -8,8 +8,12 @@ import sys
 # subcommand -> ("module:function", one-line help). Each function takes argv (list[str]) and returns an exit code.
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("polyvlm.train.cli:main", "train a model from a YAML recipe with key=value overrides"),
-    "chat": ("polyvlm.models.chat_cli:main", "ask a checkpoint about an image (one-shot or interactive)"),
+    "chat": ("polyvlm.serve.chat:main", "ask a checkpoint about an image (one-shot or interactive)"),
     "quickstart": ("polyvlm.quickstart.run:main", "generate multilingual data, train a tiny model in stages, evaluate"),
+    "serve": ("polyvlm.serve.cli:main", "serve a checkpoint over the OpenAI API (+ web demo at /ui with --ui)"),
+    "data": ("polyvlm.data.cli:main", "validate, describe, mix and convert datasets (validate|stats|mix|convert)"),
+    "eval": ("polyvlm.eval.cli:main", "evaluate a checkpoint, endpoint or predictions file on multilingual benchmarks"),
+    "synth": ("polyvlm.synth.cli:main", "synthesise instruction data with open models from a pipeline YAML (resumable)"),
     "config": ("polyvlm.config_cli:main", "print every config key with its help and default, or a resolved recipe"),
 }
 

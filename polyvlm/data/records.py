@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -140,26 +139,13 @@ def resolve_media(root: str | Path, rel: str, source: str = "", record_id: str |
 
 
 def iter_json_records(path: str | Path) -> Iterator[Record]:
-    """Read records from a .json array or .jsonl file (the data issue adds streaming and more formats)."""
+    """Stream records from a .json array or .jsonl file (any format `polyvlm.data.readers` reads).
+
+    Raises RecordError (file, line, id, reason) at the first bad record; see `readers.iter_records`.
+    """
+    from polyvlm.data.readers import iter_records  # readers imports this module
+
     path = Path(path)
     if not path.is_file():
         raise RecordError("no such file", str(path), code="missing_file")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".jsonl":
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise RecordError(f"malformed JSON: {e.msg}", f"{path}:{n}", code="malformed_json") from None
-            yield parse_record(obj, f"{path}:{n}")
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise RecordError(f"malformed JSON at line {e.lineno}: {e.msg}", str(path), code="malformed_json") from None
-        if not isinstance(data, list):
-            raise RecordError("top level is not a list of records", str(path), code="wrong_type")
-        for i, obj in enumerate(data):
-            yield parse_record(obj, f"{path}#{i}")
+    yield from iter_records([path])

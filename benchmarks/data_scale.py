@@ -1,0 +1,159 @@
+"""Benchmark: polyvlm's streaming validate / stats / random access against loading a whole file into Python lists.
+
+Generates an N-record LLaVA JSONL in a temp directory (default 1,000,000 records, ~450 MB), then runs each
+job in its own subprocess and reads its peak RSS (ru_maxrss), so memory figures do not leak between jobs:
+
+- polyvlm validate (no media checks), polyvlm stats, RecordIndex + 10,000 random reads;
+- naive: every record loaded into a Python list (what `json.load` of a JSON array does), then the same
+  structural checks with `parse_record` + `check_placeholders`.
+
+Last line: `ratio: <naive peak memory / polyvlm validate peak memory>`.
+
+    python benchmarks/data_scale.py                 # 1M records
+    python benchmarks/data_scale.py --records 20000 # quick
+    python benchmarks/data_scale.py --double        # also validate 2N records (peak memory should not grow)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHILD_PRELUDE = """
+import json, resource, sys, time
+sys.path.insert(0, {root!r})
+path = {path!r}
+
+
+def cpu():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def start():  # called after the imports: only the work is timed
+    global t0, c0
+    t0, c0 = time.perf_counter(), cpu()
+"""
+CHILD_END = """
+dt = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({{"records": n, "seconds": dt, "cpu_seconds": cpu() - c0, "peak_mb": peak}}))
+"""
+JOBS = {
+    "polyvlm validate": """
+from polyvlm.data.validate import validate
+start()
+rep = validate([path], progress=False)
+n = rep.records
+assert rep.errors == 0, rep.to_dict()["by_code"]
+""",
+    "polyvlm stats": """
+from polyvlm.data.stats import compute_stats
+start()
+n = compute_stats([path], progress=False).records
+""",
+    "polyvlm index + 10k random reads": """
+import random
+from polyvlm.data.index import RecordIndex
+start()
+ix = RecordIndex(path, cache=False)
+rng = random.Random(0)
+for _ in range(10000):
+    ix[rng.randrange(len(ix))]
+n = 10000
+""",
+    "naive load + check": """
+from polyvlm.data.records import parse_record, check_placeholders
+start()
+with open(path, encoding="utf-8") as f:
+    data = [json.loads(line) for line in f if line.strip()]   # the whole file as Python lists and dicts
+for i, obj in enumerate(data):
+    check_placeholders(parse_record(obj, f"{{path}}:{{i + 1}}"))
+n = len(data)
+""",
+}
+
+LANGS = ["en", "zh_simplified", "urdu", "vi", "fr", "ja", "es", "ar", "hi", "ru"]
+
+
+def generate(path: Path, n: int, seed: int = 0) -> None:
+    """Write n realistic LLaVA records: 60% single image, 10% multi-image, 30% text-only, 1-3 exchanges."""
+    rng = random.Random(seed)
+    words = "the a red blue car tree person building sky street dog cat table window left right near behind small large".split()
+    with open(path, "w", encoding="utf-8", buffering=1 << 20) as f:
+        for i in range(n):
+            k = rng.random()
+            n_img = 1 if k < 0.6 else 2 if k < 0.7 else 0
+            conv = []
+            for t in range(rng.randint(1, 3)):
+                q = " ".join(rng.choices(words, k=rng.randint(8, 30))) + "?"
+                if t == 0 and n_img:
+                    q = "<image>\n" * n_img + q
+                conv.append({"from": "human", "value": q})
+                conv.append({"from": "gpt", "value": " ".join(rng.choices(words, k=rng.randint(10, 60))) + "."})
+            rec: dict = {"id": f"sample_{i}"}
+            if n_img == 1:
+                rec["image"] = f"images/{i % 5000:05d}.jpg"
+            elif n_img > 1:
+                rec["image"] = [f"images/{(i + j) % 5000:05d}.jpg" for j in range(n_img)]
+            rec["conversations"] = conv
+            rec["language"] = LANGS[i % len(LANGS)]
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+
+def run_job(name: str, path: Path) -> dict:
+    code = CHILD_PRELUDE.format(root=str(ROOT), path=str(path)) + JOBS[name] + CHILD_END.format()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _line(name: str, r: dict) -> str:
+    """Wall-clock and CPU-time throughput (CPU time is what to compare on a busy shared machine)."""
+    return (f"{name:<34} {r['records']:>10,} rec  wall {r['seconds']:7.2f} s ({r['records'] / r['seconds']:>8,.0f} rec/s)  "
+            f"cpu {r['cpu_seconds']:7.2f} s ({r['records'] / r['cpu_seconds']:>8,.0f} rec/s)  peak {r['peak_mb']:6.0f} MB")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--double", action="store_true", help="also validate a file twice as large")
+    ap.add_argument("--skip-naive", action="store_true", help="skip the naive job (it needs several GB at 1M)")
+    a = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="polyvlm-bench-") as tmp:
+        path = Path(tmp) / "data.jsonl"
+        t0 = time.perf_counter()
+        generate(path, a.records)
+        print(f"generated {a.records:,} records ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t0:.1f} s")
+        results = {}
+        for name in JOBS:
+            if name.startswith("naive") and a.skip_naive:
+                continue
+            r = run_job(name, path)
+            results[name] = r
+            print(_line(name, r))
+        if a.double:
+            big = Path(tmp) / "data2.jsonl"
+            generate(big, 2 * a.records, seed=1)
+            path.unlink()
+            r = run_job("polyvlm validate", big)
+            print(_line("polyvlm validate (2x records)", r))
+        if "naive load + check" in results:
+            ours, naive = results["polyvlm validate"], results["naive load + check"]
+            print(f"time: polyvlm validate {ours['seconds']:.2f} s vs naive {naive['seconds']:.2f} s wall "
+                  f"({naive['seconds'] / ours['seconds']:.2f}x); cpu {ours['cpu_seconds']:.2f} s vs {naive['cpu_seconds']:.2f} s")
+            print(f"ratio: {naive['peak_mb'] / ours['peak_mb']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

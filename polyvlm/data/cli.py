@@ -1,0 +1,182 @@
+"""`polyvlm data validate|stats|mix|convert`: the command-line face of polyvlm.data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+from tqdm import tqdm
+
+from polyvlm.data.records import RecordError
+from polyvlm.utils import atomic_dir, atomic_write_text
+
+USAGE = """usage: polyvlm data VERB [args]
+
+verbs:
+  validate  check every record; report problems with file, line, id, code (exit 1 on errors)
+  stats     records, turns, modality mix, languages, lengths, sources; optional PNG plot
+  mix       materialise a mixture YAML as JSONL or Parquet shards
+  convert   convert between JSON, JSONL, Parquet, OpenAI messages, VLMEvalKit TSV, HF datasets"""
+
+
+def _validate(argv: list[str]) -> int:
+    from polyvlm.data.validate import ValidateOptions, Validator
+
+    ap = argparse.ArgumentParser(prog="polyvlm data validate", description="Check every record of the given files.")
+    ap.add_argument("paths", nargs="+", help="data files (.json, .jsonl, .parquet, .tsv, .gz/.zst) or directories")
+    ap.add_argument("--image-root", help="directory media paths are resolved under (default: each file's directory)")
+    ap.add_argument("--report", help="write the full JSON report here")
+    ap.add_argument("--check-media", action="store_true", help="open every media file (existence, escape, decoding, size)")
+    ap.add_argument("--max-pixels", type=int, default=None, help="largest image allowed, in pixels (default: PIL's 89,478,485)")
+    ap.add_argument("--tokenizer", help="local tokenizer directory: enables the too_long check")
+    ap.add_argument("--max-length", type=int, default=2048, help="maximum tokens per sample after placeholder expansion")
+    ap.add_argument("--tokens-per-image", type=int, default=576, help="tokens one <image> expands to (576: 336px / 14)")
+    ap.add_argument("--examples", type=int, default=20, help="examples kept per problem code in the report")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    a = ap.parse_args(argv)
+    opts = ValidateOptions(image_root=a.image_root, check_media=a.check_media, tokenizer=a.tokenizer,
+                           max_length=a.max_length, examples=a.examples, progress=not a.quiet)
+    if a.max_pixels:
+        opts.max_pixels = a.max_pixels
+    opts.media_tokens["image"] = a.tokens_per_image
+    rep = Validator(opts).run(a.paths)
+    d = rep.to_dict()
+    if a.report:
+        atomic_write_text(Path(a.report), json.dumps(d, indent=1, ensure_ascii=False) + "\n")
+    print(f"{d['records']:,} records in {len(d['files'])} file(s), {d['seconds']:.1f} s: "
+          f"{d['errors']:,} error(s), {d['warnings']:,} warning(s), {d['records_with_errors']:,} record(s) with errors")
+    if d["by_code"]:
+        width = max(len(c) for c in d["by_code"])
+        print(f"\n{'code'.ljust(width)}  severity  {'count':>9}  first example")
+        for code, v in d["by_code"].items():
+            ex = v["examples"][0] if v["examples"] else {}
+            at = f"{ex.get('file')}:{ex['line']}" if ex.get("line") is not None else f"{ex.get('file')}#{ex.get('index')}"
+            rid = f" id={ex['id']}" if ex.get("id") is not None else ""
+            print(f"{code.ljust(width)}  {v['severity']:<8}  {v['count']:>9,}  {at}{rid}: {ex.get('message', '')}")
+    if d["language_normalised"]:
+        print("\nlanguage tags normalised: " + ", ".join(f"{k} ({n})" for k, n in d["language_normalised"].items()))
+    return 0 if d["ok"] else 1
+
+
+def _stats(argv: list[str]) -> int:
+    from polyvlm.data.stats import compute_stats
+
+    ap = argparse.ArgumentParser(prog="polyvlm data stats", description="Describe a dataset: counts, modalities, languages, lengths.")
+    ap.add_argument("paths", nargs="+", help="data files or directories")
+    ap.add_argument("--plot", help="write a PNG with bar charts and histograms here")
+    ap.add_argument("--json", help="write the statistics as JSON here")
+    ap.add_argument("--tokenizer", help="local tokenizer directory: lengths in tokens instead of characters")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    a = ap.parse_args(argv)
+    try:
+        st = compute_stats(a.paths, tokenizer=a.tokenizer, progress=not a.quiet)
+    except RecordError as e:
+        print(f"polyvlm data stats: {e}", file=sys.stderr)
+        return 1
+    print(st.table())
+    if a.plot:
+        st.plot(a.plot)
+        print(f"\nplot written to {a.plot}")
+    if a.json:
+        atomic_write_text(Path(a.json), json.dumps(st.to_dict(), indent=1, ensure_ascii=False) + "\n")
+    return 0
+
+
+def _mix(argv: list[str]) -> int:
+    from polyvlm.data.langs import language_or_none
+    from polyvlm.data.mix import Mixture, MixtureError, common_media_root, rebase_media
+    from polyvlm.data.writers import RecordWriter
+
+    ap = argparse.ArgumentParser(prog="polyvlm data mix", description="Materialise a mixture YAML as shards.")
+    ap.add_argument("mixture", help="mixture YAML (see polyvlm/data/mix.py for the format)")
+    ap.add_argument("--out", required=True, help="output directory (replaced atomically)")
+    ap.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl")
+    ap.add_argument("--shard-size", type=int, default=100_000, help="records per shard")
+    ap.add_argument("--seed", type=int, default=None, help="override the YAML's seed")
+    ap.add_argument("--quiet", action="store_true")
+    a = ap.parse_args(argv)
+    try:
+        ds = Mixture.from_yaml(a.mixture, a.seed).resolve()
+    except (MixtureError, RecordError) as e:
+        print(f"polyvlm data mix: {e}", file=sys.stderr)
+        return 1
+    root, prefixes = common_media_root(ds)
+    langs: Counter = Counter()
+    shards = []
+    try:
+        with atomic_dir(Path(a.out)) as tmp:
+            n_shards = max(1, -(-len(ds) // a.shard_size))
+            bar = tqdm(total=len(ds), desc="mix", unit=" rec", disable=True if a.quiet else None)
+            for s in range(n_shards):
+                name = f"part-{s:05d}.{a.format}"
+                with RecordWriter(tmp / name, a.format) as w:
+                    for i in range(s * a.shard_size, min(len(ds), (s + 1) * a.shard_size)):
+                        rec = ds.record(i)
+                        rebase_media(rec, prefixes[int(ds.src_ids[i])])
+                        langs[language_or_none(rec.language) or "none"] += 1
+                        w.write(rec)
+                        bar.update()
+                shards.append({"file": name, "records": w.count})
+            bar.close()
+            manifest = {"mixture": str(a.mixture), "seed": a.seed if a.seed is not None else Mixture.from_yaml(a.mixture).seed,
+                        "records": len(ds), "image_root": str(root), "shards": shards,
+                        "sources": ds.counts(), "languages": dict(langs.most_common())}
+            atomic_write_text(tmp / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+    except RecordError as e:
+        print(f"polyvlm data mix: bad record, nothing written: {e}", file=sys.stderr)
+        return 1
+    print(f"{len(ds):,} records in {len(shards)} shard(s) under {a.out}; media root {root}")
+    for src, n in ds.counts().items():
+        print(f"  {n:>10,}  {src}")
+    return 0
+
+
+def _convert(argv: list[str]) -> int:
+    from polyvlm.data.readers import FORMATS, iter_records
+    from polyvlm.data.writers import RecordWriter
+
+    ap = argparse.ArgumentParser(prog="polyvlm data convert", description="Convert records between formats, streaming.")
+    ap.add_argument("input", help="a .json/.jsonl/.parquet/.tsv file (.gz/.zst ok) or a saved HF dataset directory")
+    ap.add_argument("--to", choices=["jsonl", "parquet"], required=True)
+    ap.add_argument("--out", required=True, help="output file (.jsonl, .jsonl.gz, .jsonl.zst or .parquet)")
+    ap.add_argument("--from", dest="fmt", choices=FORMATS, help="input format (default: from the suffix)")
+    ap.add_argument("--skip-bad", action="store_true", help="skip records that do not parse (counted) instead of stopping")
+    ap.add_argument("--quiet", action="store_true")
+    a = ap.parse_args(argv)
+    skipped: list[RecordError] = []
+    try:
+        with RecordWriter(Path(a.out), a.to) as w:
+            recs = iter_records(a.input, a.fmt, on_error=skipped.append if a.skip_bad else None)
+            for rec in tqdm(recs, desc="convert", unit=" rec", disable=True if a.quiet else None, mininterval=1.0):
+                w.write(rec)
+    except RecordError as e:
+        print(f"polyvlm data convert: {e}\nnothing was written (use --skip-bad to skip such records)", file=sys.stderr)
+        return 1
+    except ValueError as e:
+        print(f"polyvlm data convert: {e}", file=sys.stderr)
+        return 2
+    print(f"{w.count:,} records written to {a.out}" + (f"; {len(skipped):,} bad record(s) skipped" if skipped else ""))
+    for e in skipped[:10]:
+        print(f"  skipped {e}")
+    return 0
+
+
+VERBS = {"validate": _validate, "stats": _stats, "mix": _mix, "convert": _convert}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    if argv[0] not in VERBS:
+        print(f"polyvlm data: unknown verb '{argv[0]}'\n\n{USAGE}", file=sys.stderr)
+        return 2
+    return VERBS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

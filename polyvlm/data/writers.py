@@ -1,0 +1,127 @@
+"""Writing records as JSONL (optionally .gz/.zst) or Parquet shards, atomically (temp file, then rename)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any
+
+from polyvlm.data.formats import POLYVLM_PARQUET_KEY, POLYVLM_PARQUET_VERSION
+from polyvlm.data.readers import split_compression
+from polyvlm.data.records import MEDIA_KEYS, Record, RecordError
+
+
+def parquet_schema() -> Any:
+    """The polyvlm Parquet layout: fixed columns, media as lists, every other key JSON-encoded in `extra`."""
+    import pyarrow as pa
+
+    turn = pa.struct([("from", pa.string()), ("value", pa.string())])
+    fields = [("id", pa.string()), ("conversations", pa.list_(turn))]
+    fields += [(m, pa.list_(pa.string())) for m in MEDIA_KEYS]
+    fields += [("language", pa.string()), ("extra", pa.string())]
+    return pa.schema(fields, metadata={POLYVLM_PARQUET_KEY: POLYVLM_PARQUET_VERSION})
+
+
+def _json_default(o: Any) -> Any:
+    raise TypeError(f"value of type {type(o).__name__} cannot be written as JSON")
+
+
+def llava_to_row(d: dict) -> dict:
+    """A LLaVA dict (from `Record.to_llava`) -> one row of `parquet_schema()`; scalar/list media is remembered."""
+    extra = {k: v for k, v in d.items() if k not in ("id", "conversations", "language", *MEDIA_KEYS)}
+    row: dict[str, Any] = {"id": d["id"], "conversations": d["conversations"], "language": d.get("language")}
+    for m in MEDIA_KEYS:
+        v = d.get(m)
+        if v is None:
+            row[m] = None
+        elif isinstance(v, list):
+            row[m] = v
+            if len(v) == 1:
+                extra[f"_{m}_list"] = True
+        else:
+            row[m] = [v]
+    row["extra"] = json.dumps(extra, ensure_ascii=False, default=_json_default) if extra else None
+    return row
+
+
+class RecordWriter:
+    """Context manager writing Records to one file; the file appears only when the block succeeds.
+
+    `fmt` is `jsonl` or `parquet` (default: from the suffix). Parquet row groups hold `row_group_size`
+    records, which is also the unit `RecordIndex` reads.
+    """
+
+    def __init__(self, path: str | Path, fmt: str | None = None, row_group_size: int = 2048):
+        self.path = Path(path)
+        name, self.compression = split_compression(self.path)
+        self.fmt = fmt or ("parquet" if name.endswith(".parquet") else "jsonl")
+        if self.fmt not in ("jsonl", "parquet"):
+            raise ValueError(f"output format must be jsonl or parquet, not {self.fmt!r}")
+        if self.fmt == "parquet" and self.compression:
+            raise ValueError(f"{self.path}: Parquet output is compressed internally; drop the .{self.compression} suffix")
+        self.row_group_size = row_group_size
+        self.count = 0
+        self._rows: list[dict] = []
+        self._f: IO[Any] | None = None
+        self._pq: Any = None
+
+    def __enter__(self) -> RecordWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        os.close(fd)
+        self._tmp = Path(tmp)
+        if self.fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            self._pq = pq.ParquetWriter(self._tmp, parquet_schema(), compression="zstd")
+        elif self.compression == "gz":
+            self._f = io.TextIOWrapper(gzip.open(self._tmp, "wb"), encoding="utf-8")
+        elif self.compression == "zst":
+            import zstandard
+
+            raw = zstandard.ZstdCompressor().stream_writer(open(self._tmp, "wb"), closefd=True)
+            self._f = io.TextIOWrapper(raw, encoding="utf-8")
+        else:
+            self._f = open(self._tmp, "w", encoding="utf-8", buffering=1 << 20)
+        return self
+
+    def write(self, rec: Record | dict) -> None:
+        d = rec.to_llava() if isinstance(rec, Record) else rec
+        try:
+            if self.fmt == "parquet":
+                self._rows.append(llava_to_row(d))
+                if len(self._rows) >= self.row_group_size:
+                    self._flush()
+            else:
+                assert self._f is not None
+                self._f.write(json.dumps(d, ensure_ascii=False, default=_json_default) + "\n")
+        except TypeError as e:
+            src = rec.source if isinstance(rec, Record) else ""
+            raise RecordError(f"cannot be written: {e}", src, str(d.get("id")), code="wrong_type") from None
+        self.count += 1
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if self._rows:
+            self._pq.write_table(pa.Table.from_pylist(self._rows, schema=parquet_schema()), row_group_size=self.row_group_size)
+            self._rows = []
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if self.fmt == "parquet":
+                if exc_type is None:
+                    self._flush()
+                self._pq.close()
+            else:
+                assert self._f is not None
+                self._f.close()
+        finally:
+            if exc_type is None:
+                os.replace(self._tmp, self.path)
+            else:
+                self._tmp.unlink(missing_ok=True)

@@ -1,0 +1,92 @@
+"""Mixtures: sampling strategies, per-language weights and caps, reproducibility, materialised shards."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from datahelpers import rec, write_jsonl
+
+from polyvlm.data.cli import main as data_main
+from polyvlm.data.mix import Mixture, MixtureError, load_mixture, sample_indices
+from polyvlm.data.readers import iter_records
+
+
+@pytest.mark.parametrize(("strategy", "expect"), [
+    ("all", list(range(10))), ("first:3", [0, 1, 2]), ("end:2", [8, 9]), ("first:25%", [0, 1, 2]),
+    ("end:10%", [9]), ("first:50", list(range(10))),
+])
+def test_strategies(strategy: str, expect: list[int]) -> None:
+    assert sample_indices(10, strategy, np.random.default_rng(0)).tolist() == expect
+
+
+def test_random_strategy_is_seeded() -> None:
+    a = sample_indices(100, "random:10", np.random.default_rng(1))
+    assert len(set(a.tolist())) == 10 and a.tolist() == sorted(a.tolist())
+    assert a.tolist() == sample_indices(100, "random:10", np.random.default_rng(1)).tolist()
+    assert a.tolist() != sample_indices(100, "random:10", np.random.default_rng(2)).tolist()
+    with pytest.raises(MixtureError, match="sampling_strategy"):
+        sample_indices(10, "some:3", np.random.default_rng(0))
+
+
+@pytest.fixture
+def sources(tmp_path: Path) -> Path:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    langs = ["en"] * 20 + ["urdu"] * 10 + [None] * 10
+    write_jsonl(tmp_path / "a" / "a.jsonl", [rec(f"a{i}", language=lang) for i, lang in enumerate(langs)])
+    (tmp_path / "b" / "b.json").write_text(json.dumps([rec(f"b{i}", language="zh_simplified") for i in range(30)]))
+    (tmp_path / "mix.yaml").write_text("""
+seed: 7
+shuffle: true
+datasets:
+  - json_path: a/a.jsonl
+    sampling_strategy: all
+    languages: {weights: {ur: 2.0, en: 0.5}, caps: {none: 4}}
+  - path: b/b.json
+    sampling_strategy: random:50%
+languages: {caps: {zh-Hans: 10}}
+""")
+    return tmp_path / "mix.yaml"
+
+
+def test_language_rules_and_reproducibility(sources: Path) -> None:
+    ds = load_mixture(sources)
+    langs = Counter(ds[i].language for i in range(len(ds)))
+    assert langs == {"en": 10, "urdu": 20, None: 4, "zh_simplified": 10}
+    ids = [ds[i].id for i in range(len(ds))]
+    assert Counter(ids)["a25"] == 1 and Counter(ids)["a25#2"] == 1  # weight 2 repeats each urdu record twice
+    assert len(set(ids)) == len(ids)
+    assert ids == [r.id for r in load_mixture(sources)]  # same seed: same list, on every rank
+    other = [ds2.id for ds2 in load_mixture(sources, seed=8)]
+    assert other != ids and sorted(set(other)) != sorted(set(ids))
+    assert str(ds.root_of(0)).endswith(("/a", "/b")) and ds[0].extra["_image_root"] == str(ds.root_of(0))
+
+
+def test_materialise_shards(sources: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert data_main(["mix", str(sources), "--out", str(out), "--shard-size", "20", "--quiet"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["records"] == 44 and [s["records"] for s in manifest["shards"]] == [20, 20, 4]
+    assert manifest["languages"] == {"ur": 20, "en": 10, "zh-Hans": 10, "none": 4}
+    assert manifest["image_root"] == str(tmp_path.resolve())
+    recs = list(iter_records(sorted(out.glob("part-*.jsonl"))))
+    assert len(recs) == 44
+    assert {r.media["image"][0].split("/")[0] for r in recs} == {"a", "b"}  # rebased onto the common root
+    assert data_main(["validate", *map(str, sorted(out.glob("part-*.jsonl"))), "--image-root", manifest["image_root"], "--quiet"]) == 0
+    assert data_main(["mix", str(sources), "--out", str(tmp_path / "pq"), "--format", "parquet", "--quiet"]) == 0
+    assert [r.id for r in iter_records(tmp_path / "pq" / "part-00000.parquet")] == [r.id for r in recs]
+
+
+def test_bad_yaml_is_named(tmp_path: Path) -> None:
+    p = tmp_path / "m.yaml"
+    p.write_text("datasets:\n  - path: x.jsonl\n    sampling_strategy: most:3\n")
+    with pytest.raises(MixtureError, match=r"m\.yaml: datasets\[0\]: unknown sampling_strategy"):
+        Mixture.from_yaml(p)
+    p.write_text("datasets:\n  - path: missing.jsonl\n")
+    with pytest.raises(MixtureError, match="missing.jsonl"):
+        Mixture.from_yaml(p).resolve()
+    assert data_main(["mix", str(p), "--out", str(tmp_path / "o")]) == 1 and not (tmp_path / "o").exists()
