@@ -10,7 +10,11 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
 
 from polyvlm.config import ModelConfig
+from polyvlm.models.anyres import parse_mode
 from polyvlm.models.connectors import build_connector
+from polyvlm.models.encoders.audio import AudioEncoder, build_audio_encoder
+from polyvlm.models.encoders.embed import RouterStats, embed_media
+from polyvlm.models.encoders.media import MediaBatch
 from polyvlm.models.encoders.vision import VisionEncoder, build_vision_encoder
 from polyvlm.models.processor import IGNORE
 
@@ -20,6 +24,7 @@ class VLMOutput:
     logits: torch.Tensor  # [b, s, V]
     loss_sum: torch.Tensor | None = None  # scalar: summed token cross-entropy
     n_tokens: torch.Tensor | None = None  # scalar: supervised tokens in the batch
+    token_loss: torch.Tensor | None = None  # [b, s-1]: loss of predicting token t+1 at t (0 where unsupervised)
 
     @property
     def loss(self) -> torch.Tensor:
@@ -28,21 +33,29 @@ class VLMOutput:
 
 
 class PolyVLM(nn.Module):
-    """`forward(input_ids [b, s], attention_mask [b, s], pixels [n, 3, H, W]) -> VLMOutput`.
+    """`forward(input_ids [b, s], attention_mask [b, s], pixels [n, 3, H, W] | MediaBatch) -> VLMOutput`.
 
-    Every position whose id is the image token takes the next row of the image features, in reading
-    order over the batch (row-major), so the n images must be given in the order their placeholders
-    appear.
+    Every position whose id is a media token (image, video, audio) takes the next row of that modality's
+    features, in reading order over the batch (row-major), so inputs must be given in the order their
+    placeholders appear. `audio` / `audio_connector` exist when the config names an audio encoder;
+    `image_newline` [d_lm] when images are anyres. `router_stats` gathers moe router distributions per language.
     """
 
     def __init__(self, cfg: ModelConfig, vision: VisionEncoder, connector: nn.Module, llm: PreTrainedModel,
-                 media_token_ids: dict[str, int]):
+                 media_token_ids: dict[str, int], audio: AudioEncoder | None = None,
+                 audio_connector: nn.Module | None = None):
         super().__init__()
         self.cfg = cfg
         self.vision = vision
         self.connector = connector
         self.llm = llm
         self.media_token_ids = media_token_ids
+        self.audio = audio
+        self.audio_connector = audio_connector
+        if parse_mode(cfg.image_aspect_ratio) is not None:
+            d = llm.config.hidden_size
+            self.image_newline = nn.Parameter(torch.randn(d) / d**0.5)
+        self.router_stats = RouterStats()
 
     @property
     def device(self) -> torch.device:
@@ -59,40 +72,30 @@ class PolyVLM(nn.Module):
     def connector_dtype(self) -> torch.dtype:
         return next(self.connector.parameters()).dtype
 
-    def embed(self, input_ids: torch.Tensor, pixels: torch.Tensor | None = None) -> torch.Tensor:
-        """input_ids [b, s] (+ pixels [n, 3, H, W]) -> inputs_embeds [b, s, d]."""
-        image_id = self.media_token_ids["image"]
-        is_image = input_ids == image_id
-        safe_ids = input_ids.masked_fill(is_image, 0)
-        embeds = self.llm.get_input_embeddings()(safe_ids)
-        n_slots = int(is_image.sum())
-        if pixels is None or pixels.shape[0] == 0:
-            if n_slots:
-                raise ValueError(f"{n_slots} image placeholder tokens but no images")
-            return embeds
-        feats = self.encode_images(pixels.to(self.device))  # [n, t, d]
-        flat = feats.reshape(-1, feats.shape[-1]).to(embeds.dtype)
-        if flat.shape[0] != n_slots:
-            raise ValueError(
-                f"{n_slots} image placeholder tokens but {pixels.shape[0]} images x {feats.shape[1]} tokens = {flat.shape[0]}"
-            )
-        return embeds.masked_scatter(is_image.unsqueeze(-1), flat)
+    def embed(self, input_ids: torch.Tensor, pixels: torch.Tensor | MediaBatch | None = None,
+              attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+              position_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """input_ids [b, s] (+ pixels [n, 3, H, W] or a MediaBatch) -> inputs_embeds [b, s, d].
+
+        The mask, labels and position ids only tell the moe connector which tokens form each sample's prompt.
+        """
+        return embed_media(self, input_ids, pixels, attention_mask, labels, position_ids)
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, pixels: torch.Tensor | None = None,
         labels: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
     ) -> VLMOutput:
-        embeds = self.embed(input_ids, pixels)
+        embeds = self.embed(input_ids, pixels, attention_mask, labels, position_ids)
         out = self.llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=False)
         logits = out.logits
         if labels is None:
             return VLMOutput(logits)
         shift_logits = logits[:, :-1].float()
         shift_labels = labels[:, 1:]
-        loss_sum = F.cross_entropy(
-            shift_logits.reshape(-1, shift_logits.shape[-1]), shift_labels.reshape(-1), ignore_index=IGNORE, reduction="sum"
-        )
-        return VLMOutput(logits, loss_sum, (shift_labels != IGNORE).sum())
+        token_loss = F.cross_entropy(
+            shift_logits.reshape(-1, shift_logits.shape[-1]), shift_labels.reshape(-1), ignore_index=IGNORE, reduction="none"
+        ).view_as(shift_labels)  # [b, s-1], 0 where not supervised
+        return VLMOutput(logits, token_loss.sum(), (shift_labels != IGNORE).sum(), token_loss)
 
 
 def _llm_config(cfg: ModelConfig) -> PretrainedConfig:
@@ -102,10 +105,11 @@ def _llm_config(cfg: ModelConfig) -> PretrainedConfig:
 
 
 def build_model(cfg: ModelConfig, vocab_size: int, media_token_ids: dict[str, int],
-                vision_hf: PretrainedConfig | None = None, llm_hf: PretrainedConfig | None = None) -> PolyVLM:
+                vision_hf: PretrainedConfig | None = None, llm_hf: PretrainedConfig | None = None,
+                audio_hf: PretrainedConfig | None = None) -> PolyVLM:
     """Build from `cfg`: pretrained parts from local directories, the rest from configs.
 
-    `vision_hf` / `llm_hf` (from a saved checkpoint) build the parts from configs without weights.
+    `vision_hf` / `llm_hf` / `audio_hf` (from a saved checkpoint) build the parts from configs without weights.
     """
     if vision_hf is not None:
         vision = build_vision_encoder("", vision_hf, cfg.vision_feature_layer, cfg.vision_select)
@@ -121,5 +125,7 @@ def build_model(cfg: ModelConfig, vocab_size: int, media_token_ids: dict[str, in
         llm = AutoModelForCausalLM.from_config(llm_cfg)
     if vocab_size > llm.get_input_embeddings().num_embeddings:
         llm.resize_token_embeddings(vocab_size)
-    connector = build_connector(cfg.connector, vision.hidden_size, llm.config.hidden_size)
-    return PolyVLM(cfg, vision, connector, llm, media_token_ids)
+    connector = build_connector(cfg.connector, vision.hidden_size, llm.config.hidden_size, cfg)
+    audio = build_audio_encoder(cfg.audio if audio_hf is None else "", audio_hf or cfg.audio_config, cfg.audio_pool)
+    audio_connector = None if audio is None else build_connector(cfg.audio_connector, audio.hidden_size, llm.config.hidden_size, cfg)
+    return PolyVLM(cfg, vision, connector, llm, media_token_ids, audio, audio_connector)

@@ -7,7 +7,7 @@ import logging
 from torch import nn
 
 log = logging.getLogger("polyvlm.train")
-STAGES = ("align", "finetune")
+STAGES = ("align", "finetune", "lora")
 
 
 def _count(module: nn.Module) -> tuple[int, int]:
@@ -19,14 +19,29 @@ def _count(module: nn.Module) -> tuple[int, int]:
 def apply_stage(model: nn.Module, stage: str, lr: float, vision_lr: float = 0.0, weight_decay: float = 0.0) -> list[dict]:
     """Freeze/unfreeze the model's parts for `stage` and return optimizer parameter groups.
 
-    align: connector only (encoder and LM frozen). finetune: connector + LM, and the vision encoder at
-    `vision_lr` when it is above 0.
+    align: connector only (encoder and LM frozen; a moe connector's mixture is bypassed and frozen).
+    finetune: connector + LM, and the vision encoder at `vision_lr` when it is above 0. lora: connector +
+    peft LoRA adapters on the LM (`model.lora_*`). The audio connector and the anyres newline embedding
+    train with the connector.
     """
     if stage not in STAGES:
         raise ValueError(f"unknown training stage '{stage}' (known: {', '.join(STAGES)})")
     model.requires_grad_(False)
     model.connector.requires_grad_(True)
-    groups = [{"params": list(model.connector.parameters()), "lr": lr, "name": "connector"}]
+    if hasattr(model.connector, "set_active"):
+        model.connector.set_active(stage != "align")
+    conn = [p for p in model.connector.parameters() if p.requires_grad]
+    if getattr(model, "audio_connector", None) is not None:
+        model.audio_connector.requires_grad_(True)
+        conn += list(model.audio_connector.parameters())
+    if getattr(model, "image_newline", None) is not None:
+        model.image_newline.requires_grad_(True)
+        conn.append(model.image_newline)
+    groups = [{"params": conn, "lr": lr, "name": "connector"}]
+    if stage == "lora":
+        from polyvlm.models.lora import apply_lora
+
+        groups.append({"params": apply_lora(model), "lr": lr, "name": "lora"})
     if stage == "finetune":
         model.llm.requires_grad_(True)
         groups.append({"params": list(model.llm.parameters()), "lr": lr, "name": "llm"})

@@ -49,11 +49,13 @@ def test_grad_accum_equals_big_batch(tmp_path, scenes):
     # the same 8 samples? order is a permutation of the same seed, so the first 8 are the same samples
     assert a.history[0]["supervised_tokens"] == b.history[0]["supervised_tokens"]
     assert a.history[0]["loss"] == pytest.approx(b.history[0]["loss"], rel=1e-4)
+    # Adam hides gradient scale in the weights, so compare the gradient norm (taken before clipping) too
+    assert a.history[0]["grad_norm"] == pytest.approx(b.history[0]["grad_norm"], rel=1e-4)
     from safetensors.torch import load_file
 
     wa, wb = load_file(a.checkpoint / "model.safetensors"), load_file(b.checkpoint / "model.safetensors")
     for k in wa:
-        torch.testing.assert_close(wa[k], wb[k], rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(wa[k], wb[k], rtol=1e-3, atol=1e-4)
 
 
 def _bad_data(d: Path) -> Path:

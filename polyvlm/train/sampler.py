@@ -1,0 +1,60 @@
+"""Which samples each rank trains on at each step: a pure function of (seed, step), so runs resume exactly
+and 2 ranks x batch 4 see the same samples per optimizer step as 1 rank x batch 8."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+class StepSampler:
+    """The sample stream is the concatenation of per-epoch permutations of `range(n)` drawn from `seed`.
+
+    Optimizer step `s` consumes `batch_size * grad_accum * world` consecutive samples of the stream. With
+    `group_by` (one sort key per sample, e.g. (modality, length)), those samples are sorted by key before
+    being dealt out, so micro-batches hold samples of similar length and modality (LLaVA's modality-length
+    grouping) while every step still trains on the same set of samples.
+    """
+
+    def __init__(self, n: int, batch_size: int, grad_accum: int = 1, world: int = 1, seed: int = 0,
+                 group_by: Sequence[tuple] | None = None):
+        if n <= 0:
+            raise ValueError("no samples to train on")
+        self.n, self.batch_size, self.grad_accum, self.world, self.seed = n, batch_size, grad_accum, world, seed
+        self.group_by = group_by
+        self._perms: dict[int, np.ndarray] = {}
+
+    @property
+    def global_batch(self) -> int:
+        return self.batch_size * self.grad_accum * self.world
+
+    def _perm(self, epoch: int) -> np.ndarray:
+        if epoch not in self._perms:
+            if len(self._perms) > 2:
+                self._perms.clear()
+            self._perms[epoch] = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+        return self._perms[epoch]
+
+    def step_samples(self, step: int) -> list[int]:
+        """All samples of optimizer step `step` (0-based), over every rank."""
+        g = self.global_batch
+        out = []
+        for p in range(step * g, (step + 1) * g):
+            out.append(int(self._perm(p // self.n)[p % self.n]))
+        if self.group_by is not None:
+            out.sort(key=lambda i: (self.group_by[i], i))
+        return out
+
+    def micro_batches(self, step: int, rank: int) -> list[list[int]]:
+        """This rank's `grad_accum` micro-batches of step `step`.
+
+        Micro-batch m of rank r takes the slice m * world + r of the step's (sorted) samples, so each
+        micro-batch holds neighbours in the sort order.
+        """
+        samples = self.step_samples(step)
+        b = self.batch_size
+        return [samples[(m * self.world + rank) * b : (m * self.world + rank + 1) * b] for m in range(self.grad_accum)]
+
+    def epoch_of(self, step: int) -> float:
+        return step * self.global_batch / self.n
