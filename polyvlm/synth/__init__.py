@@ -1,1 +1,1 @@
-"""polyvlm.synth"""
+"""polyvlm.synth: instruction data synthesis with open models (stages, backends, runners, resumable storage)."""

@@ -1,0 +1,209 @@
+"""Import a Hugging Face Llava checkpoint directory (`model.init_from: hf-llava:PATH`, `polyvlm export
+hf-llava:PATH --format polyvlm`) as a ready PolyVLM + Processor: weights, tokenizer, processor settings.
+
+transformers reads the weights (any key layout it knows, sharded or not, any dtype); the vision tower, the
+language backbone and LM head are then moved into polyvlm's modules without a copy, and the projector
+weights are loaded into an `mlp2x_gelu` connector.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
+
+from polyvlm.config import ModelConfig
+from polyvlm.data.records import PLACEHOLDERS, Turn
+from polyvlm.models.connectors import build_connector
+from polyvlm.models.encoders import ENCODERS
+from polyvlm.models.processor import Processor, ProcessorConfig
+from polyvlm.models.templates import TEMPLATES, get_template
+from polyvlm.models.tokenizer import load_tokenizer
+from polyvlm.models.vlm import PolyVLM
+from polyvlm.utils import DTYPES
+
+log = logging.getLogger("polyvlm.hf_import")
+PREFIX = "hf-llava:"
+_PROBE = [Turn("user", "<image>\nWhat is shown?"), Turn("assistant", "A red ball."), Turn("user", "Where is it?")]
+
+
+class HFImportError(ValueError):
+    """The directory is not an importable Hugging Face Llava checkpoint; the message names it and says why."""
+
+
+def _fail(path: Path, reason: str) -> HFImportError:
+    return HFImportError(f"{path}: {reason}")
+
+
+def read_llava_config(path: str | Path):
+    """`path`'s LlavaConfig, after checking polyvlm can represent it exactly."""
+    from transformers import LlavaConfig
+
+    path = Path(path)
+    cfg_file = path / "config.json"
+    if not cfg_file.is_file():
+        raise _fail(path, "not a Hugging Face model directory (no config.json)")
+    try:
+        raw = json.loads(cfg_file.read_text())
+    except json.JSONDecodeError as e:
+        raise _fail(cfg_file, f"not valid JSON: {e}") from None
+    mt = raw.get("model_type")
+    if mt == "llava_next":
+        raise _fail(path, "a LLaVA-NeXT (anyres) checkpoint, not Llava; to start from its projector use "
+                          f"`model.connector_init: {path}`")
+    if mt != "llava":
+        raise _fail(path, f"config.json model_type is '{mt}', not 'llava'")
+    cfg = LlavaConfig.from_pretrained(str(path))
+    if cfg.projector_hidden_act != "gelu" or not cfg.multimodal_projector_bias:
+        raise _fail(path, f"projector ({cfg.projector_hidden_act}, bias={cfg.multimodal_projector_bias}) is not "
+                          "polyvlm's mlp2x_gelu (gelu, with biases)")
+    if not isinstance(cfg.vision_feature_layer, int):
+        raise _fail(path, f"vision_feature_layer {cfg.vision_feature_layer} concatenates several layers; polyvlm takes one")
+    vt = cfg.vision_config.model_type
+    if vt not in ENCODERS:
+        raise _fail(path, f"vision tower '{vt}' is not one of polyvlm's encoders ({', '.join(ENCODERS.names())})")
+    if vt == "siglip_vision_model" and cfg.vision_feature_select_strategy == "default":
+        raise _fail(path, "SigLIP has no CLS token, yet vision_feature_select_strategy 'default' drops the first patch; "
+                          "polyvlm cannot reproduce that")
+    return cfg
+
+
+def detect_template(tokenizer: PreTrainedTokenizerBase, chat_template: str | None = None) -> str | None:
+    """The polyvlm template whose rendering of a probe conversation equals the Jinja chat template's, if any."""
+    jinja = chat_template or getattr(tokenizer, "chat_template", None)
+    if not jinja:
+        return None
+    messages = [{"role": t.role, "content": t.text} for t in _PROBE]
+    try:
+        text = tokenizer.apply_chat_template(messages, chat_template=jinja, tokenize=False, add_generation_prompt=True)
+    except Exception as e:  # a template may reject this conversation (e.g. require a system turn)
+        log.debug("chat template could not render the probe conversation: %s", e)
+        return None
+    for name in TEMPLATES.names():
+        if get_template(name, tokenizer.bos_token).render(_PROBE, add_generation_prompt=True).text == text:
+            return name
+    return None
+
+
+def _image_settings(path: Path) -> dict:
+    """image_mean / image_std / size / do_pad from preprocessor_config.json or processor_config.json (or {})."""
+    for name, key in (("preprocessor_config.json", None), ("processor_config.json", "image_processor")):
+        f = path / name
+        if f.is_file():
+            data = json.loads(f.read_text())
+            data = data.get(key, {}) if key else data
+            if data.get("image_mean"):
+                return data
+    return {}
+
+
+def _size_of(settings: dict) -> int | None:
+    crop, size = settings.get("crop_size") or {}, settings.get("size") or {}
+    if isinstance(crop, dict) and crop.get("height"):
+        return int(crop["height"])
+    if isinstance(size, dict):
+        return int(size.get("shortest_edge") or size.get("height") or 0) or None
+    return int(size) if isinstance(size, int) else None
+
+
+def _check_cfg(path: Path, hcfg, cfg: ModelConfig) -> None:
+    """`cfg` must describe what the checkpoint holds: they are saved with every later checkpoint."""
+    if cfg.connector != "mlp2x_gelu":
+        raise ValueError(f"model.connector '{cfg.connector}' differs from the init_from Llava checkpoint's 'mlp2x_gelu'")
+    if getattr(cfg, "audio", "") or getattr(cfg, "audio_config", {}):
+        raise ValueError(f"{path}: a Llava checkpoint has no audio encoder; start from it without model.audio / "
+                         "model.audio_config, or build the audio model from local parts (model.llm, model.vision)")
+    has_cls = hcfg.vision_config.model_type != "siglip_vision_model"
+    want = (hcfg.vision_feature_layer, "patch" if hcfg.vision_feature_select_strategy == "default" or not has_cls else "full")
+    have = (cfg.vision_feature_layer, cfg.vision_select if has_cls else want[1])
+    if have != want:
+        raise ValueError(
+            f"{path}: the checkpoint uses vision_feature_layer {want[0]} and vision_select '{want[1]}'; set "
+            f"model.vision_feature_layer={want[0]} model.vision_select={want[1]} (now {cfg.vision_feature_layer}, "
+            f"'{cfg.vision_select}')"
+        )
+
+
+def import_hf_llava(path: str | Path, template: str | None = None, max_length: int = 2048,
+                    dtype: str = "float32", cfg: ModelConfig | None = None) -> tuple[PolyVLM, Processor]:
+    """Load the Llava directory `path` -> (PolyVLM in eval mode, Processor).
+
+    `template` names the polyvlm chat template; None detects it from the directory's chat template and
+    fails when none matches. Without `cfg`, the model's `cfg` records the checkpoint's settings, so a
+    checkpoint saved from it reloads without the original directory. With `cfg` (`init_from`), template,
+    max_length and dtype come from it, it must agree with the checkpoint, and parts it adds to a plain
+    build (e.g. anyres' image_newline) start from their usual initialisation.
+    """
+    from transformers import LlavaForConditionalGeneration
+
+    path = Path(path)
+    hcfg = read_llava_config(path)
+    if cfg is not None:
+        _check_cfg(path, hcfg, cfg)
+        template, max_length, dtype = cfg.template, cfg.max_length, cfg.dtype
+    if dtype not in DTYPES:
+        raise HFImportError(f"unknown dtype '{dtype}' (known: {', '.join(DTYPES)})")
+    tokenizer = load_tokenizer(str(path))
+    detected = detect_template(tokenizer)
+    if template is None:
+        if detected is None:
+            raise _fail(path, f"its chat template matches none of polyvlm's ({', '.join(TEMPLATES.names())}); "
+                              "name one (model.template / --template)")
+        template = detected
+    elif detected not in (None, template):
+        log.warning("%s: its chat template renders like '%s', not the configured '%s'", path, detected, template)
+    image_id = tokenizer.convert_tokens_to_ids(PLACEHOLDERS["image"])
+    if image_id != hcfg.image_token_index:
+        raise _fail(path, f"tokenizer id of <image> is {image_id} but config.json image_token_index is {hcfg.image_token_index}")
+
+    hf = LlavaForConditionalGeneration.from_pretrained(str(path), dtype=DTYPES[dtype])
+    select = "patch" if hcfg.vision_feature_select_strategy == "default" else "full"
+    enc_cls = ENCODERS.get(hcfg.vision_config.model_type)
+    vision = enc_cls(hf.model.vision_tower, hcfg.vision_feature_layer, select)
+    if not vision.has_cls:
+        vision.select = "patch"  # without CLS, patch and full are the same tokens; patch is polyvlm's default
+    with torch.device("meta"):
+        llm = AutoModelForCausalLM.from_config(hcfg.text_config)
+    setattr(llm, llm.base_model_prefix, hf.model.language_model)
+    llm.lm_head = hf.lm_head
+    left = [n for n, t in (*llm.named_parameters(), *llm.named_buffers()) if t.is_meta]
+    if left:
+        raise _fail(path, f"language model parts not filled from the checkpoint: {left[:5]}")
+    connector = build_connector("mlp2x_gelu", vision.hidden_size, llm.config.hidden_size)
+    connector.load_state_dict(hf.model.multi_modal_projector.state_dict())
+    connector.to(DTYPES[dtype])
+    if len(tokenizer) > llm.get_input_embeddings().num_embeddings:
+        llm.resize_token_embeddings(len(tokenizer))
+
+    settings = _image_settings(path)
+    size = _size_of(settings)
+    if size is not None and size != vision.image_size:
+        log.warning("%s: image processor size %d differs from the vision tower's %d; using %d", path, size,
+                    vision.image_size, vision.image_size)
+    if settings and settings.get("do_pad") is not True:
+        log.info("%s: its image processor crops to the centre; polyvlm pads images to a square instead", path)
+    mcfg = cfg or ModelConfig(vision_feature_layer=vision.feature_layer, vision_select=vision.select,
+                              connector="mlp2x_gelu", template=template, max_length=max_length,
+                              init_from=f"{PREFIX}{path}", dtype=dtype)
+    media_ids = {m: tokenizer.convert_tokens_to_ids(t) for m, t in PLACEHOLDERS.items()}
+    model = PolyVLM(mcfg, vision, connector, llm, media_ids).eval()
+    from polyvlm.models.factory import media_settings  # the same processor settings a fresh build gets
+
+    processor = Processor(tokenizer, ProcessorConfig(
+        template=template, max_length=max_length, image_size=vision.image_size,
+        image_mean=tuple(settings.get("image_mean", vision.mean)), image_std=tuple(settings.get("image_std", vision.std)),
+        **media_settings(model, mcfg),
+    ))
+    log.info("imported Hugging Face Llava %s (%s + %s, template %s)", path, hcfg.vision_config.model_type,
+             hcfg.text_config.model_type, template)
+    return model, processor
+
+
+def build_from_config(cfg: ModelConfig) -> tuple[PolyVLM, Processor]:
+    """`model.init_from: hf-llava:PATH`: the imported model in train mode, `cfg` attached."""
+    model, processor = import_hf_llava(cfg.init_from[len(PREFIX):], cfg=cfg)
+    model.train()
+    return model, processor

@@ -1,0 +1,355 @@
+"""Running a synth pipeline: stage directories keyed by a fingerprint chain, resumable map phases,
+atomic reduce phases, stage statistics, the final shards and the report.
+
+Layout of `output/`:
+
+    pipeline.yaml                    the resolved pipeline of the latest run
+    stages/NN-<stage>-<fp8>/         fp = hash(previous fp, stage, params, prompt version, model)
+        map/part-AAAA-SSSSS.jsonl    one result line per input record (see `store`)
+        failures.jsonl               records of the latest attempt that failed, with reasons
+        out/                         reduce stages: kept records (+ dropped.jsonl with reasons)
+        attempts.jsonl, done.json    per-attempt timings; statistics once the stage is complete
+    final/part-*.jsonl               the records out of the last stage
+    report.md, report.json, judge_scores.png
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import hashlib
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tqdm import tqdm
+
+from polyvlm.data.langs import language_or_none
+from polyvlm.data.records import RecordError
+from polyvlm.synth.backends import Backend
+from polyvlm.synth.config import PipelineConfig, PipelineError, StageSpec, make_backend, make_stage
+from polyvlm.synth.runners import Failure, Outcome, WorkItem, make_runner
+from polyvlm.synth.stages.base import Stage, reject
+from polyvlm.synth.store import (
+    ShardWriter,
+    iter_jsonl,
+    iter_results,
+    result_key,
+    scan_done,
+    shard_paths,
+    short_key,
+    write_record_shards,
+)
+from polyvlm.utils import atomic_dir, atomic_write_text
+
+
+class PipelineIncomplete(RuntimeError):
+    """A stage ended with failed records (on_failure: stop); `--resume` retries exactly those."""
+
+
+def _fp(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    """Content hash of an input file (~1 GB/s): the root of the stage fingerprint chain, so rewriting the
+    same input reuses every result while a changed input starts fresh stage directories."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def input_fingerprint(cfg: PipelineConfig) -> str:
+    """Content of every input file (a dataset directory: its file names, sizes and times)."""
+    from polyvlm.data.readers import expand_paths
+
+    for name in cfg.input:
+        if not Path(name).exists():
+            raise PipelineError(f"{cfg.path}: input {name}: no such file")
+    parts: list[Any] = []
+    for p in expand_paths(cfg.input):
+        if p.is_file():
+            parts.append(file_digest(p))
+        else:
+            parts.append(sorted((str(q.relative_to(p)), q.stat().st_size, q.stat().st_mtime_ns)
+                                for q in p.rglob("*") if q.is_file()))
+    return _fp(parts)
+
+
+def iter_input(cfg: PipelineConfig) -> Iterator[tuple[Any, str, str]]:
+    """(object, source, error) for each input record, streamed by `polyvlm.data.readers` (JSONL, JSON arrays,
+    Parquet, TSV, HF datasets on disk, .gz/.zst); OpenAI `messages` records arrive in the LLaVA layout."""
+    from polyvlm.data.readers import expand_paths, iter_raw, source_of
+
+    for name in cfg.input:
+        if not Path(name).exists():
+            raise PipelineError(f"{cfg.path}: input {name}: no such file")
+    for path in expand_paths(cfg.input):
+        for index, line, obj in iter_raw(path):
+            source = source_of(path, index, line)
+            if isinstance(obj, RecordError):
+                if cfg.on_bad_input == "error":
+                    raise obj
+                yield {"_raw": source}, source, str(obj)
+                continue
+            yield obj, source, ""
+
+
+def stage_outputs(sdir: Path, has_reduce: bool) -> Iterator[tuple[dict, str]]:
+    """(record, source) for every record a completed stage passes on."""
+    if has_reduce:
+        for p in shard_paths(sdir / "out"):
+            for n, rec in iter_jsonl(p):
+                yield rec, f"{p}:{n}"
+        return
+    for res in iter_results(sdir / "map"):
+        if res["status"] == "ok":
+            for rec in res["outputs"]:
+                yield rec, f"{sdir.name}:{res.get('in_id')}"
+
+
+def _reader(sdir: Path, has_reduce: bool) -> Any:
+    """A re-iterable view of a completed stage's outputs as (record, source, error) triples."""
+    def read() -> Iterator[tuple[dict, str, str]]:
+        return ((rec, src, "") for rec, src in stage_outputs(sdir, has_reduce))
+    return read
+
+
+def _group(rec: Any) -> tuple[str, str]:
+    if not isinstance(rec, dict):
+        return "und", "uncategorized"
+    lang = rec.get("language")
+    lang = (language_or_none(lang) or str(lang)) if isinstance(lang, str) and lang.strip() else "und"
+    return lang, str(rec.get("category") or "uncategorized")
+
+
+class Pipeline:
+    """Runs `cfg`. `backends` may inject ready backends by name (a TransformersBackend with a Generator)."""
+
+    def __init__(self, cfg: PipelineConfig, backends: dict[str, Backend] | None = None):
+        self.cfg = cfg
+        self.out = Path(cfg.output)
+        self.backends: dict[str, Backend] = dict(backends or {})
+
+    def _backend(self, name: str) -> Backend:
+        if name not in self.backends:
+            self.backends[name] = make_backend(name, self.cfg)
+        return self.backends[name]
+
+    def build(self, spec: StageSpec) -> Stage:
+        stage = make_stage(spec, self.cfg, None)
+        if stage.uses_backend():
+            stage.ctx.backend = self._backend(spec.backend)
+        return stage
+
+    def stage_key_parts(self, stage: Stage) -> tuple[str, str, dict]:
+        uses = stage.uses_backend()
+        prompt = stage.ctx.prompt.version_id if (uses and stage.ctx.prompt) else "-"
+        model = stage.ctx.backend.model_id if (uses and stage.ctx.backend) else "-"
+        return prompt, model, dataclasses.asdict(stage.params)
+
+    def run(self, resume: bool = False) -> dict:
+        if (self.out / "pipeline.yaml").exists() and not resume:
+            raise PipelineError(f"output {self.out} already holds a synth run: pass --resume to continue it "
+                                "(finished work is skipped) or choose another output")
+        self.out.mkdir(parents=True, exist_ok=True)
+        lock = open(self.out / ".lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PipelineError(f"output {self.out} is in use by another `polyvlm synth` process") from None
+        try:
+            return self._run()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            lock.close()
+
+    def _run(self) -> dict:
+        atomic_write_text(self.out / "pipeline.yaml", yaml.safe_dump(self.cfg.to_dict(), sort_keys=False,
+                                                                       allow_unicode=True))
+        fp = input_fingerprint(self.cfg)
+        upstream: Any = lambda: iter_input(self.cfg)  # noqa: E731 - rebound per stage below
+        expected = None
+        stats = []
+        for i, spec in enumerate(self.cfg.stages):
+            stage = self.build(spec)
+            prompt, model, params = self.stage_key_parts(stage)
+            fp = _fp(fp, stage.name, prompt, model, params)
+            sdir = self.out / "stages" / f"{i:02d}-{stage.name}-{fp[:8]}"
+            done_file = sdir / "done.json"
+            if done_file.is_file():
+                st = json.loads(done_file.read_text(encoding="utf-8"))
+            else:
+                st = self._run_stage(stage, spec, sdir, upstream, expected, (prompt, model, params))
+                atomic_write_text(done_file, json.dumps(st, indent=1, ensure_ascii=False))
+            stats.append(st)
+            expected = st["out"]["records"]
+            upstream = _reader(sdir, stage.has_reduce)
+        self._write_final(fp, upstream)
+        from polyvlm.synth.report import write_report
+
+        return write_report(self.out, stats)
+
+    def _write_final(self, fp: str, upstream: Any) -> None:
+        manifest = self.out / "final" / "manifest.json"
+        if manifest.is_file() and json.loads(manifest.read_text())["fingerprint"] == fp:
+            return
+        with atomic_dir(self.out / "final") as tmp:
+            n = write_record_shards(tmp, (rec for rec, _, _ in upstream()), self.cfg.shard_size)
+            (tmp / "manifest.json").write_text(json.dumps({"fingerprint": fp, "records": n}))
+
+    def _run_stage(self, stage: Stage, spec: StageSpec, sdir: Path, upstream: Any, expected: int | None,
+                   key_parts: tuple[str, str, dict]) -> dict:
+        st: dict[str, Any] = {"stage": stage.name, "dir": sdir.name, "status": {}, "rejections": {}, "scores": {}}
+        t0 = time.perf_counter()
+        if stage.has_map:
+            self._map(stage, spec, sdir, upstream, expected, key_parts, st)
+            self._summarize_map(sdir, st)
+        else:
+            st["in"] = self._counts(rec for rec, _, _ in upstream())
+        if stage.has_reduce:
+            self._reduce(stage, sdir, upstream, st)
+        else:
+            st["out"] = self._counts(rec for rec, _ in stage_outputs(sdir, False))
+        # time of this run plus the map time of earlier, interrupted attempts
+        st["elapsed_s"] = round(time.perf_counter() - t0 + st.get("earlier_attempts_s", 0.0), 3)
+        return st
+
+    @staticmethod
+    def _counts(records: Any) -> dict:
+        c_lang: Counter = Counter()
+        c_cat: Counter = Counter()
+        n = 0
+        for rec in records:
+            n += 1
+            lg, ct = _group(rec)
+            c_lang[lg] += 1
+            c_cat[ct] += 1
+        return {"records": n, "language": dict(c_lang), "category": dict(c_cat)}
+
+    @staticmethod
+    def _summarize_map(sdir: Path, st: dict) -> None:
+        """Status counts, rejection reasons and scores from the stage's result lines."""
+        status: Counter = Counter()
+        rejections: Counter = Counter()
+        examples: dict[str, str] = {}
+        scores: Counter = Counter()
+        for res in iter_results(sdir / "map"):
+            status[res["status"]] += 1
+            meta = res.get("meta") or {}
+            extra = [tuple(r) for r in meta.get("rejections", [])]
+            if res["status"] != "ok":
+                extra.insert(0, (res["code"], res["reason"]))
+            for code, reason in extra:
+                rejections[code] += 1
+                examples.setdefault(code, reason)
+            if isinstance(meta.get("score"), (int, float)):
+                scores[f"{float(meta['score']):g}"] += 1
+        st["status"], st["rejections"], st["scores"] = dict(status), dict(rejections), dict(scores)
+        st["rejection_examples"] = examples
+
+    def _map(self, stage: Stage, spec: StageSpec, sdir: Path, upstream: Any, expected: int | None,
+             key_parts: tuple[str, str, dict], st: dict) -> None:
+        map_dir = sdir / "map"
+        done, _ = scan_done(map_dir)
+        writer = ShardWriter(map_dir, shard_size=self.cfg.shard_size)
+        failures_f = open(sdir / "failures.jsonl", "w", encoding="utf-8")
+        prompt, model, params = key_parts
+        c_lang: Counter = Counter()
+        c_cat: Counter = Counter()
+        counters = {"inputs": 0, "already_done": 0, "processed": 0, "failed": 0}
+        bar = tqdm(total=expected, desc=f"synth {stage.name}", unit="rec", disable=not self.cfg.progress,
+                   mininterval=1.0)
+
+        def line(item: WorkItem, status: str, res: Any) -> dict:
+            return {"key": item.key, "in_id": str(item.record.get("id")) if isinstance(item.record, dict) else None,
+                    "source": item.source, "status": status, "outputs": getattr(res, "outputs", []),
+                    "reason": res.reason, "code": res.code, "meta": getattr(res, "meta", {})}
+
+        def on_done(item: WorkItem, outcome: Outcome) -> None:
+            counters["processed"] += 1
+            bar.update(1)
+            if isinstance(outcome, Failure):
+                counters["failed"] += 1
+                failures_f.write(json.dumps({"key": item.key, "id": item.record.get("id"), "source": item.source,
+                                             "code": outcome.code, "reason": outcome.reason}, ensure_ascii=False) + "\n")
+                failures_f.flush()
+                if self.cfg.on_failure == "skip":
+                    writer.write(line(item, "failed", outcome))
+                return
+            writer.write(line(item, outcome.status, outcome))
+
+        def pending() -> Iterator[WorkItem]:
+            for rec, src, err in upstream():
+                counters["inputs"] += 1
+                lg, ct = _group(rec)
+                c_lang[lg] += 1
+                c_cat[ct] += 1
+                key = result_key(rec, stage.name, prompt, model, params)
+                sk = short_key(key)
+                if sk in done:
+                    counters["already_done"] += 1
+                    bar.update(1)
+                    continue
+                done.add(sk)  # identical input records are one unit of work
+                if err or not isinstance(rec, dict):
+                    on_done(WorkItem(key, rec if isinstance(rec, dict) else {}, src),
+                            reject("invalid_record", err or f"{src}: record is not an object"))
+                    continue
+                yield WorkItem(key, rec, src)
+
+        backend_obj = stage.ctx.backend if stage.uses_backend() else None
+        before = dataclasses.replace(backend_obj.stats) if backend_obj else None
+        stage.warm()
+        t0 = time.perf_counter()
+        try:
+            make_runner(self.cfg).run(stage, spec, pending(), on_done)
+        finally:
+            writer.close()
+            failures_f.close()
+            bar.close()
+            elapsed = time.perf_counter() - t0
+            backend = backend_obj.stats.minus(before).as_dict() if backend_obj and before else {}
+            with open(sdir / "attempts.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps({"attempt": writer.attempt, **counters, "elapsed_s": round(elapsed, 3),
+                                    "backend": backend}) + "\n")
+        if counters["failed"] and self.cfg.on_failure == "stop":
+            raise PipelineIncomplete(
+                f"stage {stage.name}: {counters['failed']} record(s) failed (reasons in {sdir / 'failures.jsonl'}); "
+                "rerun with --resume to retry them")
+        attempts = [json.loads(x) for x in (sdir / "attempts.jsonl").read_text().splitlines() if x.strip()]
+        st["attempts"] = len(attempts)
+        st["earlier_attempts_s"] = round(sum(a["elapsed_s"] for a in attempts[:-1]), 3)
+        st["map_elapsed_s"] = round(sum(a["elapsed_s"] for a in attempts), 3)
+        st["processed"] = sum(a["processed"] for a in attempts)
+        st["backend"] = attempts[-1]["backend"]
+        st["in"] = {"records": counters["inputs"], "language": dict(c_lang), "category": dict(c_cat)}
+
+    def _reduce(self, stage: Stage, sdir: Path, upstream: Any, st: dict) -> None:
+        if stage.has_map:
+            def records() -> Iterator[dict]:
+                return (rec for rec, _ in stage_outputs(sdir, False))
+        else:
+            def records() -> Iterator[dict]:
+                return (rec for rec, _, _ in upstream())
+        dropped: Counter = Counter()
+        examples: dict[str, str] = st.setdefault("rejection_examples", {})
+        with atomic_dir(sdir / "out") as tmp:
+            writer = ShardWriter(tmp, shard_size=self.cfg.shard_size, fsync_every=1 << 30)
+            with open(tmp / "dropped.jsonl", "w", encoding="utf-8") as df:
+                def drop(rec: dict, code: str, reason: str) -> None:
+                    dropped[code] += 1
+                    examples.setdefault(code, f"id={rec.get('id')}: {reason}")
+                    df.write(json.dumps({"id": rec.get("id"), "code": code, "reason": reason}, ensure_ascii=False) + "\n")
+                stage.reduce(records, writer.write, drop)
+            writer.close()
+        st["out"] = self._counts(rec for p in shard_paths(sdir / "out") for _, rec in iter_jsonl(p))
+        st["dropped"] = sum(dropped.values())
+        for code, n in dropped.items():
+            st["rejections"][code] = st["rejections"].get(code, 0) + n

@@ -1,0 +1,95 @@
+"""The synth run report: counts in/out per stage, category and language, rejection reasons, throughput,
+a judge score histogram (PNG) and a Markdown summary, all built from the stages' `done.json` statistics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from polyvlm.utils import atomic_write_text
+
+
+def _fmt_counts(d: dict, top: int = 8) -> str:
+    items = sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))
+    text = ", ".join(f"{k} {v}" for k, v in items[:top])
+    return text + (f", +{len(items) - top} more" if len(items) > top else "") if items else "-"
+
+
+def plot_scores(stats: list[dict], path: Path) -> bool:
+    """One bar chart per scoring stage (judge, score); returns False when no stage produced scores."""
+    scored = [s for s in stats if s.get("scores")]
+    if not scored:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(scored), figsize=(4.5 * len(scored), 3.2), squeeze=False)
+    for ax, s in zip(axes[0], scored):
+        keys = sorted(s["scores"], key=float)
+        ax.bar([float(k) for k in keys], [s["scores"][k] for k in keys], width=0.4, color="#4c72b0")
+        ax.set_title(f"{s['stage']} scores (n={sum(s['scores'].values())})")
+        ax.set_xlabel("score")
+        ax.set_ylabel("records")
+        ax.set_xticks(range(1, 6))
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+    return True
+
+
+def write_report(out: Path, stats: list[dict]) -> dict:
+    """Write report.md / report.json / judge_scores.png under `out`; return the summary dict."""
+    rows = []
+    total_time = sum(s.get("elapsed_s", 0.0) for s in stats)
+    for i, s in enumerate(stats):
+        st = s.get("status", {})
+        t = s.get("map_elapsed_s") or s.get("elapsed_s") or 0.0
+        n = s.get("processed", s["in"]["records"])
+        rows.append({
+            "index": i, "stage": s["stage"], "in": s["in"]["records"],
+            "ok": st.get("ok", 0) if st else s["out"]["records"],  # reduce-only stages: kept = out
+            "rejected": st.get("rejected", 0) + s.get("dropped", 0),
+            "failed": st.get("failed", 0), "out": s["out"]["records"], "elapsed_s": s.get("elapsed_s", 0.0),
+            "records_per_s": round(n / t, 2) if t else None, "backend": s.get("backend", {}),
+        })
+    summary = {"stages": rows, "total_elapsed_s": round(total_time, 3),
+               "final_records": stats[-1]["out"]["records"] if stats else 0, "detail": stats}
+    has_png = plot_scores(stats, out / "judge_scores.png")
+    lines = ["# polyvlm synth report", "",
+             f"Final records: **{summary['final_records']}** in `final/`; total stage time {total_time:.1f} s.", "",
+             "| # | stage | in | kept | rejected | failed | out | time (s) | records/s | requests | retries |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        b = r["backend"]
+        lines.append(f"| {r['index']} | {r['stage']} | {r['in']} | {r['ok']} | "
+                     f"{r['rejected']} | {r['failed']} | {r['out']} | {r['elapsed_s']:.2f} | "
+                     f"{r['records_per_s'] if r['records_per_s'] is not None else '-'} | "
+                     f"{b.get('requests', '-')} | {b.get('retries', '-')} |")
+    lines += ["", "## Languages and categories", "",
+              "| stage | languages in | languages out | categories out |", "|---|---|---|---|"]
+    for s in stats:
+        lines.append(f"| {s['stage']} | {_fmt_counts(s['in']['language'])} | {_fmt_counts(s['out']['language'])} | "
+                     f"{_fmt_counts(s['out']['category'])} |")
+    lines += ["", "## Rejection reasons", ""]
+    reasons = [(s["stage"], code, n, s.get("rejection_examples", {}).get(code, ""))
+               for s in stats for code, n in sorted(s.get("rejections", {}).items(), key=lambda kv: -kv[1])]
+    if reasons:
+        lines += ["| stage | reason | records | example |", "|---|---|---|---|"]
+        lines += [f"| {st} | {code} | {n} | {ex[:100].replace('|', '/')} |" for st, code, n, ex in reasons]
+    else:
+        lines.append("None.")
+    for s in stats:
+        if s.get("scores"):
+            keys = sorted(s["scores"], key=float)
+            lines += ["", f"## {s['stage']} score histogram", "", "| score | records |", "|---|---|"]
+            lines += [f"| {k} | {s['scores'][k]} |" for k in keys]
+    if has_png:
+        lines += ["", "![judge scores](judge_scores.png)"]
+    atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
+    atomic_write_text(out / "report.json", json.dumps(summary, indent=1, ensure_ascii=False))
+    return summary
