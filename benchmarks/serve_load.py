@@ -1,0 +1,231 @@
+"""Load benchmark for `polyvlm serve`: concurrent image requests, dynamic batching vs one request at a time.
+
+    python benchmarks/serve_load.py                     # 200 requests, 16 clients, the tiny model
+    python benchmarks/serve_load.py --ckpt runs/x/final --requests 400 --clients 32
+
+Both servers are `polyvlm serve` child processes on loopback (one at a time) running the same checkpoint and get
+the same requests from `--clients` concurrent HTTP clients (streaming and plain alternate), in `--rounds`
+alternating rounds so that a change in machine load affects both alike. Prints p50/p99
+latency, throughput and failures side by side; the last line is `ratio: <batched / unbatched throughput>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import io
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+@dataclass
+class Run:
+    name: str
+    latencies: list[float]
+    failures: list[str]
+    wall: float
+    completion_tokens: int
+    batch_sizes: dict[int, int]
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies) / self.wall
+
+    def pct(self, q: float) -> float:
+        return float(np.percentile(self.latencies, q)) if self.latencies else float("nan")
+
+
+def image_uri(i: int, size: int) -> str:
+    rng = np.random.default_rng(i)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def body(i: int, max_tokens: int, size: int) -> dict:
+    return {"messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": image_uri(i, size)}},
+        {"type": "text", "text": f"Describe picture {i}."}]}],
+        # sampling with a fixed seed per request: the random-init tiny model would otherwise stop at once
+        "max_tokens": max_tokens, "temperature": 1.0, "seed": i, "stream": i % 2 == 1,
+        "stream_options": {"include_usage": True}}
+
+
+class Server:
+    """`polyvlm serve CKPT` in a child process on a free loopback port, as users run it."""
+
+    def __init__(self, ckpt: Path, flags: list[str], threads: int):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        if threads:
+            env["OMP_NUM_THREADS"] = str(threads)
+        self.cmd = [sys.executable, "-m", "polyvlm", "serve", str(ckpt), "--port", str(self.port),
+                    "--log-level", "warning", *flags]
+        self.env = env
+
+    def __enter__(self) -> Server:
+        self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 300
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.proc.stderr.read()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not come up in 300 s")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.3)
+
+    def batch_sizes(self) -> dict[int, int]:
+        return {int(k): v for k, v in httpx.get(f"{self.url}/health", timeout=10).json()["batch_sizes"].items()}
+
+    def __exit__(self, *exc) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+async def one(client: httpx.AsyncClient, payload: dict) -> int:
+    """Send one request; returns completion tokens, raises on any failure."""
+    if not payload["stream"]:
+        r = await client.post("/v1/chat/completions", json=payload)
+        r.raise_for_status()
+        return r.json()["usage"]["completion_tokens"]
+    tokens, done = None, False
+    async with client.stream("POST", "/v1/chat/completions", json=payload) as r:
+        r.raise_for_status()
+        async for line in r.aiter_lines():
+            if line == "data: [DONE]":
+                done = True
+            elif line.startswith('data: {"error"'):
+                raise RuntimeError(line)
+            elif '"usage"' in line:
+                tokens = json.loads(line[6:])["usage"]["completion_tokens"]
+    if not done or tokens is None:
+        raise RuntimeError("stream ended without usage and [DONE]")
+    return tokens
+
+
+async def load(url: str, payloads: list[dict], clients: int, name: str) -> tuple[list[float], list[str], float, int]:
+    todo = list(range(len(payloads)))
+    latencies, failures, tokens = [], [], 0
+    bar = tqdm(total=len(payloads), desc=name, unit="req", file=sys.stderr, leave=False)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal tokens
+        while todo:
+            i = todo.pop(0)
+            t0 = time.perf_counter()
+            try:
+                n = await one(client, payloads[i])  # not `tokens += await ...`: that reads `tokens` before awaiting
+                latencies.append(time.perf_counter() - t0)
+                tokens += n
+            except Exception as e:  # counted, reported, and the run fails
+                failures.append(f"request {i}: {type(e).__name__}: {e}")
+            bar.update()
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as client:
+        await one(client, {**payloads[0], "max_tokens": 2})  # warm-up, not timed
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(clients)))
+        wall = time.perf_counter() - t0
+    bar.close()
+    return latencies, failures, wall, tokens
+
+
+def run_mode(ckpt: Path, name: str, flags: list[str], payloads: list[dict], clients: int, threads: int) -> Run:
+    with Server(ckpt, flags, threads) as srv:
+        lat, fail, wall, tokens = asyncio.run(load(srv.url, payloads, clients, name))
+        sizes = srv.batch_sizes()
+    sizes[1] = sizes.get(1, 0) - 1  # the untimed warm-up request
+    return Run(name, lat, fail, wall, tokens, {k: v for k, v in sorted(sizes.items()) if v})
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--ckpt", help="checkpoint directory (default: build the tiny test model in a temp dir)")
+    p.add_argument("--requests", type=int, default=200)
+    p.add_argument("--clients", type=int, default=16)
+    p.add_argument("--max-tokens", type=int, default=16)
+    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--max-batch-size", type=int, default=16)
+    p.add_argument("--batch-wait-ms", type=float, default=10.0)
+    p.add_argument("--rounds", type=int, default=2, help="alternate batched/unbatched this many times")
+    p.add_argument("--threads", type=int, default=0, help="server's torch threads (OMP_NUM_THREADS; 0: default)")
+    args = p.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.ckpt:
+            ckpt = Path(args.ckpt)
+        else:
+            from polyvlm.testing import make_tiny_checkpoint
+
+            ckpt = make_tiny_checkpoint(Path(tmp) / "tiny")
+        payloads = [body(i, args.max_tokens, args.image_size) for i in range(args.requests)]
+        print(f"model {ckpt.name}: {args.requests} image requests ({args.image_size}px, max_tokens "
+              f"{args.max_tokens}, seeded sampling, half streamed) from {args.clients} concurrent clients")
+        modes = {"batched": ["--max-batch-size", str(args.max_batch_size), "--batch-wait-ms", str(args.batch_wait_ms)],
+                 "unbatched": ["--no-batching"]}
+        runs = {name: Run(name, [], [], 0.0, 0, {}) for name in modes}
+        # alternate the modes in rounds, so a change in machine load hits both alike
+        for part in np.array_split(np.arange(len(payloads)), args.rounds):
+            for name, flags in modes.items():
+                r = run_mode(ckpt, name, flags, [payloads[i] for i in part], args.clients, args.threads)
+                agg = runs[name]
+                agg.latencies += r.latencies
+                agg.failures += r.failures
+                agg.wall += r.wall
+                agg.completion_tokens += r.completion_tokens
+                for k, v in r.batch_sizes.items():
+                    agg.batch_sizes[k] = agg.batch_sizes.get(k, 0) + v
+        runs = list(runs.values())
+
+    print(f"{'':<18}" + "".join(f"{r.name:>14}" for r in runs))
+    rows = [
+        ("requests ok", lambda r: f"{len(r.latencies)}"),
+        ("failed", lambda r: f"{len(r.failures)}"),
+        ("p50 latency (s)", lambda r: f"{r.pct(50):.2f}"),
+        ("p99 latency (s)", lambda r: f"{r.pct(99):.2f}"),
+        ("mean latency (s)", lambda r: f"{statistics.fmean(r.latencies):.2f}" if r.latencies else "nan"),
+        ("wall time (s)", lambda r: f"{r.wall:.1f}"),
+        ("requests / s", lambda r: f"{r.throughput:.2f}"),
+        ("tokens / s", lambda r: f"{r.completion_tokens / r.wall:.1f}"),
+        ("mean batch size", lambda r: f"{sum(k * v for k, v in r.batch_sizes.items()) / max(1, sum(r.batch_sizes.values())):.1f}"),
+        ("rounds", lambda r: f"{args.rounds}"),
+    ]
+    for label, fmt in rows:
+        print(f"{label:<18}" + "".join(f"{fmt(r):>14}" for r in runs))
+    for r in runs:
+        print(f"{r.name} batch sizes (size: count): {dict(sorted(r.batch_sizes.items()))}")
+        for f in r.failures[:5]:
+            print(f"{r.name} failure: {f}")
+    print(f"ratio: {runs[0].throughput / runs[1].throughput:.2f}")
+    return 1 if any(r.failures for r in runs) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""Dynamic batching: requests arriving together are generated in one `Generator.generate` call on a worker thread.
+
+The event loop only enqueues jobs and awaits futures; tokens and results come back through
+`loop.call_soon_threadsafe`, so neither the model nor a slow client ever blocks the loop or other clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from polyvlm.infer import ChatRequest, Completion, Generator
+from polyvlm.serve.errors import APIError
+
+log = logging.getLogger("polyvlm.serve")
+
+
+@dataclass
+class _Job:
+    request: ChatRequest
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future
+    on_token: Callable[[str], None] | None = None
+    enqueued: float = field(default_factory=time.monotonic)
+
+
+def _deliver(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -> None:
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:  # the client's loop is gone (server shutting down)
+        pass
+
+
+def _settle(fut: asyncio.Future, result: Any = None, error: BaseException | None = None) -> None:
+    if fut.done():  # cancelled: the client went away
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)
+
+
+class Batcher:
+    """Collects up to `max_batch_size` requests, waiting at most `max_wait_ms` after the first, and runs them.
+
+    `max_batch_size=1` switches batching off (one request per `generate` call, in arrival order).
+    """
+
+    def __init__(self, generator: Generator, max_batch_size: int = 8, max_wait_ms: float = 10.0, max_queue: int = 512,
+                 arrival_wait_ms: float = 50.0):
+        self.generator = generator
+        self.max_batch_size = max(1, int(max_batch_size))
+        self.max_wait = max(0.0, max_wait_ms) / 1000.0
+        self.arrival_wait = max(self.max_wait, arrival_wait_ms / 1000.0)
+        self._arriving = 0  # requests received and still being decoded: worth waiting for
+        self._last_end, self._last_size = float("-inf"), 0  # when the previous batch finished, and its size
+        self._lock = threading.Lock()
+        self.max_queue = max_queue
+        self.batch_sizes: Counter[int] = Counter()  # batch size -> how many batches ran at that size
+        self._q: queue.Queue[_Job | None] = queue.Queue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="polyvlm-batcher", daemon=True)
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        return self._q.qsize()
+
+    @contextlib.contextmanager
+    def arriving(self) -> Iterator[None]:
+        """Wrap a request's decoding and `enqueue`: while any is inside, a forming batch may wait up to
+        `arrival_wait_ms` for it.
+
+        Without this, clients that all came back at once but whose images are still being decoded would miss
+        the batch by a few milliseconds and run in a batch of their own right after.
+        """
+        with self._lock:
+            self._arriving += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._arriving -= 1
+
+    def enqueue(self, request: ChatRequest, on_token: Callable[[str], None] | None = None) -> asyncio.Future:
+        """Queue one request now (call from the event loop); the future resolves to its `Completion`.
+
+        `on_token(delta)` is called on this event loop as text streams in. Cancelling the future drops the
+        request if its batch has not started.
+        """
+        if self._closed:
+            raise APIError("server is shutting down", status=503, code="shutting_down")
+        if self._q.qsize() >= self.max_queue:
+            raise APIError(f"server overloaded: {self.max_queue} requests already waiting; retry later", status=503,
+                           code="overloaded")
+        loop = asyncio.get_running_loop()
+        job = _Job(request, loop, loop.create_future(), on_token)
+        self._q.put(job)
+        return job.future
+
+    async def submit(self, request: ChatRequest, on_token: Callable[[str], None] | None = None) -> Completion:
+        """Queue one request and wait for its completion."""
+        return await self.enqueue(request, on_token)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the worker after the batch in flight; waiting requests get a 503."""
+        if self._closed:
+            return
+        self._closed = True
+        self._q.put(None)
+        self._thread.join(timeout)
+
+    # ---- worker thread ----
+    def _collect(self, first: _Job) -> tuple[list[_Job], bool]:
+        batch, stop = [first], False
+        start = time.monotonic()
+        # Right after a batch, its clients are likely on their way back with their next request (evaluation
+        # and synthesis clients keep a fixed number in flight): expect them too, or the clients split into
+        # two cohorts that alternate at half the batch size.
+        expect = 0
+        if start - self._last_end < self.arrival_wait:
+            expect = min(self.max_batch_size, self._q.qsize() + 1 + self._last_size)
+        while len(batch) < self.max_batch_size:
+            waiting_for_more = self._arriving > 0 or len(batch) < expect
+            limit = self.arrival_wait if waiting_for_more else self.max_wait
+            remaining = start + limit - time.monotonic()
+            try:
+                # short slices while waiting on arrivals: stop as soon as none is left being decoded
+                job = self._q.get(timeout=min(remaining, 0.002)) if remaining > 0 else self._q.get_nowait()
+            except queue.Empty:
+                if remaining > 0:
+                    continue
+                break
+            if job is None:
+                stop = True
+                break
+            batch.append(job)
+        return [j for j in batch if not j.future.cancelled()], stop
+
+    def _run(self) -> None:
+        while True:
+            first = self._q.get()
+            if first is None or self._closed:
+                if first is not None:
+                    self._fail(first)
+                break
+            batch, stop = self._collect(first)
+            if batch:
+                self._run_batch(batch)
+            if stop:
+                break
+        while True:  # fail whatever is still queued
+            try:
+                job = self._q.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None:
+                self._fail(job)
+
+    @staticmethod
+    def _fail(job: _Job) -> None:
+        _deliver(job.loop, _settle, job.future, None, APIError("server is shutting down", status=503, code="shutting_down"))
+
+    def _run_batch(self, batch: list[_Job]) -> None:
+        def on_token(i: int, delta: str) -> None:
+            job = batch[i]
+            if job.on_token is not None and delta:
+                _deliver(job.loop, job.on_token, delta)
+
+        try:
+            results = self.generator.generate([j.request for j in batch], on_token=on_token)
+            if len(results) != len(batch):
+                raise RuntimeError(f"generator returned {len(results)} completions for {len(batch)} requests")
+        except Exception as e:
+            if len(batch) > 1:  # one bad request must not fail the others: retry each alone
+                log.warning("batch of %d failed (%s); retrying one by one", len(batch), e)
+                for job in batch:
+                    self._run_batch([job])
+                return
+            log.exception("generation failed")
+            err = APIError(f"generation failed: {type(e).__name__}: {e}", status=500, code="generation_failed")
+            _deliver(batch[0].loop, _settle, batch[0].future, None, err)
+            return
+        self.batch_sizes[len(batch)] += 1
+        for job, res in zip(batch, results):
+            _deliver(job.loop, _settle, job.future, res, None)
+        self._last_end, self._last_size = time.monotonic(), len(batch)

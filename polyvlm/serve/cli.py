@@ -1,0 +1,59 @@
+"""`polyvlm serve CKPT`: load a checkpoint and serve it over the OpenAI API (plus the web demo with --ui)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from polyvlm.serve.config import add_config_flags, config_from_args
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="polyvlm serve",
+        description="Serve a checkpoint with an OpenAI-compatible API: POST /v1/chat/completions, GET /v1/models, "
+                    "GET /health, and the Gradio demo at /ui with --ui.",
+    )
+    p.add_argument("checkpoint", help="checkpoint directory (as written by `polyvlm train`)")
+    add_config_flags(p)
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    cfg = config_from_args(args)
+    if not cfg.api_key:
+        cfg.api_key = os.environ.get("POLYVLM_API_KEY", "")
+    from polyvlm.utils import setup_logging
+
+    setup_logging(getattr(logging, args.log_level.upper()))
+    if not os.path.isdir(args.checkpoint):
+        print(f"polyvlm serve: checkpoint {args.checkpoint}: no such directory", file=sys.stderr)
+        return 2
+    if cfg.ui:
+        try:
+            import gradio  # noqa: F401
+        except ImportError:
+            from polyvlm.serve.webui import MISSING
+
+            print(f"polyvlm serve: {MISSING}", file=sys.stderr)
+            return 2
+    if cfg.host not in ("127.0.0.1", "localhost", "::1") and not cfg.api_key:
+        logging.getLogger("polyvlm.serve").warning("listening on %s without --api-key: anyone who can reach it can use it", cfg.host)
+
+    import uvicorn
+
+    from polyvlm import load_generator
+    from polyvlm.serve.app import create_app
+
+    generator = load_generator(args.checkpoint)
+    app = create_app(generator, cfg)
+    mode = "off" if cfg.batch_size == 1 else f"up to {cfg.batch_size} requests, {cfg.batch_wait_ms:g} ms wait"
+    logging.getLogger("polyvlm.serve").info(
+        "serving %s on http://%s:%d/v1 (batching %s)%s", generator.name, cfg.host, cfg.port, mode,
+        f"; demo at http://{cfg.host}:{cfg.port}/ui" if cfg.ui else "")
+    uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=args.log_level, timeout_graceful_shutdown=5)
+    return 0

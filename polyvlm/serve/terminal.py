@@ -1,0 +1,147 @@
+"""Interactive terminal chat over a Generator: multi-turn, `/image`, `/audio`, `/video`, `/reset`, `/quit`, streamed replies."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from polyvlm.data.records import PLACEHOLDERS
+from polyvlm.infer import ChatRequest, Generator
+from polyvlm.serve.config import ServeConfig
+from polyvlm.serve.errors import APIError
+from polyvlm.serve.media import load_audio, load_image, load_video_frames
+from polyvlm.serve.protocol import fit_context
+from polyvlm.serve.stops import truncate_at_stop
+
+HELP = """commands:
+  /image PATH   attach an image to your next message
+  /audio PATH   attach an audio clip (WAV, FLAC, OGG, MP3) to your next message
+  /video PATH   attach a video (frames go to the image encoder) to your next message
+  /reset        forget the conversation and attached media
+  /help         show this help
+  /quit         leave (Ctrl-D works too)"""
+
+
+@dataclass
+class ChatSession:
+    """The conversation so far: messages carry placeholders; media are in the order of their placeholders."""
+
+    messages: list[dict[str, str]] = field(default_factory=list)
+    images: list[Any] = field(default_factory=list)
+    audios: list[Any] = field(default_factory=list)
+    pending: list[tuple[str, list[Any]]] = field(default_factory=list)  # (modality, items) for the next message
+
+    def reset(self) -> None:
+        """Forget turns and media; a system prompt stays."""
+        self.messages[:] = [m for m in self.messages if m["role"] == "system"]
+        self.images.clear(), self.audios.clear(), self.pending.clear()
+
+
+def _attach(session: ChatSession, kind: str, arg: str, gen: Generator, cfg: ServeConfig) -> str:
+    """Load media named by a /image, /audio or /video command; returns the line to print."""
+    modality = "audio" if kind == "audio" else "image"
+    if modality not in gen.modalities:
+        return f"error: this model does not accept {kind} input (it accepts {', '.join(sorted(gen.modalities)) or 'text only'})"
+    if not arg:
+        return f"error: usage: /{kind} PATH"
+    path = Path(arg).expanduser()
+    if not path.is_file():
+        return f"error: {path}: no such file"
+    try:
+        if kind == "image":
+            items = [load_image(path.read_bytes(), cfg, str(path))]
+        elif kind == "video":
+            items = load_video_frames(path, cfg, str(path))
+        else:
+            items = [load_audio(path.read_bytes(), cfg, str(path))]
+    except APIError as e:
+        return f"error: {e.message}"
+    session.pending.append((modality, items))
+    extra = f" ({len(items)} frames)" if kind == "video" else ""
+    return f"[attached {kind} {path.name}{extra}; it goes with your next message]"
+
+
+def ask(session: ChatSession, text: str, gen: Generator, out: TextIO, cfg: ServeConfig, *, max_tokens: int,
+        temperature: float, top_p: float, seed: int | None = None) -> str | None:
+    """Send one user message (with pending media), stream the reply to `out`; returns it, or None on an error."""
+    heads, images, audios = [], list(session.images), list(session.audios)
+    for modality, items in session.pending:
+        heads.append(PLACEHOLDERS[modality] * len(items))
+        (images if modality == "image" else audios).extend(items)
+    msg = {"role": "user", "content": "\n".join([*heads, text])}
+    req = ChatRequest(messages=[*session.messages, msg], images=images, audios=audios, max_new_tokens=max_tokens,
+                      temperature=temperature, top_p=top_p, seed=seed)
+    try:
+        fit_context(gen, req, strict=False)
+    except APIError as e:
+        dropped = f" ({len(session.pending)} attachment(s) dropped)" if session.pending else ""
+        session.pending = []
+        out.write(f"error: {e.message}{dropped}; /reset starts a fresh conversation\n")
+        return None
+
+    def on_token(_: int, delta: str) -> None:
+        out.write(delta)
+        out.flush()
+
+    done = gen.generate([req], on_token=on_token)[0]
+    reply = truncate_at_stop(done.text, req.stop, done.finish_reason)[0]
+    out.write("\n")
+    out.flush()
+    session.messages += [msg, {"role": "assistant", "content": reply}]
+    session.images, session.audios, session.pending = images, audios, []
+    return reply
+
+
+def run_chat(gen: Generator, inp: TextIO | None = None, out: TextIO | None = None, *, max_tokens: int = 256,
+             temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None, cfg: ServeConfig | None = None,
+             prompt: str = ">>> ", images: list[Any] | None = None, system: str | None = None) -> int:
+    """Read lines from `inp` until /quit or end of input; each non-command line is one user turn.
+
+    `images` (PIL, e.g. from `--image`) go with the first message; `system` is a system prompt kept across /reset.
+    """
+    inp, out, cfg = inp or sys.stdin, out or sys.stdout, cfg or ServeConfig()
+    use_input = inp is sys.stdin and out is sys.stdout and sys.stdin.isatty()
+    if use_input:
+        try:
+            import readline  # noqa: F401  (line editing and history for input())
+        except ImportError:
+            pass
+    session = ChatSession(messages=[{"role": "system", "content": system}] if system else [])
+    if images:
+        session.pending.append(("image", list(images)))
+    out.write(f"polyvlm chat with {gen.name} ({', '.join(sorted(gen.modalities)) or 'text'}); /help for commands\n")
+    while True:
+        if use_input:
+            try:
+                line = input(prompt)
+            except EOFError:
+                out.write("\n")
+                return 0
+        else:
+            out.write(prompt)
+            out.flush()
+            line = inp.readline()
+            if not line:
+                out.write("\n")
+                return 0
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("/"):
+            cmd, _, arg = line.partition(" ")
+            cmd, arg = cmd[1:].lower(), arg.strip()
+            if cmd in ("quit", "exit", "q"):
+                return 0
+            if cmd == "reset":
+                session.reset()
+                out.write("[conversation cleared]\n")
+            elif cmd == "help":
+                out.write(HELP + "\n")
+            elif cmd in ("image", "audio", "video"):
+                out.write(_attach(session, cmd, arg, gen, cfg) + "\n")
+            else:
+                out.write(f"error: unknown command /{cmd}; /help lists the commands\n")
+            continue
+        ask(session, line, gen, out, cfg, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)

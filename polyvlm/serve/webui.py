@@ -1,0 +1,169 @@
+"""The Gradio web demo at /ui: image/audio/video upload, multi-turn chat, sampling sliders, regenerate, clear, streaming.
+
+Requests go through the server's `Batcher`, so demo users are batched together with API clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from polyvlm.data.records import PLACEHOLDERS
+from polyvlm.infer import ChatRequest, Generator
+from polyvlm.serve.batcher import Batcher
+from polyvlm.serve.config import ServeConfig
+from polyvlm.serve.errors import APIError
+from polyvlm.serve.media import load_audio, load_image, load_video_frames
+from polyvlm.serve.protocol import fit_context
+from polyvlm.serve.stops import truncate_at_stop
+
+MISSING = "the web demo needs Gradio: `pip install gradio` (or `pip install 'polyvlm[ui]'`), then restart with --ui"
+
+
+def _import_gradio() -> Any:
+    try:
+        import gradio as gr
+    except ImportError as e:
+        raise RuntimeError(f"{MISSING} ({e})") from None
+    return gr
+
+
+def _new_state() -> dict[str, Any]:
+    # turns: [{"role", "text", "images": [path], "audios": [path], "videos": [path]}]; attached: media already sent
+    return {"turns": [], "attached": []}
+
+
+def build_request(state: dict[str, Any], cfg: ServeConfig, max_tokens: int, temperature: float, top_p: float) -> ChatRequest:
+    """The whole conversation as one ChatRequest, media decoded from the uploaded files in order."""
+    messages, images, audios = [], [], []
+    for t in state["turns"]:
+        heads = []
+        for p in t.get("images", []):
+            images.append(load_image(Path(p).read_bytes(), cfg, Path(p).name))
+            heads.append(PLACEHOLDERS["image"])
+        for p in t.get("videos", []):
+            frames = load_video_frames(p, cfg, Path(p).name)
+            images.extend(frames)
+            heads.append(PLACEHOLDERS["image"] * len(frames))
+        for p in t.get("audios", []):
+            audios.append(load_audio(Path(p).read_bytes(), cfg, Path(p).name))
+            heads.append(PLACEHOLDERS["audio"])
+        messages.append({"role": t["role"], "content": "\n".join([*heads, t["text"]])})
+    return ChatRequest(messages=messages, images=images, audios=audios, max_new_tokens=int(max_tokens),
+                       temperature=float(temperature), top_p=float(top_p))
+
+
+def _chat_view(state: dict[str, Any]) -> list[dict[str, str]]:
+    view = []
+    for t in state["turns"]:
+        notes = [f"[{kind[:-1]}: {Path(p).name}]" for kind in ("images", "videos", "audios") for p in t.get(kind, [])]
+        view.append({"role": t["role"], "content": "\n".join([*notes, t["text"]]) if notes else t["text"]})
+    return view
+
+
+async def stream_reply(batcher: Batcher, generator: Generator, cfg: ServeConfig, state: dict[str, Any],
+                       max_tokens: int, temperature: float, top_p: float) -> AsyncIterator[str]:
+    """Yield the assistant's text so far while it streams; the last value is the final text."""
+    req = await asyncio.to_thread(build_request, state, cfg, max_tokens, temperature, top_p)
+    await asyncio.to_thread(fit_context, generator, req, False)
+    deltas: asyncio.Queue[str | None] = asyncio.Queue()
+    future = batcher.enqueue(req, on_token=deltas.put_nowait)
+    future.add_done_callback(lambda _: deltas.put_nowait(None))
+    text = ""
+    try:
+        while (d := await deltas.get()) is not None:
+            text += d
+            yield text
+        yield truncate_at_stop(future.result().text, req.stop, "")[0]
+    finally:
+        future.cancel()  # Clear pressed mid-answer: drop the request if its batch has not started
+
+
+def build_ui(batcher: Batcher, generator: Generator, cfg: ServeConfig) -> Any:
+    gr = _import_gradio()
+    has_image, has_audio = "image" in generator.modalities, "audio" in generator.modalities
+
+    async def _answer(state: dict, max_tokens: int, temperature: float, top_p: float) -> AsyncIterator[tuple]:
+        state["turns"].append({"role": "assistant", "text": ""})
+        try:
+            async for text in stream_reply(batcher, generator, cfg, {"turns": state["turns"][:-1]}, max_tokens,
+                                           temperature, top_p):
+                state["turns"][-1]["text"] = text
+                yield _chat_view(state), state
+        except APIError as e:
+            state["turns"].pop()
+            if state["turns"] and state["turns"][-1]["role"] == "user":
+                state["turns"].pop()
+            gr.Warning(e.message)
+            yield _chat_view(state), state
+
+    async def send(text: str, image: str | None, audio: str | None, video: str | None, state: dict,
+                   max_tokens: int, temperature: float, top_p: float) -> AsyncIterator[tuple]:
+        text = (text or "").strip()
+        if not text:
+            gr.Warning("type a message first")
+            yield gr.update(), _chat_view(state), state
+            return
+        turn: dict[str, Any] = {"role": "user", "text": text, "images": [], "audios": [], "videos": []}
+        for kind, path in (("images", image), ("audios", audio), ("videos", video)):
+            if path and path not in state["attached"]:  # each upload joins the conversation once
+                turn[kind].append(path)
+                state["attached"].append(path)
+        state["turns"].append(turn)
+        async for view, st in _answer(state, max_tokens, temperature, top_p):
+            yield "", view, st
+
+    async def regenerate(state: dict, max_tokens: int, temperature: float, top_p: float) -> AsyncIterator[tuple]:
+        if state["turns"] and state["turns"][-1]["role"] == "assistant":
+            state["turns"].pop()
+        if not state["turns"]:
+            yield _chat_view(state), state
+            return
+        async for out in _answer(state, max_tokens, temperature, top_p):
+            yield out
+
+    def clear() -> tuple:
+        return [], _new_state(), None, None, None, ""
+
+    with gr.Blocks(title=f"polyvlm: {generator.name}", analytics_enabled=False) as demo:
+        gr.Markdown(f"### polyvlm demo: `{generator.name}`\nUpload media, then ask about it. Each upload joins the "
+                    "conversation with your next message.")
+        state = gr.State(_new_state())
+        with gr.Row():
+            with gr.Column(scale=1):
+                image = gr.Image(type="filepath", label="Image", sources=["upload", "clipboard"], visible=has_image,
+                                 elem_id="image-input")
+                audio = gr.Audio(type="filepath", label="Audio", sources=["upload"], visible=has_audio, elem_id="audio-input")
+                video = gr.Video(label="Video (frames go to the image encoder)", sources=["upload"], visible=has_image,
+                                 elem_id="video-input")
+                max_tokens = gr.Slider(1, max(1, min(1024, generator.max_context - 1)), value=min(128, generator.max_context - 1),
+                                       step=1, label="Maximum new tokens")
+                temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label="Temperature (0 = greedy)")
+                top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label="Top-p")
+            with gr.Column(scale=2):
+                chatbot = gr.Chatbot(label="Conversation", elem_id="chatbot", height=480)
+                box = gr.Textbox(placeholder="Ask about the media…", show_label=False, elem_id="prompt")
+                with gr.Row():
+                    send_btn = gr.Button("Send", variant="primary", elem_id="send")
+                    regen_btn = gr.Button("Regenerate", elem_id="regenerate")
+                    clear_btn = gr.Button("Clear", elem_id="clear")
+        sliders = [max_tokens, temperature, top_p]
+        running = [trigger(send, [box, image, audio, video, state, *sliders], [box, chatbot, state])
+                   for trigger in (box.submit, send_btn.click)]
+        running.append(regen_btn.click(regenerate, [state, *sliders], [chatbot, state]))
+        # clearing stops an answer in flight, or its last update would bring the old conversation back
+        clear_btn.click(clear, None, [chatbot, state, image, audio, video, box], cancels=running)
+        chatbot.clear(_new_state, None, state, cancels=running)  # the chatbot's own trash button too
+    return demo
+
+
+def mount_ui(app: Any, batcher: Batcher, generator: Generator, cfg: ServeConfig) -> Any:
+    """Mount the demo at /ui on `app` (login with the API key as password when one is set)."""
+    gr = _import_gradio()
+    demo = build_ui(batcher, generator, cfg)
+    auth = (lambda _user, password: hmac.compare_digest(str(password), cfg.api_key)) if cfg.api_key else None
+    return gr.mount_gradio_app(app, demo, path="/ui", auth=auth, ssr_mode=False,
+                               max_file_size=cfg.max_body_bytes, footer_links=[])
