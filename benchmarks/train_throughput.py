@@ -27,7 +27,8 @@ LLM = {"model_type": "llama", "hidden_size": 384, "intermediate_size": 1536, "nu
 
 
 def make_data(out: Path, n: int, seed: int = 0) -> Path:
-    """Realistic length spread: captions of 10-30 tokens (stage-1 style), instructions of 50-400 tokens, 20% text-only."""
+    """Realistic length spread: captions of 10-30 tokens (stage-1 style), instructions of 50-400 tokens (about 2.5
+    tokens per word of this vocabulary), 20% of the instructions text-only; images add 64 tokens."""
     from polyvlm.quickstart.scenes import corpus, make_split, write_jsonl
 
     words = " ".join(corpus()).split()
@@ -37,10 +38,10 @@ def make_data(out: Path, n: int, seed: int = 0) -> Path:
     for i, r in enumerate(base):
         kind = rng.random()
         if kind < 0.3:
-            q, a = "<image>\nDescribe the picture briefly.", " ".join(rng.choices(words, k=rng.randint(6, 20)))
+            q, a = "<image>\nDescribe the picture briefly.", " ".join(rng.choices(words, k=rng.randint(4, 12)))
         else:
-            q = ("<image>\n" if kind < 0.8 else "") + " ".join(rng.choices(words, k=rng.randint(20, 150)))
-            a = " ".join(rng.choices(words, k=rng.randint(20, 150)))
+            q = ("<image>\n" if kind < 0.8 else "") + " ".join(rng.choices(words, k=rng.randint(10, 80)))
+            a = " ".join(rng.choices(words, k=rng.randint(10, 80)))
         rec = {"id": f"b{i}", "conversations": [{"from": "human", "value": q}, {"from": "gpt", "value": a}]}
         if q.startswith("<image>"):
             rec["image"] = r["image"]
@@ -134,6 +135,7 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=96)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=2, help="alternate the two sides this many times, keep each one's best")
     p.add_argument("--side", choices=["polyvlm", "hf"], help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
     p.add_argument("--work", help=argparse.SUPPRESS)
@@ -143,20 +145,26 @@ def main() -> None:
         return
     work = Path(tempfile.mkdtemp(prefix="polyvlm-bench-"))
     data = make_data(work / "data", args.samples)
-    results = {}
-    for side in ("polyvlm", "hf"):
-        cmd = [sys.executable, __file__, "--side", side, "--data", str(data), "--work", str(work),
-               "--samples", str(args.samples), "--batch-size", str(args.batch_size), "--threads", str(args.threads)]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        line = [x for x in r.stdout.splitlines() if x.startswith("RESULT ")]
-        if r.returncode != 0 or not line:
-            sys.exit(f"{side} failed:\n{r.stderr[-3000:]}")
-        results[side] = json.loads(line[0][7:])
+    results: dict[str, dict] = {}
+    # the machine is shared: alternate the sides so load changes hit both, and keep each side's best run
+    for _ in range(args.repeats):
+        for side in ("polyvlm", "hf"):
+            cmd = [sys.executable, __file__, "--side", side, "--data", str(data), "--work", str(work),
+                   "--samples", str(args.samples), "--batch-size", str(args.batch_size), "--threads", str(args.threads)]
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            line = [x for x in r.stdout.splitlines() if x.startswith("RESULT ")]
+            if r.returncode != 0 or not line:
+                sys.exit(f"{side} failed:\n{r.stderr[-3000:]}")
+            res = json.loads(line[0][7:])
+            best = results.get(side)
+            if best is None or res["supervised_tokens_per_s"] > best["supervised_tokens_per_s"]:
+                results[side] = res
     print(f"{'':24}{'supervised tok/s':>18}{'padding':>10}{'peak RSS MB':>14}")
     for side, name in (("polyvlm", "polyvlm (packing)"), ("hf", "HF Llava (padded)")):
         r = results[side]
         print(f"{name:24}{r['supervised_tokens_per_s']:>18.0f}{r['padding_fraction']:>10.2f}{r['peak_rss_mb']:>14.0f}")
-    print(f"samples: {args.samples}, batch size: {args.batch_size}, model: CLIP-config ViT + 8-layer Llama (~20M)")
+    print(f"samples: {args.samples}, batch size: {args.batch_size}, best of {args.repeats} alternating runs each, "
+          "model: CLIP-config ViT + 8-layer Llama (~20M)")
     print(f"ratio: {results['polyvlm']['supervised_tokens_per_s'] / results['hf']['supervised_tokens_per_s']:.2f}")
 
 

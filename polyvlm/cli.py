@@ -14,6 +14,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("polyvlm.data.cli:main", "validate, describe, mix and convert datasets (validate|stats|mix|convert)"),
     "eval": ("polyvlm.eval.cli:main", "evaluate a checkpoint, endpoint or predictions file on multilingual benchmarks"),
     "synth": ("polyvlm.synth.cli:main", "synthesise instruction data with open models from a pipeline YAML (resumable)"),
+    "export": ("polyvlm.export_cli:main", "export a checkpoint to Hugging Face Llava (transformers, vLLM) or import one"),
+    "merge-lora": ("polyvlm.lora_cli:main", "fold a stage-lora checkpoint's adapters into the LM and save a plain checkpoint"),
     "config": ("polyvlm.config_cli:main", "print every config key with its help and default, or a resolved recipe"),
 }
 

@@ -38,7 +38,7 @@ class ModelConfig:
     moe_intermediate: int = _f(0, "moe connector: expert intermediate width; 0 means the LM hidden size.")
     moe_weight: float = _f(0.1, "moe connector: weight of the residual `moe_weight * x` added to the expert mixture.")
     image_aspect_ratio: str = _f("pad", "Image views: `pad` (one square view), `anyres` or `anyres_max_N` (base + tiles, at most N tiles' worth of tokens).")
-    image_grid_pinpoints: list = _f([], "anyres grids: [[h, w], ...] in pixels, or one string like '(1x1),...,(6x6)' in tiles of the encoder's image size.")
+    image_grid_pinpoints: list | str = _f([], "anyres grids: [[h, w], ...] in pixels, or one string like '(1x1),...,(6x6)' in tiles of the encoder's image size.")
     audio: str = _f("", "Local Hugging Face Whisper directory for the audio encoder; empty: build from audio_config (or no audio).")
     audio_config: dict = _f({}, "Config kwargs for a Whisper encoder built from scratch (`model_type: whisper`); empty with `audio` empty: no audio encoder.")
     audio_connector: str = _f("pool1", "Audio connector: pool1 (one token per input, PandaGPT) or a per-frame connector (linear, mlp2x_gelu).")

@@ -60,7 +60,8 @@ class LazyRecords(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self._starts[-1]
 
-    def _locate(self, i: int) -> tuple[Record, Path]:
+    def locate(self, i: int) -> tuple[Record, Path]:
+        """Record `i` and the directory its media paths are relative to (raises RecordError when unreadable)."""
         if self.mixture is not None:
             return self.mixture[i], self.mixture.root_of(i)
         import bisect
@@ -72,7 +73,7 @@ class LazyRecords(torch.utils.data.Dataset):
         if not 0 <= i < len(self):
             raise IndexError(f"record {i} out of range ({len(self)} records)")
         try:
-            rec, root = self._locate(i)
+            rec, root = self.locate(i)
             check_placeholders(rec)
             images = [load_image(p, root, rec.source, rec.id, self.max_pixels) for p in rec.media.get("image", [])] \
                 if self.decode_images else []

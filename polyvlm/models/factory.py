@@ -20,13 +20,31 @@ def builtin_tokenizer(name: str):
         from polyvlm.quickstart.scenes import corpus
 
         return train_tokenizer(corpus() * 4, vocab_size=600)
-    raise ValueError(f"unknown built-in tokenizer '{name}' (known: builtin:tiny)")
+    if name == "builtin:tiny-av":  # + the multi-image and audio tones vocabulary
+        from polyvlm.quickstart.scenes import corpus_av
+
+        return train_tokenizer(corpus_av() * 4, vocab_size=700)
+    raise ValueError(f"unknown built-in tokenizer '{name}' (known: builtin:tiny, builtin:tiny-av)")
 
 
 def build(cfg: ModelConfig) -> tuple[PolyVLM, Processor]:
+    """`_build`, then `model.connector_init` (a LLaVA projector state) loaded into the connector."""
+    model, processor = _build(cfg)
+    if cfg.connector_init:
+        from polyvlm.models.projector_import import init_connector
+
+        init_connector(model.connector, cfg.connector_init)
+    return model, processor
+
+
+def _build(cfg: ModelConfig) -> tuple[PolyVLM, Processor]:
     """A model and processor for `cfg`. With `init_from`, parts and tokenizer come from that checkpoint and
     the template / max_length / connector settings from `cfg`."""
     get_template(cfg.template)  # fail early on an unknown template
+    if cfg.init_from.startswith("hf-llava:"):
+        from polyvlm.models.hf_import import build_from_config
+
+        return build_from_config(cfg)
     if cfg.init_from:
         from polyvlm.models.checkpoint import load
 
@@ -37,7 +55,7 @@ def build(cfg: ModelConfig) -> tuple[PolyVLM, Processor]:
             )
         model.cfg = cfg
         processor = Processor(processor.tokenizer, dataclasses.replace(
-            processor.config, template=cfg.template, max_length=cfg.max_length))
+            processor.config, template=cfg.template, max_length=cfg.max_length, **media_settings(model, cfg)))
         model.train()
         log.info("initialised from checkpoint %s", cfg.init_from)
         return model, processor
@@ -50,6 +68,18 @@ def build(cfg: ModelConfig) -> tuple[PolyVLM, Processor]:
     v = model.vision
     processor = Processor(tokenizer, ProcessorConfig(
         template=cfg.template, max_length=cfg.max_length, image_size=v.image_size, image_mean=tuple(v.mean),
-        image_std=tuple(v.std), tokens_per_media={"image": v.tokens_per_image},
+        image_std=tuple(v.std), **media_settings(model, cfg),
     ))
     return model, processor
+
+
+def media_settings(model: PolyVLM, cfg: ModelConfig) -> dict:
+    """Processor settings that follow the model's encoders and `cfg`: token counts, anyres, audio, video."""
+    from polyvlm.models.encoders.embed import media_tokens
+
+    out = {"tokens_per_media": media_tokens(model), "image_aspect_ratio": cfg.image_aspect_ratio,
+           "image_grid_pinpoints": cfg.image_grid_pinpoints, "patch_size": model.vision.patch_size,
+           "video_fps": cfg.video_fps, "frames_upbound": cfg.frames_upbound}
+    if model.audio is not None:
+        out.update(audio_mels=model.audio.n_mels, audio_samples=model.audio.n_samples)
+    return out

@@ -10,6 +10,7 @@ import torch
 
 from polyvlm.data.records import PLACEHOLDERS, Turn
 from polyvlm.infer import ChatRequest, Completion, PromptTooLong
+from polyvlm.models.encoders.media import MediaBatch
 from polyvlm.models.processor import Processor
 from polyvlm.models.vlm import PolyVLM
 
@@ -37,7 +38,7 @@ def _pick(logits: torch.Tensor, p: SampleParams, gen: torch.Generator | None) ->
 
 @torch.no_grad()
 def generate_ids(
-    model: PolyVLM, prompts: list[list[int]], pixels: torch.Tensor | None, params: list[SampleParams],
+    model: PolyVLM, prompts: list[list[int]], pixels: torch.Tensor | MediaBatch | None, params: list[SampleParams],
     stop_ids: set[int], pad_id: int, use_cache: bool = True,
     on_step: Callable[[int, list[int]], bool] | None = None,
 ) -> list[list[int]]:
@@ -56,7 +57,7 @@ def generate_ids(
         ids[i, width - len(p):] = torch.tensor(p)
         mask[i, width - len(p):] = 1
     ids, mask = ids.to(dev), mask.to(dev)
-    embeds = model.embed(ids, pixels)
+    embeds = model.embed(ids, pixels, attention_mask=mask)  # the mask keeps padding out of moe prompt summaries
     gens = []
     for p in params:
         g = None
@@ -125,11 +126,23 @@ class VLMGenerator:
         self.max_context = processor.config.max_length
 
     def _encode(self, req: ChatRequest) -> list[int]:
+        tokens = {"image": self.processor.image_tokens([im.size for im in req.images])} if req.images else None
         enc = self.processor.encode(
             request_turns(req), {"image": len(req.images), "audio": len(req.audios)},
-            add_generation_prompt=True, truncate=False,
+            add_generation_prompt=True, truncate=False, media_tokens=tokens,
         )
         return enc.input_ids
+
+    def _media(self, requests: list[ChatRequest]) -> MediaBatch | None:
+        """Images (padded or anyres views) and audio (log-mel of 16 kHz waveforms) of all requests, in order."""
+        images = [im for r in requests for im in r.images]
+        audios = [a for r in requests for a in r.audios]
+        if not images and not audios:
+            return None
+        media = self.processor.images_to_media(images) if images else MediaBatch()
+        if audios:
+            media.audio = self.processor.audio_features(audios)
+        return media
 
     def count_prompt_tokens(self, request: ChatRequest) -> int:
         return len(self._encode(request))
@@ -145,8 +158,7 @@ class VLMGenerator:
             SampleParams(min(r.max_new_tokens, self.max_context - len(p)), r.temperature, r.top_p, r.seed)
             for r, p in zip(requests, prompts)
         ]
-        images = [im for r in requests for im in r.images]
-        pixels = self.processor.images_to_pixels(images) if images else None
+        pixels = self._media(requests)
         tok = self.processor.tokenizer
         sent = [""] * len(requests)
         stopped_by_string = [False] * len(requests)

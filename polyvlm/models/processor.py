@@ -31,6 +31,13 @@ class ProcessorConfig:
     image_mean: tuple[float, ...] = (0.5, 0.5, 0.5)
     image_std: tuple[float, ...] = (0.5, 0.5, 0.5)
     tokens_per_media: dict[str, int] = field(default_factory=lambda: {"image": 576})
+    image_aspect_ratio: str = "pad"  # pad | anyres | anyres_max_N (then per-image counts come from image sizes)
+    image_grid_pinpoints: list = field(default_factory=list)
+    patch_size: int = 14
+    audio_mels: int = 80
+    audio_samples: int = 480_000  # waveforms are padded or cut to this many 16 kHz samples
+    video_fps: float = 1.0
+    frames_upbound: int = 32
 
 
 @dataclass
@@ -54,8 +61,12 @@ class Processor:
     def encode(
         self, turns: list[Turn], n_media: dict[str, int] | None = None, add_generation_prompt: bool = False,
         source: str = "", record_id: str | None = None, truncate: bool = True,
+        media_tokens: dict[str, list[int]] | None = None,
     ) -> Encoded:
         """Render, tokenise once with offsets, label assistant spans, expand placeholders, truncate.
+
+        `media_tokens[m][i]`: placeholder tokens of input i of modality m when they vary per input (anyres
+        images from `image_tokens`, videos from their frame count); otherwise `tokens_per_media[m]` each.
 
         Raises RecordError when placeholders and media disagree, SampleTooLong when truncation would cut
         a media run or leave nothing supervised (the caller drops the sample and logs why).
@@ -83,12 +94,19 @@ class Processor:
         out_ids: list[int] = []
         out_labels: list[int] = []
         media_of = {t: m for m, t in self.media_token_ids.items()}
+        seen = dict.fromkeys(media_of.values(), 0)
         for tok, lab in zip(ids, labels):
             m = media_of.get(tok)
             if m is not None:
                 n = self.config.tokens_per_media.get(m)
                 if n is None:
                     raise RecordError(f"this model has no {m} encoder", source, record_id, code="unsupported_modality")
+                per = (media_tokens or {}).get(m)
+                if per is not None:
+                    n = per[seen[m]]
+                elif m == "video" or (m == "image" and self.config.image_aspect_ratio != "pad"):
+                    raise ValueError(f"{m} placeholder counts vary per input: pass media_tokens (see image_tokens, video_tokens)")
+                seen[m] += 1
                 out_ids.extend([tok] * n)
                 out_labels.extend([IGNORE] * n)
             else:
@@ -117,6 +135,47 @@ class Processor:
         """[n] PIL images -> pixels [n, 3, S, S]."""
         c = self.config
         return preprocess_images(images, c.image_size, c.image_mean, c.image_std)
+
+    def image_tokens(self, sizes: list[tuple[int, int]]) -> list[int]:
+        """Placeholder tokens per image of size (w, h), known before encoding (anyres grows with the size)."""
+        c = self.config
+        if c.image_aspect_ratio == "pad":
+            return [c.tokens_per_media["image"]] * len(sizes)
+        from polyvlm.models.anyres import layout, parse_mode, parse_pinpoints
+
+        cap = parse_mode(c.image_aspect_ratio) or 0
+        pins = parse_pinpoints(c.image_grid_pinpoints, c.image_size)
+        return [layout(w, h, pins, c.image_size, c.image_size // c.patch_size, cap).tokens for w, h in sizes]
+
+    def video_tokens(self, n_frames: list[int]) -> list[int]:
+        """Placeholder tokens per video of n sampled frames."""
+        return [n * self.config.tokens_per_media["video"] for n in n_frames]
+
+    def images_to_media(self, images: list[Image.Image], langs: list[str | None] | None = None):
+        """PIL images -> MediaBatch: one padded view each, or anyres base + tiles."""
+        from polyvlm.models.encoders.media import MediaBatch
+
+        c = self.config
+        sizes = [im.size for im in images]
+        langs = langs or [None] * len(images)
+        if c.image_aspect_ratio == "pad":
+            return MediaBatch(self.images_to_pixels(images), [1] * len(images), sizes, langs)
+        from polyvlm.models.anyres import layout, parse_mode, parse_pinpoints, views
+
+        cap = parse_mode(c.image_aspect_ratio) or 0
+        pins = parse_pinpoints(c.image_grid_pinpoints, c.image_size)
+        parts, n_views = [], []
+        for im in images:
+            lay = layout(*im.size, pins, c.image_size, c.image_size // c.patch_size, cap)
+            parts.append(views(im, lay, c.image_size, c.image_mean, c.image_std))
+            n_views.append(lay.views)
+        return MediaBatch(torch.cat(parts), n_views, sizes, langs)
+
+    def audio_features(self, waves: list) -> torch.Tensor:
+        """16 kHz waveforms -> Whisper log-mel features [n, mels, audio_samples // 160]."""
+        from polyvlm.models.encoders.audio import LogMel
+
+        return LogMel(self.config.audio_mels, self.config.audio_samples).features(waves)
 
     # -- persistence --------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:

@@ -62,7 +62,9 @@ class PolyVLM(nn.Module):
         return next(self.parameters()).device
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
-        """pixels [n, 3, H, W] -> embeddings [n, t, d_lm]. Runs without grad when the encoder is frozen."""
+        """pixels [n, 3, H, W] -> embeddings [n, t, d_lm]. Runs without grad when the encoder is frozen.
+
+        No prompt here: a moe connector acts as its projector (`embed` routes with the prompt)."""
         frozen = not any(p.requires_grad for p in self.vision.parameters())
         with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
             feats = self.vision(pixels)
@@ -84,9 +86,12 @@ class PolyVLM(nn.Module):
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, pixels: torch.Tensor | None = None,
         labels: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
+        attn_kwargs: dict | None = None,
     ) -> VLMOutput:
+        """`attn_kwargs`: sample boundaries of a packed row (`cu_seq_lens_q` ...) for varlen attention."""
         embeds = self.embed(input_ids, pixels, attention_mask, labels, position_ids)
-        out = self.llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=False)
+        out = self.llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=False,
+                       **(attn_kwargs or {}))
         logits = out.logits
         if labels is None:
             return VLMOutput(logits)

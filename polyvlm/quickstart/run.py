@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,17 @@ from polyvlm.config import Config, load_config
 from polyvlm.models import factory
 from polyvlm.models.checkpoint import save_checkpoint
 from polyvlm.quickstart.encoder import pretrain_encoder
-from polyvlm.quickstart.scenes import CHANCE, LANGUAGES, make_eval_records, make_split, write_jsonl
+from polyvlm.quickstart.scenes import (
+    CHANCE,
+    EXTRA_CHANCE,
+    LANGUAGES,
+    as_eval_records,
+    make_eval_records,
+    make_multi_image_records,
+    make_split,
+    make_tone_records,
+    write_jsonl,
+)
 from polyvlm.utils import seed_everything, setup_logging
 
 log = logging.getLogger("polyvlm.quickstart")
@@ -40,13 +51,34 @@ class Plan:
         return cls(encoder_steps=10, captions=64, align_steps=4, qa=96, finetune_steps=6, eval_per_language=4, batch_size=8)
 
 
+# the quick start's audio encoder: a 2-layer Whisper over 1 s of 32-bin log-mel, 10 tokens per clip
+TINY_WHISPER = ("model.audio_config={model_type: whisper, d_model: 64, encoder_layers: 2, encoder_attention_heads: 4, "
+                "encoder_ffn_dim: 128, num_mel_bins: 32, max_source_positions: 50}")
+
+
+def variant_overrides(connector: str = "", modalities: tuple[str, ...] = ("image",), multi_image: bool = False) -> list[str]:
+    """Config overrides for `--connector`, `--modalities` and `--multi-image`."""
+    bad = set(modalities) - {"image", "audio"}
+    if bad or "image" not in modalities:
+        raise ValueError(f"--modalities must be image or image,audio, got {','.join(modalities)}")
+    out = [f"model.connector={connector}"] if connector else []
+    if "audio" in modalities:
+        out += [TINY_WHISPER, "model.audio_connector=mlp2x_gelu", "model.audio_pool=5"]
+    if "audio" in modalities or multi_image:
+        out.append("model.tokenizer=builtin:tiny-av")
+    return out
+
+
 def run(out: str | Path, seed: int = 0, plan: Plan | None = None, overrides: list[str] | None = None,
-        show_progress: bool = True) -> dict:
+        show_progress: bool = True, connector: str = "", modalities: tuple[str, ...] = ("image",),
+        multi_image: bool = False) -> dict:
     from polyvlm.quickstart.evaluate import score
     from polyvlm.quickstart.report import write_report
     from polyvlm.train.loop import train
 
     plan = plan or Plan()
+    overrides = [*variant_overrides(connector, modalities, multi_image), *(overrides or [])]
+    audio = "audio" in modalities
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -55,13 +87,28 @@ def run(out: str | Path, seed: int = 0, plan: Plan | None = None, overrides: lis
 
     log.info("generating data under %s", out / "data")
     data = out / "data"
-    captions = write_jsonl(make_split(data, plan.captions, seed, "caption", prefix="cap"), data / "captions.jsonl")
-    qa = write_jsonl(make_split(data, plan.qa, seed + 1, "qa", prefix="qa"), data / "qa.jsonl")
+    cap_recs = make_split(data, plan.captions, seed, "caption", prefix="cap")
+    qa_recs = make_split(data, plan.qa, seed + 1, "qa", prefix="qa")
     eval_records = make_eval_records(out / "eval", plan.eval_per_language, seed=seed + 1234)
+    n_extra = max(1, plan.eval_per_language // 2) * len(LANGUAGES)
+    if audio:
+        cap_recs += make_tone_records(data, plan.captions // 2, seed + 2, kind="caption", prefix="tcap")
+        qa_recs += make_tone_records(data, plan.qa // 2, seed + 3)
+        eval_records += as_eval_records(make_tone_records(out / "eval", n_extra, seed + 1235, prefix="teval"),
+                                        out / "eval", "quickstart-eval")
+    if multi_image:
+        qa_recs += make_multi_image_records(data, plan.qa // 3, seed + 4)
+        eval_records += as_eval_records(make_multi_image_records(out / "eval", n_extra, seed + 1236, prefix="peval"),
+                                        out / "eval", "quickstart-eval")
+    captions = write_jsonl(cap_recs, data / "captions.jsonl")
+    qa = write_jsonl(qa_recs, data / "qa.jsonl")
 
     base_cfg = load_config(RECIPE, overrides)
     model, processor = factory.build(base_cfg.model)
     enc_acc = pretrain_encoder(model.vision, plan.encoder_steps, seed=seed, show_progress=show_progress)
+    if model.audio is not None:  # a random Whisper encoder maps every clip to nearly the same states
+        enc_acc.update(pretrain_audio_encoder(model.audio, processor, plan.encoder_steps, seed=seed,
+                                              show_progress=show_progress))
     base = save_checkpoint(model, processor, base_cfg, out / "stage0", {"encoder_accuracy": enc_acc})
     del model
 
@@ -78,21 +125,138 @@ def run(out: str | Path, seed: int = 0, plan: Plan | None = None, overrides: lis
     import polyvlm
 
     gen = polyvlm.load_generator(s2.checkpoint)
-    res = score(gen, eval_records, batch_size=32, show_progress=show_progress)
-    chance_lang = sum(CHANCE.values()) / len(CHANCE)
+    res = (score_av if audio else score)(gen, eval_records, batch_size=32, show_progress=show_progress)
+    chances = {**CHANCE, **EXTRA_CHANCE}
+    chances = {t: chances[t] for t in res["by_type"]}
+    chance_lang = sum(chances.values()) / len(chances)
     report = {
         "accuracy": {lang: res["accuracy"].get(lang, 0.0) for lang in LANGUAGES},
         "chance": {lang: chance_lang for lang in LANGUAGES},
         "accuracy_by_type": res["by_type"],
-        "chance_by_type": CHANCE,
+        "chance_by_type": chances,
         "accuracy_by_language_and_type": res["by_lang_type"],
         "encoder_accuracy": enc_acc,
         "wall_seconds": round(time.time() - t0, 1),
         "checkpoint": str(s2.checkpoint),
         "history": {"stage1": s1.history, "stage2": s2.history},
     }
+    if getattr(gen.model.connector, "needs_prompt", False):
+        report["router"] = router_by_language(gen, eval_records)
     write_report(out, report, res["samples"])
+    if "router" in report:
+        _append_router_table(out, report["router"])
     return report
+
+
+def pretrain_audio_encoder(enc, processor, steps: int = 150, batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
+                           show_progress: bool = True) -> dict[str, float]:
+    """Stage 0 for audio, standing in for a pre-trained Whisper: train the encoder to tell the number of
+    beeps and the pitch of tone clips from its (pooled) frame states; returns held-out accuracy."""
+    import random
+
+    import torch.nn.functional as F
+    from torch import nn
+    from tqdm import tqdm
+
+    from polyvlm.quickstart.scenes import COUNTS, tones
+
+    torch.manual_seed(seed)
+    rng = random.Random(seed + 31)
+    heads = nn.ModuleDict({"beeps": nn.Linear(enc.frames_out * 16, len(COUNTS)), "pitch": nn.Linear(enc.frames_out * 16, 2)})
+    reduce = nn.Linear(enc.hidden_size, 16)
+
+    def batch(r: random.Random, n: int):
+        counts = [r.choice(COUNTS) for _ in range(n)]
+        highs = [r.random() < 0.5 for _ in range(n)]
+        feats = processor.audio_features([tones(c, h, r) for c, h in zip(counts, highs)])
+        return feats, {"beeps": torch.tensor([COUNTS.index(c) for c in counts]), "pitch": torch.tensor(highs).long()}
+
+    def logits(feats):
+        z = reduce(enc(feats)).flatten(1)
+        return {k: h(z) for k, h in heads.items()}
+
+    enc.train().requires_grad_(True)
+    params = [*enc.parameters(), *heads.parameters(), *reduce.parameters()]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    for _ in tqdm(range(steps), desc="stage 0 (audio encoder)", disable=not show_progress, dynamic_ncols=True):
+        feats, labels = batch(rng, batch_size)
+        out = logits(feats)
+        loss = sum(F.cross_entropy(out[k], labels[k]) for k in heads)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    enc.eval()
+    with torch.no_grad():
+        feats, labels = batch(random.Random(seed + 77), 128)
+        out = logits(feats)
+        acc = {f"audio_{k}": float((out[k].argmax(-1) == labels[k]).float().mean()) for k in heads}
+    log.info("stage 0 audio encoder accuracy on held-out clips: %s", {k: round(v, 3) for k, v in acc.items()})
+    return acc
+
+
+def _requests(records: list, max_new_tokens: int = 8) -> list:
+    """Prompt turn, images and audio of quick start records -> ChatRequests."""
+    from polyvlm.data.records import resolve_media
+    from polyvlm.infer import ChatRequest
+    from polyvlm.models.encoders.audio import load_audio
+    from polyvlm.train.dataset import open_image
+
+    reqs = []
+    for r in records:
+        root = Path(r.extra["image_root"])
+        imgs = [open_image(resolve_media(root, p, r.source, r.id)) for p in r.media.get("image", [])]
+        auds = [load_audio(resolve_media(root, p, r.source, r.id)) for p in r.media.get("audio", [])]
+        reqs.append(ChatRequest([{"role": "user", "content": r.turns[0].text}], images=imgs, audios=auds,
+                                max_new_tokens=max_new_tokens))
+    return reqs
+
+
+def score_av(gen, records: list, batch_size: int = 32, show_progress: bool = True) -> dict:
+    """Like `evaluate.score`, for records that may carry audio: accuracy per language, type, both."""
+    from collections import defaultdict
+
+    from tqdm import tqdm
+
+    from polyvlm.quickstart.evaluate import normalize_answer
+
+    hits: dict[str, dict[str, list[int]]] = {"accuracy": defaultdict(list), "by_type": defaultdict(list),
+                                             "by_lang_type": defaultdict(list)}
+    samples = []
+    for i in tqdm(range(0, len(records), batch_size), desc="evaluate", disable=not show_progress, dynamic_ncols=True):
+        chunk = records[i : i + batch_size]
+        for r, res in zip(chunk, gen.generate(_requests(chunk))):
+            ok = int(normalize_answer(res.text) == normalize_answer(r.extra["answer"]))
+            for key, k in (("accuracy", r.language or "und"), ("by_type", r.extra["qtype"]),
+                           ("by_lang_type", f"{r.language}/{r.extra['qtype']}")):
+                hits[key][k].append(ok)
+            samples.append({"id": r.id, "language": r.language, "qtype": r.extra["qtype"], "target": r.extra["answer"],
+                            "prediction": res.text, "correct": bool(ok)})
+    out: dict = {k: {g: sum(v) / len(v) for g, v in d.items()} for k, d in hits.items()}
+    out["samples"] = samples
+    return out
+
+
+def router_by_language(gen, records: list, per_language: int = 16) -> dict[str, list[float]]:
+    """Mean moe router distribution over each language's evaluation images (one prompt pass per language)."""
+    gen.model.router_stats.pop()
+    dist = {}
+    for lang in LANGUAGES:
+        chunk = [r for r in records if r.language == lang and r.media.get("image")][:per_language]
+        if chunk:
+            gen.generate(_requests(chunk, max_new_tokens=1))
+            dist[lang] = gen.model.router_stats.pop().get("und", [])
+    return dist
+
+
+def _append_router_table(out: Path, router: dict[str, list[float]]) -> None:
+    from polyvlm.utils import atomic_write_text
+
+    n = max((len(v) for v in router.values()), default=0)
+    lines = ["", "moe router: mean expert weights per language (evaluation prompts)", "",
+             "| language | " + " | ".join(f"expert {i}" for i in range(n)) + " |", "|---|" + "---|" * n]
+    lines += [f"| {lang} | " + " | ".join(f"{w:.3f}" for w in dist) + " |" for lang, dist in router.items()]
+    md = out / "report.md"
+    atomic_write_text(md, md.read_text(encoding="utf-8") + "\n".join(lines) + "\n")
 
 
 def main(argv: list[str]) -> int:
@@ -101,10 +265,20 @@ def main(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fast", action="store_true", help="seconds-long smoke run (no accuracy target)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--connector", default="", help="connector for every stage, e.g. moe (Parrot); default: the recipe's")
+    p.add_argument("--modalities", default="image", help="image, or image,audio (adds the tones task and a Whisper encoder)")
+    p.add_argument("--multi-image", action="store_true", help="add two-picture questions (which has more shapes?)")
     p.add_argument("overrides", nargs="*", help="key=value config overrides for every stage")
     args = p.parse_args(argv)
     setup_logging()
-    report = run(args.out, args.seed, Plan.fast() if args.fast else Plan(), args.overrides, not args.no_progress)
+    mods = tuple(m.strip() for m in args.modalities.split(",") if m.strip())
+    try:
+        variant_overrides(args.connector, mods, args.multi_image)
+    except ValueError as e:
+        print(f"polyvlm quickstart: {e}", file=sys.stderr)
+        return 2
+    report = run(args.out, args.seed, Plan.fast() if args.fast else Plan(), args.overrides, not args.no_progress,
+                 args.connector, mods, args.multi_image)
     print(Path(args.out, "report.md").read_text(encoding="utf-8"))
     ok = all(v >= 0.8 for v in report["accuracy"].values())
     print(f"wall time {report['wall_seconds']:.0f}s; every language >= 0.80: {'yes' if ok else 'no'}")

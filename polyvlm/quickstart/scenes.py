@@ -179,3 +179,117 @@ def corpus() -> list[str]:
         texts.extend(QUESTIONS[lang].values())
         texts.extend(WORDS[lang].values())
     return texts
+
+
+# -- multi-image questions and the audio tones task (`polyvlm quickstart --multi-image --modalities image,audio`) --
+
+EXTRA_WORDS: dict[str, dict[str, str]] = {
+    "en": {"high": "high", "low": "low", "first": "first", "second": "second"},
+    "zh": {"high": "高", "low": "低", "first": "第一张", "second": "第二张"},
+    "pt": {"high": "agudo", "low": "grave", "first": "primeira", "second": "segunda"},
+    "ar": {"high": "عالية", "low": "منخفضة", "first": "الأولى", "second": "الثانية"},
+    "tr": {"high": "ince", "low": "kalın", "first": "birinci", "second": "ikinci"},
+    "ru": {"high": "высокий", "low": "низкий", "first": "первая", "second": "вторая"},
+}
+EXTRA_QUESTIONS: dict[str, dict[str, str]] = {
+    "en": {"more": "Which picture has more shapes?", "beeps": "How many beeps are there?", "pitch": "Is the pitch high or low?"},
+    "zh": {"more": "哪张图片里的图形更多？", "beeps": "有几声哔声？", "pitch": "音调是高还是低？"},
+    "pt": {"more": "Qual imagem tem mais formas?", "beeps": "Quantos bipes há?", "pitch": "O som é agudo ou grave?"},
+    "ar": {"more": "أي صورة فيها أشكال أكثر؟", "beeps": "كم عدد الصفارات؟", "pitch": "هل النغمة عالية أم منخفضة؟"},
+    "tr": {"more": "Hangi resimde daha çok şekil var?", "beeps": "Kaç bip sesi var?", "pitch": "Ses ince mi kalın mı?"},
+    "ru": {"more": "На какой картинке больше фигур?", "beeps": "Сколько здесь сигналов?", "pitch": "Звук высокий или низкий?"},
+}
+TONE_SECONDS = 1.0  # the quick start's Whisper encoder reads 1 s (50 positions)
+EXTRA_CHANCE = {"more": 1 / 2, "beeps": 1 / len(COUNTS), "pitch": 1 / 2}
+
+
+def corpus_av() -> list[str]:
+    """`corpus()` plus the multi-image and tones vocabulary (the `builtin:tiny-av` tokenizer)."""
+    texts = corpus()
+    for lang in LANGUAGES:
+        texts.extend(EXTRA_QUESTIONS[lang].values())
+        texts.extend(EXTRA_WORDS[lang].values())
+    return texts
+
+
+def tones(count: int, high: bool, rng: random.Random, sr: int = 16_000):
+    """`count` beeps (120 ms, 100 ms apart) of a high (1.5-2.5 kHz) or low (300-500 Hz) pitch in 1 s of 16 kHz audio."""
+    import numpy as np
+
+    wave = np.zeros(int(TONE_SECONDS * sr), dtype=np.float32)
+    freq = rng.uniform(1500, 2500) if high else rng.uniform(300, 500)
+    n = int(0.12 * sr)
+    t = np.arange(n) / sr
+    beep = (0.4 * np.sin(2 * np.pi * freq * t) * np.hanning(n)).astype(np.float32)
+    start = int(rng.uniform(0.0, 0.12) * sr)
+    for k in range(count):
+        at = start + k * int(0.22 * sr)
+        wave[at : at + n] += beep
+    noise = np.random.default_rng(rng.randrange(2**31)).normal(0, 0.005, wave.shape).astype(np.float32)
+    return wave + noise
+
+
+def make_tone_records(out_dir: str | Path, n: int, seed: int, langs: list[str] | None = None, prefix: str = "tone",
+                      kind: str = "qa") -> list[dict]:
+    """Write `n` WAV files under `out_dir/audio/` and return records asking how many beeps or which pitch
+    (kind `caption`: the stage-1 description "<count> <high|low>")."""
+    import soundfile as sf
+
+    out_dir = Path(out_dir)
+    (out_dir / "audio").mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    langs = langs or LANGUAGES
+    recs = []
+    for i in range(n):
+        count, high = rng.choice(COUNTS), rng.random() < 0.5
+        rel = f"audio/{prefix}_{seed}_{i:06d}.wav"
+        sf.write(out_dir / rel, tones(count, high, rng), 16_000)
+        lang = langs[i % len(langs)]
+        pitch = EXTRA_WORDS[lang]["high" if high else "low"]
+        if kind == "caption":
+            conv = [{"from": "human", "value": "<audio>"}, {"from": "gpt", "value": f"{WORDS[lang][str(count)]} {pitch}"}]
+            recs.append({"id": f"{prefix}-{seed}-{i}", "audio": rel, "language": lang, "conversations": conv})
+            continue
+        qtype = "beeps" if (i // len(langs)) % 2 == 0 else "pitch"
+        ans = WORDS[lang][str(count)] if qtype == "beeps" else pitch
+        recs.append({"id": f"{prefix}-{seed}-{i}", "audio": rel, "language": lang, "qtype": qtype, "answer": ans,
+                     "conversations": [{"from": "human", "value": "<audio>\n" + EXTRA_QUESTIONS[lang][qtype]},
+                                       {"from": "gpt", "value": ans}]})
+    return recs
+
+
+def make_multi_image_records(out_dir: str | Path, n: int, seed: int, size: int = 64, langs: list[str] | None = None,
+                             prefix: str = "pair") -> list[dict]:
+    """Write `n` picture pairs with different counts; records ask which picture has more shapes."""
+    out_dir = Path(out_dir)
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    langs = langs or LANGUAGES
+    recs = []
+    for i in range(n):
+        a, b = random_scene(rng), random_scene(rng)
+        while b.count == a.count:
+            b.count = rng.choice(COUNTS)
+        rels = []
+        for k, scene in enumerate((a, b)):
+            rel = f"images/{prefix}_{seed}_{i:06d}_{k}.png"
+            draw_scene(scene, rng, size).save(out_dir / rel)
+            rels.append(rel)
+        lang = langs[i % len(langs)]
+        ans = EXTRA_WORDS[lang]["first" if a.count > b.count else "second"]
+        recs.append({"id": f"{prefix}-{seed}-{i}", "image": rels, "language": lang, "qtype": "more", "answer": ans,
+                     "conversations": [{"from": "human", "value": "<image>\n<image>\n" + EXTRA_QUESTIONS[lang]["more"]},
+                                       {"from": "gpt", "value": ans}]})
+    return recs
+
+
+def as_eval_records(recs: list[dict], root: str | Path, source: str) -> list[Record]:
+    """Quick start records (with `qtype` and `answer`) -> Records for scoring (prompt turn only matters)."""
+    from polyvlm.data.records import parse_record
+
+    out = []
+    for r in recs:
+        rec = parse_record(r, f"{source}#{r['id']}")
+        rec.extra["image_root"] = str(root)
+        out.append(rec)
+    return out

@@ -25,7 +25,7 @@ from polyvlm.train import distributed as D
 from polyvlm.train.dataset import TrainDataset, collate
 from polyvlm.train.logger import MetricsLogger
 from polyvlm.train.optim import build_optimizer
-from polyvlm.train.packing import collate_packed
+from polyvlm.train.packing import collate_varlen
 from polyvlm.train.sampler import StepSampler
 from polyvlm.train.stages import apply_stage
 from polyvlm.train.state import latest_checkpoint, load_state, rotate, save_state
@@ -119,6 +119,11 @@ def train(cfg: Config, records: list[Record] | None = None, image_root: str | Pa
     groups = apply_stage(model, tc.stage, tc.lr, tc.vision_lr, tc.weight_decay)
     if tc.grad_checkpointing:
         model.llm.gradient_checkpointing_enable()
+    attn_impl = model.llm.config._attn_implementation
+    if tc.packing:  # samples of a micro-batch share one row; attention stays within each sample
+        from polyvlm.models import varlen
+
+        model.llm.set_attn_implementation(varlen.NAME)
     wrapped = D.wrap(model, tc.strategy, dd)
     opt, sched = build_optimizer(groups, tc.max_steps, tc.warmup_ratio, tc.min_lr_ratio)
     params = [p for g in groups for p in g["params"]]
@@ -146,7 +151,7 @@ def train(cfg: Config, records: list[Record] | None = None, image_root: str | Pa
     def make_batch(idx: list[int]) -> dict:
         items = [ds[j] for j in idx]
         if tc.packing:
-            return collate_packed(items, cfg.model.max_length, processor.pad_id)
+            return collate_varlen(items)
         return collate(items, processor.pad_id)
 
     def checkpoint(step: int, final: bool) -> Path | None:
@@ -177,7 +182,8 @@ def train(cfg: Config, records: list[Record] | None = None, image_root: str | Pa
                     res = wrapped(mb["input_ids"].to(device),
                                   None if mb["attention_mask"] is None else mb["attention_mask"].to(device),
                                   None if mb["pixels"] is None else mb["pixels"].to(device), mb["labels"].to(device),
-                                  None if mb["position_ids"] is None else mb["position_ids"].to(device))
+                                  None if mb["position_ids"] is None else mb["position_ids"].to(device),
+                                  mb.get("attn_kwargs"))
                     loss = res.loss_sum * scale
                 loss.backward()
                 total += float(res.loss_sum.detach())
@@ -215,6 +221,8 @@ def train(cfg: Config, records: list[Record] | None = None, image_root: str | Pa
         final = checkpoint(tc.max_steps, final=True)
     finally:
         bar.close()
+        if tc.packing:
+            model.llm.set_attn_implementation(attn_impl)
         if metrics is not None:
             metrics.close()
     log.info("saved %s", final)

@@ -1,5 +1,6 @@
-"""Packing: several samples per row up to `max_length` (best-fit decreasing over known lengths), position
-ids restarting per sample so attention stays within each sample, media kept in sample order."""
+"""Packing: a micro-batch's samples concatenated into one row with their boundaries (varlen attention), position
+ids restarting per sample so attention stays within each sample, media kept in sample order; and a best-fit
+packer over known lengths for grouping samples into rows of a fixed budget."""
 
 from __future__ import annotations
 
@@ -32,38 +33,22 @@ def best_fit(lengths: list[int], capacity: int) -> list[list[int]]:
     return [sorted(b) for b in bins]
 
 
-def collate_packed(items: list[dict | None], capacity: int, pad_id: int) -> dict:
-    """Pack examples into rows -> input_ids / labels / position_ids / segment_ids [rows, s] and pixels.
+def collate_varlen(items: list[dict | None]) -> dict:
+    """Concatenate examples into ONE row [1, total] with `cu_seq_lens` boundaries, for varlen attention.
 
-    `segment_ids` numbers the samples within the whole batch (-1 on padding), for per-sample losses.
-    `attention_mask` is None: the language model derives the block-diagonal causal mask from the restarting
-    position ids (packed-sequence detection), so no sample attends to another.
+    No padding at all; position ids restart per sample; `segment_ids` numbers the samples.
     """
     kept = [it for it in items if it is not None]
-    bins = best_fit([len(it["input_ids"]) for it in kept], capacity)
-    width = max(sum(len(kept[i]["input_ids"]) for i in b) for b in bins)
-    rows = len(bins)
-    ids = torch.full((rows, width), pad_id, dtype=torch.long)
-    labels = torch.full((rows, width), IGNORE, dtype=torch.long)
-    pos = torch.zeros((rows, width), dtype=torch.long)
-    seg = torch.full((rows, width), -1, dtype=torch.long)
-    pixels, languages = [], []
-    k = 0
-    for r, b in enumerate(bins):
-        at = 0
-        for i in b:
-            it = kept[i]
-            n = len(it["input_ids"])
-            ids[r, at : at + n] = torch.tensor(it["input_ids"])
-            labels[r, at : at + n] = torch.tensor(it["labels"])
-            pos[r, at : at + n] = torch.arange(n)
-            seg[r, at : at + n] = k
-            languages.append(it["language"])
-            if it["pixels"] is not None:
-                pixels.append(it["pixels"])
-            k += 1
-            at += n
-        if at < width:  # padding forms its own segment: positions restart, labels ignored
-            pos[r, at:] = torch.arange(width - at)
+    lengths = [len(it["input_ids"]) for it in kept]
+    ids = torch.tensor([[t for it in kept for t in it["input_ids"]]])
+    labels = torch.tensor([[t for it in kept for t in it["labels"]]])
+    # a sample's last token must not learn to predict the next sample's first token
+    cu = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32)
+    labels[0, cu[1:-1].long()] = IGNORE
+    pos = torch.cat([torch.arange(n) for n in lengths]).unsqueeze(0)
+    seg = torch.cat([torch.full((n,), k) for k, n in enumerate(lengths)]).unsqueeze(0)
+    pixels = [it["pixels"] for it in kept if it["pixels"] is not None]
     return {"input_ids": ids, "labels": labels, "attention_mask": None, "position_ids": pos, "segment_ids": seg,
-            "pixels": torch.cat(pixels) if pixels else None, "languages": languages}
+            "pixels": torch.cat(pixels) if pixels else None, "languages": [it["language"] for it in kept],
+            "attn_kwargs": {"cu_seq_lens_q": cu, "cu_seq_lens_k": cu, "max_length_q": max(lengths),
+                            "max_length_k": max(lengths)}}

@@ -8,7 +8,7 @@ from PIL import Image
 
 import polyvlm
 from polyvlm.data.records import Turn
-from polyvlm.train.packing import best_fit, collate_packed
+from polyvlm.train.packing import best_fit
 from polyvlm.train.sampler import StepSampler
 
 
@@ -32,25 +32,30 @@ def test_sampler_same_step_samples_for_any_world():
         assert a == b == c
 
 
-def test_packed_loss_equals_alone(tiny_ckpt):
+def test_varlen_packed_loss_equals_alone(tiny_ckpt):
+    """One row, no padding, per-sample causal SDPA: each sample's loss equals its loss alone."""
+    import polyvlm.models.varlen as varlen
+    from polyvlm.train.packing import collate_varlen
+
     model, proc = polyvlm.load(tiny_ckpt)
-    convs = [
-        ([Turn("user", "<image>\nWhat colour are the shapes?"), Turn("assistant", "red")], ["red"]),
-        ([Turn("user", "Какого цвета фигуры? Скажите подробно"), Turn("assistant", "синий и зелёный")], []),
-        ([Turn("user", "<image>\n这些图形是什么颜色？"), Turn("assistant", "红色")], ["blue"]),
-    ]
     items = []
-    for turns, colours in convs:
-        enc = proc.encode(turns, {"image": len(colours)})
+    for text, colours in (("<image>\nWhat colour are the shapes?", ["red"]), ("Какого цвета фигуры?", []),
+                          ("<image>\n这些图形是什么颜色？", ["blue"])):
+        enc = proc.encode([Turn("user", text), Turn("assistant", "красный и синий")], {"image": len(colours)})
         pix = proc.images_to_pixels([Image.new("RGB", (64, 64), c) for c in colours]) if colours else None
         items.append({"input_ids": enc.input_ids, "labels": enc.labels, "pixels": pix, "language": "x"})
-    batch = collate_packed(items, capacity=1024, pad_id=proc.pad_id)
-    assert batch["input_ids"].shape[0] == 1  # all three share one row
+    batch = collate_varlen(items)
+    assert batch["input_ids"].shape == (1, sum(len(it["input_ids"]) for it in items))
+    model.llm.set_attn_implementation(varlen.NAME)
+    try:
+        with torch.no_grad():
+            packed = model(batch["input_ids"], None, batch["pixels"], batch["labels"], batch["position_ids"],
+                           batch["attn_kwargs"])
+    finally:
+        model.llm.set_attn_implementation("sdpa")
+    seg = batch["segment_ids"][:, 1:]
     with torch.no_grad():
-        packed = model(batch["input_ids"], None, batch["pixels"], batch["labels"], batch["position_ids"])
-        seg = batch["segment_ids"][:, 1:]
         for k, it in enumerate(items):
             ids = torch.tensor([it["input_ids"]])
             alone = model(ids, torch.ones_like(ids), it["pixels"], torch.tensor([it["labels"]]))
-            in_pack = packed.token_loss[seg == k].sum()
-            assert float(in_pack) == pytest.approx(float(alone.loss_sum), rel=1e-4, abs=1e-4)
+            assert float(packed.token_loss[seg == k].sum()) == pytest.approx(float(alone.loss_sum), rel=1e-4, abs=1e-4)

@@ -58,6 +58,18 @@ def test_grad_accum_equals_big_batch(tmp_path, scenes):
         torch.testing.assert_close(wa[k], wb[k], rtol=1e-3, atol=1e-4)
 
 
+def test_packing_takes_the_same_step(tmp_path, scenes):
+    """train.packing=true (one row, varlen attention) gives the step loss and gradient of the padded path."""
+    data, _ = scenes
+    a = train(_cfg(tmp_path / "a", data, "train.max_steps=1", "train.batch_size=6"), show_progress=False)
+    b = train(_cfg(tmp_path / "b", data, "train.max_steps=1", "train.batch_size=6", "train.packing=true"),
+              show_progress=False)
+    assert a.history[0]["supervised_tokens"] == b.history[0]["supervised_tokens"]
+    assert a.history[0]["loss"] == pytest.approx(b.history[0]["loss"], rel=1e-4)
+    assert a.history[0]["grad_norm"] == pytest.approx(b.history[0]["grad_norm"], rel=1e-3)
+    assert b.history[0]["padding_fraction"] == 0.0
+
+
 def _bad_data(d: Path) -> Path:
     recs = make_split(d, 4, seed=5)
     (d / "images" / "broken.png").write_bytes(b"not a png at all")

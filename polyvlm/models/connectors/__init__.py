@@ -36,5 +36,12 @@ class MLP2xGelu(nn.Module):
         return self.linear_2(self.act(self.linear_1(x)))
 
 
-def build_connector(name: str, d_enc: int, d_lm: int) -> nn.Module:
-    return CONNECTORS.build(name, d_enc, d_lm)
+def build_connector(name: str, d_enc: int, d_lm: int, cfg=None) -> nn.Module:
+    """`cfg` (a ModelConfig) feeds connectors with settings (their `from_config`, e.g. moe's experts)."""
+    cls = CONNECTORS.get(name)
+    if cfg is not None and hasattr(cls, "from_config"):
+        return cls.from_config(d_enc, d_lm, cfg)
+    return cls(d_enc, d_lm)
+
+
+from polyvlm.models.connectors import moe, pool  # noqa: E402,F401  (registers moe, pool1)

@@ -59,11 +59,16 @@ class VisionEncoder(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """pixels [n, 3, H, W] -> features [n, t, d] from hidden layer `feature_layer`."""
+        return self.forward_with_cls(pixels)[0]
+
+    def forward_with_cls(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """pixels [n, 3, H, W] -> (features [n, t, d], summary [n, d]): the summary is the CLS token of the
+        same layer (the mean patch feature for encoders without CLS, e.g. SigLIP); Parrot's router query."""
         out = self.tower(pixel_values=pixels.to(self.dtype), output_hidden_states=True)
-        feats = out.hidden_states[self.feature_layer]
-        if self.has_cls and self.select == "patch":
-            feats = feats[:, 1:]
-        return feats
+        hs = out.hidden_states[self.feature_layer]
+        cls = hs[:, 0] if self.has_cls else hs.mean(dim=1)
+        feats = hs[:, 1:] if (self.has_cls and self.select == "patch") else hs
+        return feats, cls
 
     @property
     def dtype(self) -> torch.dtype:
@@ -82,7 +87,7 @@ def preprocess_images(
     mean_a = np.asarray(mean, dtype=np.float32)
     std_a = np.asarray(std, dtype=np.float32)
     out = np.empty((len(images), 3, size, size), dtype=np.float32)
-    fill = tuple(int(round(m * 255)) for m in mean)
+    fill = tuple(int(m * 255) for m in mean)  # as LLaVA and HF do (truncation, not rounding)
     for i, img in enumerate(images):
         img = img.convert("RGB")
         w, h = img.size

@@ -1,0 +1,109 @@
+"""MediaBatch: every non-text input of a batch (image views, audio features, video frames) in placeholder order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+@dataclass
+class MediaBatch:
+    """Media of one sample or batch, each modality in the order of its placeholders (row-major over the batch).
+
+    `pixels` [v, 3, S, S]: image views; image i owns `image_views[i]` consecutive views (1 for `pad`, base +
+    tiles for anyres) and was `image_sizes[i]` = (w, h) pixels before preprocessing. `image_langs[i]` is the
+    language of the sample image i belongs to (router statistics). `audio` [n_a, mels, T]: log-mel features.
+    `video`: per video its frames [f, 3, S, S].
+    """
+
+    pixels: torch.Tensor | None = None
+    image_views: list[int] = field(default_factory=list)
+    image_sizes: list[tuple[int, int]] = field(default_factory=list)
+    image_langs: list[str | None] = field(default_factory=list)
+    audio: torch.Tensor | None = None
+    video: list[torch.Tensor] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, media: MediaBatch | torch.Tensor | None) -> MediaBatch:
+        """A MediaBatch from a plain pixels tensor [n, 3, S, S] (one view per image), or None (empty)."""
+        if isinstance(media, MediaBatch):
+            return media
+        if media is None or media.shape[0] == 0:
+            return cls()
+        n = media.shape[0]
+        return cls(pixels=media, image_views=[1] * n, image_sizes=[(0, 0)] * n, image_langs=[None] * n)
+
+    @property
+    def n_images(self) -> int:
+        return len(self.image_views)
+
+    @property
+    def shape(self) -> torch.Size:
+        """The pixels' shape (so code written for a pixels tensor keeps working)."""
+        return self.pixels.shape if self.pixels is not None else torch.Size([0])
+
+    def to(self, device: torch.device | str) -> MediaBatch:
+        return MediaBatch(
+            None if self.pixels is None else self.pixels.to(device), list(self.image_views), list(self.image_sizes),
+            list(self.image_langs), None if self.audio is None else self.audio.to(device),
+            [v.to(device) for v in self.video],
+        )
+
+    @staticmethod
+    def merge(items: list[MediaBatch | torch.Tensor]) -> MediaBatch:
+        """Concatenate in order (the samples of a batch, or of a packed row)."""
+        parts = [MediaBatch.of(it) for it in items]
+        pix = [p.pixels for p in parts if p.pixels is not None]
+        aud = [p.audio for p in parts if p.audio is not None]
+        return MediaBatch(
+            torch.cat(pix) if pix else None, [v for p in parts for v in p.image_views],
+            [s for p in parts for s in p.image_sizes], [lang for p in parts for lang in p.image_langs],
+            torch.cat(aud) if aud else None, [v for p in parts for v in p.video],
+        )
+
+    @classmethod
+    def __torch_function__(cls, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        """`torch.cat([media, ...])` (what collate functions written for pixels tensors call) merges."""
+        if func is torch.cat and args and isinstance(args[0], (list, tuple)):
+            return cls.merge(list(args[0]))
+        return NotImplemented
+
+
+def prepare_av(rec: Any, root: Path, processor: Any) -> tuple[list[Path], list[tuple[Path, list[int]]], dict[str, list[int]]]:
+    """Check a record's audio and video files before training; returns (audio paths, (video path, frame
+    indices) pairs, placeholder tokens per video). Raises RecordError naming the record and the reason."""
+    from polyvlm.data.records import resolve_media
+    from polyvlm.models.encoders.video import probe_video, sample_indices
+
+    c = processor.config
+    audios = [resolve_media(root, p, rec.source, rec.id) for p in rec.media.get("audio", [])]
+    for p in audios:
+        import soundfile as sf
+
+        try:
+            sf.info(str(p))
+        except Exception as e:  # soundfile raises several types for non-audio data
+            from polyvlm.data.records import RecordError
+
+            raise RecordError(f"unreadable audio '{p.name}': {e}", rec.source, rec.id, code="media_unreadable") from None
+    videos = []
+    for rel in rec.media.get("video", []):
+        p = resolve_media(root, rel, rec.source, rec.id)
+        n, fps = probe_video(p, rec.source, rec.id)
+        videos.append((p, sample_indices(n, fps, c.video_fps, c.frames_upbound)))
+    tokens = {"video": processor.video_tokens([len(idx) for _, idx in videos])} if videos else {}
+    return audios, videos, tokens
+
+
+def load_av(audios: list[Path], videos: list[tuple[Path, list[int]]], processor: Any, source: str = "",
+            record_id: str | None = None) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
+    """Decode audio (-> log-mel [n, mels, T]) and video frames (-> per video [f, 3, S, S])."""
+    from polyvlm.models.encoders.audio import load_audio
+    from polyvlm.models.encoders.video import read_frames
+
+    audio = processor.audio_features([load_audio(p, source, record_id) for p in audios]) if audios else None
+    video = [processor.images_to_pixels(read_frames(p, idx, source, record_id)) for p, idx in videos]
+    return audio, video

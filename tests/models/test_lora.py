@@ -1,0 +1,124 @@
+"""LoRA through peft: stage lora trains adapters + connector only; checkpoints keep adapters apart; loading
+gives the same logits; `polyvlm merge-lora` writes a plain checkpoint with the same logits as the unmerged one."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+import polyvlm
+from polyvlm.config import load_config
+from polyvlm.data.records import Turn
+from polyvlm.models import factory
+from polyvlm.models.checkpoint import save_checkpoint
+from polyvlm.models.lora import has_lora
+from polyvlm.testing import TINY_RECIPE
+from polyvlm.train.stages import apply_stage
+
+LORA = ["model.lora_r=4", "model.lora_alpha=8", "model.lora_dropout=0.0", "train.stage=lora"]
+
+
+def _inputs(proc):
+    enc = proc.encode([Turn("user", "<image>\nWhat colour are the shapes?"), Turn("assistant", "red")], {"image": 1})
+    ids = torch.tensor([enc.input_ids])
+    return ids, proc.images_to_pixels([Image.new("RGB", (64, 64), "red")])
+
+
+def _logits(model, ids, pixels):
+    model.eval()
+    with torch.no_grad():
+        return model(ids, torch.ones_like(ids), pixels).logits
+
+
+@pytest.fixture(scope="module")
+def lora_ckpt(tmp_path_factory):
+    """A stage-lora model with non-zero adapters (B starts at zero, which would make merging trivial), saved."""
+    torch.manual_seed(0)
+    cfg = load_config(TINY_RECIPE, LORA)
+    model, proc = factory.build(cfg.model)
+    groups = apply_stage(model, "lora", 1e-3)
+    assert [g["name"] for g in groups] == ["connector", "lora"]
+    with torch.no_grad():
+        for n, p in model.llm.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.05)
+    ids, pixels = _inputs(proc)
+    path = save_checkpoint(model, proc, cfg, tmp_path_factory.mktemp("lora") / "ck")
+    return path, _logits(model, ids, pixels), model
+
+
+def test_stage_lora_trains_adapters_and_connector_only(lora_ckpt):
+    _, _, model = lora_ckpt
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n or n.startswith("connector.") for n in trainable)
+    assert any("q_proj.lora_A" in n for n in trainable) and any("o_proj.lora_B" in n for n in trainable)
+    assert not any("mlp" in n for n in trainable if n.startswith("llm."))
+
+
+def test_checkpoint_holds_adapters_apart_and_reloads(lora_ckpt):
+    path, before, _ = lora_ckpt
+    base = load_file(str(path / "model.safetensors"))
+    assert not any("lora_" in k for k in base) and "llm.model.layers.0.self_attn.q_proj.weight" in base
+    adapters = load_file(str(path / "adapter" / "adapter_model.safetensors"))
+    assert adapters and all("lora_" in k for k in adapters)
+    assert (path / "adapter" / "adapter_config.json").is_file()
+    model, proc = polyvlm.load(path)
+    assert has_lora(model)
+    torch.testing.assert_close(_logits(model, *_inputs(proc)), before)
+
+
+def test_merge_lora_same_logits(lora_ckpt, tmp_path):
+    from polyvlm.cli import main
+
+    path, before, _ = lora_ckpt
+    assert main(["merge-lora", str(path), "--out", str(tmp_path / "merged")]) == 0
+    assert not (tmp_path / "merged" / "adapter").exists()
+    model, proc = polyvlm.load(tmp_path / "merged")
+    assert not has_lora(model)
+    after = _logits(model, *_inputs(proc))
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)
+    # the adapters mattered: the base weights alone give other logits
+    plain, _ = factory.build(load_config(TINY_RECIPE).model)
+    plain.load_state_dict(load_file(str(path / "model.safetensors")), strict=False)
+    assert not torch.allclose(_logits(plain, *_inputs(proc)), before, atol=1e-4)
+    # a checkpoint without adapters is refused with one clear line
+    assert main(["merge-lora", str(tmp_path / "merged"), "--out", str(tmp_path / "again")]) == 1
+
+
+def test_lora_needs_a_rank():
+    model, _ = factory.build(load_config(TINY_RECIPE).model)
+    with pytest.raises(ValueError, match="model.lora_r >= 1"):
+        apply_stage(model, "lora", 1e-3)
+    model.cfg.lora_r, model.cfg.lora_targets = 2, ["nope_proj"]
+    with pytest.raises(ValueError, match=r"lora_targets \['nope_proj'\]"):
+        apply_stage(model, "lora", 1e-3)
+
+
+def test_train_stage_lora_two_steps(tmp_path):
+    from polyvlm.quickstart.scenes import make_split, write_jsonl
+    from polyvlm.train.loop import train
+
+    data = write_jsonl(make_split(tmp_path, 8, seed=2), tmp_path / "qa.jsonl")
+    cfg = load_config(TINY_RECIPE, [*LORA, f"data.path={data}", f"train.output_dir={tmp_path / 'run'}",
+                                    "train.max_steps=2", "train.batch_size=4"])
+    res = train(cfg, show_progress=False)
+    assert len(res.history) == 2 and (res.checkpoint / "adapter" / "adapter_model.safetensors").is_file()
+    gen = polyvlm.load_generator(res.checkpoint)
+    from polyvlm.infer import ChatRequest
+
+    out = gen.generate([ChatRequest([{"role": "user", "content": "What colour?"}],
+                                    images=[Image.new("RGB", (64, 64), "blue")], max_new_tokens=3)])
+    assert out[0].completion_tokens <= 3
+
+
+def test_resume_loads_base_and_adapters_into_a_wrapped_model(lora_ckpt):
+    from polyvlm.models.checkpoint import load_weights_into
+
+    path, before, _ = lora_ckpt
+    torch.manual_seed(1)
+    model, proc = factory.build(load_config(TINY_RECIPE, LORA).model)
+    apply_stage(model, "lora", 1e-3)  # what a resumed stage-lora run builds before loading its checkpoint
+    load_weights_into(model, path)
+    torch.testing.assert_close(_logits(model, *_inputs(proc)), before)
