@@ -1,9 +1,10 @@
 """Benchmark: polyvlm's streaming validate / stats / random access against loading a whole file into Python lists.
 
-Generates an N-record LLaVA JSONL in a temp directory (default 1,000,000 records, ~450 MB), then runs each
+Generates an N-record LLaVA JSONL in a temp directory (default 1,000,000 records, ~800 MB), then runs each
 job in its own subprocess and reads its peak RSS (ru_maxrss), so memory figures do not leak between jobs:
 
-- polyvlm validate (no media checks), polyvlm stats, RecordIndex + 10,000 random reads;
+- polyvlm validate (no media checks), polyvlm stats, RecordIndex + 10,000 random reads, and the same reads
+  through `LazyRecords`, the torch Dataset over it (media decoding off: the generated file names no real images);
 - naive: every record loaded into a Python list (what `json.load` of a JSON array does), then the same
   structural checks with `parse_record` + `check_placeholders`.
 
@@ -11,7 +12,9 @@ Last line: `ratio: <naive peak memory / polyvlm validate peak memory>`.
 
     python benchmarks/data_scale.py                 # 1M records
     python benchmarks/data_scale.py --records 20000 # quick
-    python benchmarks/data_scale.py --double        # also validate 2N records (peak memory should not grow)
+    python benchmarks/data_scale.py --double        # also validate and describe 2N records (peak memory should not grow)
+
+Before the ratio it prints the issue's targets (>= 50,000 rec/s, peak < 1 GB, same peak at 2N) as met or not.
 """
 
 from __future__ import annotations
@@ -70,6 +73,16 @@ for _ in range(10000):
     ix[rng.randrange(len(ix))]
 n = 10000
 """,
+    "LazyRecords (training dataset) + 10k random reads": """
+import random
+from polyvlm.data.dataset import LazyRecords
+start()
+ds = LazyRecords(path, decode_images=False)  # the generated file names no real images
+rng = random.Random(0)
+for _ in range(10000):
+    assert ds[rng.randrange(len(ds))] is not None
+n = 10000
+""",
     "naive load + check": """
 from polyvlm.data.records import parse_record, check_placeholders
 start()
@@ -119,14 +132,32 @@ def run_job(name: str, path: Path) -> dict:
 
 def _line(name: str, r: dict) -> str:
     """Wall-clock and CPU-time throughput (CPU time is what to compare on a busy shared machine)."""
-    return (f"{name:<34} {r['records']:>10,} rec  wall {r['seconds']:7.2f} s ({r['records'] / r['seconds']:>8,.0f} rec/s)  "
+    return (f"{name:<50} {r['records']:>10,} rec  wall {r['seconds']:7.2f} s ({r['records'] / r['seconds']:>8,.0f} rec/s)  "
             f"cpu {r['cpu_seconds']:7.2f} s ({r['records'] / r['cpu_seconds']:>8,.0f} rec/s)  peak {r['peak_mb']:6.0f} MB")
+
+
+def targets(results: dict[str, dict]) -> str:
+    """The issue's targets against the figures above (>= 50,000 rec/s, < 1 GB, the same peak at 2x records)."""
+    out = ["targets:"]
+    for name in ("polyvlm validate", "polyvlm stats"):
+        r = results[name]
+        wall, cpu = r["records"] / r["seconds"], r["records"] / r["cpu_seconds"]
+        out.append(f"  {name}: {wall:,.0f} rec/s wall, {cpu:,.0f} rec/s cpu (>= 50,000: {'met' if wall >= 50_000 else 'cpu only' if cpu >= 50_000 else 'NOT met'}); "
+                   f"peak {r['peak_mb']:.0f} MB (< 1 GB: {'met' if r['peak_mb'] < 1024 else 'NOT met'})")
+        if f"{name} 2x" in results:
+            big = results[f"{name} 2x"]["peak_mb"]
+            out.append(f"  {name} at 2x records: peak {big:.0f} MB vs {r['peak_mb']:.0f} MB "
+                       f"({'same (within 10%)' if big <= 1.1 * r['peak_mb'] else 'GROWS'})")
+    for name in ("polyvlm index + 10k random reads", "LazyRecords (training dataset) + 10k random reads"):
+        r = results[name]
+        out.append(f"  {name}: peak {r['peak_mb']:.0f} MB (< 1 GB: {'met' if r['peak_mb'] < 1024 else 'NOT met'})")
+    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=1_000_000)
-    ap.add_argument("--double", action="store_true", help="also validate a file twice as large")
+    ap.add_argument("--double", action="store_true", help="also validate and describe a file twice as large")
     ap.add_argument("--skip-naive", action="store_true", help="skip the naive job (it needs several GB at 1M)")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="polyvlm-bench-") as tmp:
@@ -143,10 +174,12 @@ def main(argv: list[str] | None = None) -> int:
             print(_line(name, r))
         if a.double:
             big = Path(tmp) / "data2.jsonl"
-            generate(big, 2 * a.records, seed=1)
             path.unlink()
-            r = run_job("polyvlm validate", big)
-            print(_line("polyvlm validate (2x records)", r))
+            generate(big, 2 * a.records, seed=1)
+            for name in ("polyvlm validate", "polyvlm stats"):
+                results[f"{name} 2x"] = r = run_job(name, big)
+                print(_line(f"{name} (2x records)", r))
+        print(targets(results))
         if "naive load + check" in results:
             ours, naive = results["polyvlm validate"], results["naive load + check"]
             print(f"time: polyvlm validate {ours['seconds']:.2f} s vs naive {naive['seconds']:.2f} s wall "

@@ -11,7 +11,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from polyvlm.data.records import RecordError
-from polyvlm.utils import atomic_dir, atomic_write_text
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    from polyvlm.utils import atomic_write_text as write  # polyvlm.utils imports torch: only when writing
+
+    write(path, text)
 
 USAGE = """usage: polyvlm data VERB [args]
 
@@ -87,8 +92,10 @@ def _stats(argv: list[str]) -> int:
 
 def _mix(argv: list[str]) -> int:
     from polyvlm.data.langs import language_or_none
-    from polyvlm.data.mix import Mixture, MixtureError, common_media_root, rebase_media
+    from polyvlm.data.mix import Mixture, MixtureError, common_media_root, iter_rebased
+    from polyvlm.data.readers import MIX_MANIFEST
     from polyvlm.data.writers import RecordWriter
+    from polyvlm.utils import atomic_dir
 
     ap = argparse.ArgumentParser(prog="polyvlm data mix", description="Materialise a mixture YAML as shards.")
     ap.add_argument("mixture", help="mixture YAML (see polyvlm/data/mix.py for the format)")
@@ -96,6 +103,7 @@ def _mix(argv: list[str]) -> int:
     ap.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl")
     ap.add_argument("--shard-size", type=int, default=100_000, help="records per shard")
     ap.add_argument("--seed", type=int, default=None, help="override the YAML's seed")
+    ap.add_argument("--skip-bad", action="store_true", help="leave out records that do not parse (counted) instead of stopping")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
     try:
@@ -103,34 +111,39 @@ def _mix(argv: list[str]) -> int:
     except (MixtureError, RecordError) as e:
         print(f"polyvlm data mix: {e}", file=sys.stderr)
         return 1
-    root, prefixes = common_media_root(ds)
+    root, _ = common_media_root(ds)
     langs: Counter = Counter()
-    shards = []
+    shards: list[dict] = []
+    skipped: list[RecordError] = []
     try:
         with atomic_dir(Path(a.out)) as tmp:
-            n_shards = max(1, -(-len(ds) // a.shard_size))
             bar = tqdm(total=len(ds), desc="mix", unit=" rec", disable=True if a.quiet else None)
-            for s in range(n_shards):
-                name = f"part-{s:05d}.{a.format}"
+            records = iter_rebased(ds, skipped.append if a.skip_bad else None)
+            rec = next(records, None)
+            while rec is not None or not shards:  # at least one shard, even when empty
+                name = f"part-{len(shards):05d}.{a.format}"
                 with RecordWriter(tmp / name, a.format) as w:
-                    for i in range(s * a.shard_size, min(len(ds), (s + 1) * a.shard_size)):
-                        rec = ds.record(i)
-                        rebase_media(rec, prefixes[int(ds.src_ids[i])])
+                    while rec is not None and w.count < a.shard_size:
                         langs[language_or_none(rec.language) or "none"] += 1
                         w.write(rec)
                         bar.update()
+                        rec = next(records, None)
                 shards.append({"file": name, "records": w.count})
             bar.close()
             manifest = {"mixture": str(a.mixture), "seed": a.seed if a.seed is not None else Mixture.from_yaml(a.mixture).seed,
-                        "records": len(ds), "image_root": str(root), "shards": shards,
-                        "sources": ds.counts(), "languages": dict(langs.most_common())}
-            atomic_write_text(tmp / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+                        "records": sum(s["records"] for s in shards), "skipped": len(skipped), "image_root": str(root),
+                        "shards": shards, "sources": ds.counts(), "languages": dict(langs.most_common())}
+            atomic_write_text(tmp / MIX_MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     except RecordError as e:
-        print(f"polyvlm data mix: bad record, nothing written: {e}", file=sys.stderr)
+        print(f"polyvlm data mix: bad record, nothing written (use --skip-bad to leave such records out): {e}", file=sys.stderr)
         return 1
-    print(f"{len(ds):,} records in {len(shards)} shard(s) under {a.out}; media root {root}")
+    print(f"{manifest['records']:,} records in {len(shards)} shard(s) under {a.out}; media root {root}")
     for src, n in ds.counts().items():
         print(f"  {n:>10,}  {src}")
+    if skipped:
+        print(f"{len(skipped):,} bad record(s) skipped:")
+    for e in skipped[:10]:
+        print(f"  skipped {e}")
     return 0
 
 

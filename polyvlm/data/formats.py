@@ -11,7 +11,7 @@ import base64
 import json
 from typing import Any
 
-from polyvlm.data.records import MEDIA_KEYS, PLACEHOLDERS
+from polyvlm.data.records import MEDIA_KEYS, PLACEHOLDERS, RecordError
 
 # Schema metadata key marking a Parquet file written by polyvlm (see `writers.PARQUET_SCHEMA`).
 POLYVLM_PARQUET_KEY = b"polyvlm.layout"
@@ -55,7 +55,7 @@ def _media_value(v: Any) -> Any:
     return v
 
 
-def _openai_to_llava(obj: dict) -> dict:
+def _openai_to_llava(obj: dict) -> dict | RecordError:
     """`{"messages": [{"role", "content": str | [parts]}]}` -> LLaVA dict; media parts become placeholders in place."""
     msgs = obj["messages"]
     out: dict[str, Any] = {k: v for k, v in obj.items() if k != "messages"}
@@ -64,14 +64,14 @@ def _openai_to_llava(obj: dict) -> dict:
         return out
     media: dict[str, list[str]] = {}
     convs = []
-    for m in msgs:
+    for i, m in enumerate(msgs):
         if not isinstance(m, dict):
             convs.append(m)
             continue
         content = m.get("content")
         if isinstance(content, list):
             pieces = []
-            for part in content:
+            for j, part in enumerate(content):
                 kind = part.get("type") if isinstance(part, dict) else None
                 if kind == "text":
                     pieces.append(str(part.get("text", "")))
@@ -91,7 +91,10 @@ def _openai_to_llava(obj: dict) -> dict:
                     media.setdefault("video", []).append(str(url))
                     pieces.append(PLACEHOLDERS["video"])
                 else:
-                    pieces.append(str(part))
+                    rid = obj.get("id")
+                    return RecordError(f"message {i} content part {j} has unknown type {kind!r} "
+                                       "(known: text, image_url, input_audio, video_url)", "",
+                                       None if rid is None else str(rid), code="wrong_type")
             content = "\n".join(pieces)
         convs.append({"from": m.get("role"), "value": content})
     out["conversations"] = convs
@@ -101,7 +104,11 @@ def _openai_to_llava(obj: dict) -> dict:
 
 
 def to_llava_dict(obj: Any) -> Any:
-    """Normalise one decoded record to the LLaVA layout (non-dicts pass through for validation to report)."""
+    """Normalise one decoded record to the LLaVA layout (non-dicts pass through for validation to report).
+
+    A record that cannot be expressed in it (an unknown `messages` content part) becomes a RecordError
+    without a source; the reader that called this adds the file and line.
+    """
     if not isinstance(obj, dict):
         return obj
     if "conversations" not in obj and "messages" in obj:
@@ -112,13 +119,17 @@ def to_llava_dict(obj: Any) -> Any:
 def arrow_row_to_llava(row: dict, polyvlm_layout: bool) -> dict:
     """One Parquet/Arrow row (as from `to_pylist`) -> LLaVA dict."""
     if polyvlm_layout:
-        out: dict[str, Any] = {"id": row["id"]}
         extra = json.loads(row["extra"]) if row.get("extra") else {}
+        out: dict[str, Any] = {"id": extra.pop("_id_raw", row["id"])}
         for m in MEDIA_KEYS:
             paths = row.get(m)
             if paths is not None:
                 out[m] = list(paths) if extra.pop(f"_{m}_list", False) or len(paths) != 1 else paths[0]
-        out["conversations"] = row["conversations"]
+        turns = row["conversations"]
+        turn_extra = extra.pop("_turn_extra", None)
+        if turn_extra and turns is not None and len(turn_extra) == len(turns):
+            turns = [{**t, **x} for t, x in zip(turns, turn_extra)]
+        out["conversations"] = turns
         if row.get("language") is not None:
             out["language"] = row["language"]
         out.update(extra)

@@ -185,7 +185,7 @@ class RecordIndex:
             if self._group is None or self._group[0] != g:
                 self._group = (g, fh.read_row_group(g))
             row = self._group[1].slice(i - int(self.offsets[g]), 1).to_pylist()[0]
-            return arrow_row_to_llava(row, self._ours)
+            return self._sourced(arrow_row_to_llava(row, self._ours), i)
         start = int(self.offsets[i])
         fh.seek(start)
         if self.fmt == "jsonl":
@@ -198,7 +198,13 @@ class RecordIndex:
             obj = json.loads(text) if self.fmt == "jsonl" else json.JSONDecoder().raw_decode(text)[0]
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             return RecordError(f"malformed JSON: {e}", self.source(i), code="malformed_json")
-        return to_llava_dict(obj)
+        return self._sourced(to_llava_dict(obj), i)
+
+    def _sourced(self, obj: Any, i: int) -> Any:
+        """A RecordError made without a location (by `formats`) gets this record's file and line."""
+        if isinstance(obj, RecordError) and not obj.source:
+            return RecordError(obj.reason, self.source(i), obj.record_id, obj.code)
+        return obj
 
     def __getitem__(self, i: int) -> Record:
         obj = self.raw(i)

@@ -22,6 +22,7 @@ import os
 import posixpath
 import re
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ import yaml
 from polyvlm.data.index import RecordIndex
 from polyvlm.data.langs import normalize_language
 from polyvlm.data.readers import iter_raw
-from polyvlm.data.records import Record
+from polyvlm.data.records import Record, RecordError
 
 _STRATEGY = re.compile(r"^(all|(first|end|random):(\d+)(%?))$")
 NONE_LANG = "none"
@@ -228,8 +229,37 @@ class MixtureDataset:
 
 
 def load_mixture(path: str | Path, seed: int | None = None) -> MixtureDataset:
-    """Parse and resolve a mixture YAML (what training calls)."""
+    """Parse and resolve a mixture YAML (what `LazyRecords` calls)."""
     return Mixture.from_yaml(path, seed).resolve()
+
+
+def iter_rebased(ds: MixtureDataset, on_error: Callable[[RecordError], None] | None = None) -> Iterator[Record]:
+    """Every record in mixture order, media paths rebased onto `common_media_root(ds)` (what `data mix` writes).
+
+    A bad record raises its RecordError (file, line, id, reason), or goes to `on_error` and is left out.
+    """
+    _, prefixes = common_media_root(ds)
+    for i in range(len(ds)):
+        try:
+            rec = ds.record(i)
+        except RecordError as e:
+            if on_error is None:
+                raise
+            on_error(e)
+            continue
+        rebase_media(rec, prefixes[int(ds.src_ids[i])])
+        yield rec
+
+
+def load_mixture_records(path: str | Path, on_error: Callable[[RecordError], None] | None = None,
+                         seed: int | None = None) -> tuple[list[Record], Path]:
+    """`(records, media root)` of a mixture YAML, the shape of `polyvlm.train.loop.load_records`' result.
+
+    For a trainer that takes a list of records: the mixture resolved from its seed, every record read,
+    media paths relative to the one returned root.
+    """
+    ds = load_mixture(path, seed)
+    return list(iter_rebased(ds, on_error)), common_media_root(ds)[0]
 
 
 def common_media_root(ds: MixtureDataset) -> tuple[Path, list[str]]:

@@ -8,13 +8,10 @@ Nothing reads a whole file into memory: JSON arrays are decoded element by eleme
 
 from __future__ import annotations
 
-import ast
-import csv
 import gzip
 import io
 import json
 import re
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -22,13 +19,15 @@ from typing import IO, Any
 from polyvlm.data.formats import (
     POLYVLM_PARQUET_KEY,
     arrow_row_to_llava,
-    b64_to_data_uri,
     to_llava_dict,
 )
 from polyvlm.data.records import Record, RecordError, parse_record
+from polyvlm.data.tsv import iter_tsv
 
 FORMATS = ("jsonl", "json", "parquet", "tsv", "hf")
 CHUNK = 1 << 20
+_TAIL = 32  # see _ArrayScanner.may_continue
+MIX_MANIFEST = "manifest.json"  # what `polyvlm data mix` writes beside its shards
 _WS = re.compile(r"[ \t\n\r]*")
 RawItem = tuple[int, int | None, Any]
 
@@ -152,6 +151,16 @@ class _ArrayScanner:
         self.pos = self.counted = 0
         return True
 
+    def may_continue(self, e: json.JSONDecodeError) -> bool:
+        """Whether the decoder failed only because the buffer ended mid-element (then reading on may fix it).
+
+        Any other error is in the data: reading on would pull the rest of a file of many gigabytes into
+        memory before reporting it. The decoder stops within a few characters of the end when it runs out
+        (`"Expecting ',' delimiter"` at the end, a cut literal like `tru`, a cut `\\u` escape), except for a
+        string still open at the end, which it reports at the string's start.
+        """
+        return len(self.buf) - e.pos <= _TAIL or e.msg.startswith("Unterminated string")
+
     def skip_ws(self) -> str:
         """Skip whitespace; return the next character ('' at end of input)."""
         while True:
@@ -183,7 +192,7 @@ class _ArrayScanner:
                 try:
                     obj, end = self.dec.raw_decode(self.buf, start)
                 except json.JSONDecodeError as e:
-                    if self.refill(len(self.buf)):
+                    if self.may_continue(e) and self.refill(len(self.buf)):
                         start = self.pos
                         continue
                     yield index, self.line_at(start), self.byte_at(start), self.error(e.pos, e.msg)
@@ -221,118 +230,60 @@ def _iter_json_array(path: Path) -> Iterator[RawItem]:
 def _iter_parquet(path: Path, batch_size: int = 1024) -> Iterator[RawItem]:
     import pyarrow.parquet as pq
 
+    index = 0
     try:
         pf = pq.ParquetFile(path)
+        ours = (pf.schema_arrow.metadata or {}).get(POLYVLM_PARQUET_KEY) is not None
+        for batch in pf.iter_batches(batch_size=batch_size):
+            for row in batch.to_pylist():
+                yield index, None, arrow_row_to_llava(row, ours)
+                index += 1
     except Exception as e:  # pyarrow raises several types for a damaged file
-        yield 0, None, RecordError(f"unreadable Parquet file: {e}", str(path), code="malformed_json")
-        return
-    ours = (pf.schema_arrow.metadata or {}).get(POLYVLM_PARQUET_KEY) is not None
-    index = 0
-    for batch in pf.iter_batches(batch_size=batch_size):
-        for row in batch.to_pylist():
-            yield index, None, arrow_row_to_llava(row, ours)
-            index += 1
+        yield -1, None, RecordError(f"unreadable Parquet file after {index} record(s): {e}", str(path), code="unreadable_file")
 
 
-def _iter_hf(path: Path) -> Iterator[RawItem]:
-    """A `datasets` Dataset or DatasetDict saved with `save_to_disk` (Arrow stream files), read with pyarrow."""
+def hf_split_dirs(path: Path) -> list[Path]:
+    """The split directories of a `DatasetDict` saved to disk (`dataset_dict.json` lists them)."""
+    try:
+        splits = json.loads((path / "dataset_dict.json").read_text(encoding="utf-8"))["splits"]
+        assert isinstance(splits, list) and all(isinstance(s, str) for s in splits)
+    except (OSError, ValueError, KeyError, TypeError, AssertionError) as e:
+        raise RecordError(f"dataset_dict.json does not list the splits ({type(e).__name__}: {e})", str(path),
+                          code="unreadable_file") from None
+    return [path / s for s in splits]
+
+
+def _iter_hf(path: Path, start: int = 0) -> Iterator[RawItem]:
+    """A `datasets` Dataset or DatasetDict saved with `save_to_disk` (Arrow stream files), read with pyarrow.
+
+    A DatasetDict's splits are read in the listed order with one running index (`iter_records` names
+    each split's directory instead, as `expand_paths` lists them one by one).
+    """
     import pyarrow as pa
 
     if (path / "dataset_dict.json").is_file():
-        splits = json.loads((path / "dataset_dict.json").read_text())["splits"]
-        for split in splits:
-            yield from _iter_hf(path / split)
+        index = start
+        for split in hf_split_dirs(path):
+            for item in _iter_hf(split, index):
+                yield item
+                index = item[0] + 1 if item[0] >= 0 else index
         return
-    state = json.loads((path / "state.json").read_text())
-    index = 0
-    for entry in state.get("_data_files", []):
-        with pa.memory_map(str(path / entry["filename"])) as src:
-            reader = pa.ipc.open_stream(src)
-            for batch in reader:
-                for row in batch.to_pylist():
-                    yield index, None, arrow_row_to_llava(row, False)
-                    index += 1
-
-
-_OPTION_KEYS = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
-
-
-def _is_missing(v: str | None) -> bool:
-    return v is None or v.strip() == "" or v.strip().lower() == "nan"
-
-
-def _tsv_images(value: str, images: dict[str, str]) -> list[str]:
-    """The image column: base64, a list of base64, or the short index of another row holding the image."""
-    if value.startswith("[") and value.endswith("]"):
-        items = ast.literal_eval(value)
-    else:
-        items = [value]
-    out = []
-    for it in items:
-        it = str(it)
-        out.append(images[it] if len(it) <= 64 and it in images else b64_to_data_uri(it) if len(it) > 64 else it)
-    return out
-
-
-def tsv_row_to_llava(row: dict[str, str], images: dict[str, str]) -> dict:
-    """One VLMEvalKit row -> LLaVA dict: hint, question and options in the user turn, the answer as the reply."""
-    rid = row.get("index", "")
-    if row.get("image") and not _is_missing(row.get("image")):
-        media = _tsv_images(row["image"], images)
-    elif row.get("image_path") and not _is_missing(row.get("image_path")):
-        p = row["image_path"]
-        media = [str(x) for x in ast.literal_eval(p)] if p.startswith("[") else [p]
-    else:
-        media = []
-    options = {k: row[k] for k in _OPTION_KEYS if k in row and not _is_missing(row[k])}
-    parts = []
-    if not _is_missing(row.get("hint")):
-        parts.append(f"Hint: {row['hint']}")
-    parts.append(f"Question: {row.get('question', '')}" if options else str(row.get("question", "")))
-    if options:
-        parts.append("Options:\n" + "\n".join(f"{k}. {v}" for k, v in options.items()))
-        parts.append("Please select the correct answer from the options above.")
-    prompt = "<image>\n" * len(media) + "\n".join(parts)
-    conv = [{"from": "human", "value": prompt}]
-    answer = row.get("answer")
-    if not _is_missing(answer):
-        conv.append({"from": "gpt", "value": answer})
-    out: dict[str, Any] = {"id": rid, "conversations": conv}
-    if media:
-        out["image"] = media[0] if len(media) == 1 else media
-    if options:
-        out["options"] = options
-    skip = {"index", "image", "image_path", "question", "hint", *options}
-    for k, v in row.items():
-        if k not in skip and k is not None and not _is_missing(v):
-            out[k] = v
-    return out
-
-
-def _iter_tsv(path: Path) -> Iterator[RawItem]:
-    csv.field_size_limit(sys.maxsize)
-
-    def rows() -> Iterator[dict[str, str]]:
-        with open_binary(path) as fb, io.TextIOWrapper(fb, encoding="utf-8", newline="") as f:
-            yield from csv.DictReader(f, delimiter="\t")
-
-    # pass 1: which rows are referenced by a short `image` value; pass 2 keeps only those images
-    wanted = {r["image"] for r in rows() if r.get("image") and len(r["image"]) <= 64 and not _is_missing(r["image"])}
-    images: dict[str, str] = {}
-    if wanted:
-        for r in rows():
-            if r.get("index") in wanted and r.get("image") and len(r["image"]) > 64:
-                images[r["index"]] = b64_to_data_uri(r["image"])
-    for index, row in enumerate(rows()):
-        line = index + 2  # header is line 1 (rows with embedded newlines shift this; index stays exact)
-        try:
-            yield index, line, tsv_row_to_llava(row, images)
-        except (ValueError, SyntaxError) as e:
-            yield index, line, RecordError(f"bad TSV row: {e}", f"{path}:{line}", code="wrong_type")
+    index = start
+    try:
+        state = json.loads((path / "state.json").read_text(encoding="utf-8"))
+        for entry in state.get("_data_files", []):
+            with pa.memory_map(str(path / entry["filename"])) as src:
+                for batch in pa.ipc.open_stream(src):
+                    for row in batch.to_pylist():
+                        yield index, None, arrow_row_to_llava(row, False)
+                        index += 1
+    except Exception as e:  # a damaged state.json or Arrow file (json, OS and several pyarrow errors)
+        yield -1, None, RecordError(f"unreadable saved dataset after {index - start} record(s): {type(e).__name__}: {e}",
+                                    str(path), code="unreadable_file")
 
 
 _READERS: dict[str, Callable[[Path], Iterator[RawItem]]] = {
-    "jsonl": _iter_jsonl, "json": _iter_json_array, "parquet": _iter_parquet, "tsv": _iter_tsv, "hf": _iter_hf,
+    "jsonl": _iter_jsonl, "json": _iter_json_array, "parquet": _iter_parquet, "tsv": iter_tsv, "hf": _iter_hf,
 }
 
 
@@ -350,11 +301,14 @@ def source_of(path: str | Path, index: int, line: int | None) -> str:
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Paths as given; a directory that is not an HF dataset expands to its data files, sorted."""
+    """Paths as given; a directory expands to its data files, sorted (a `polyvlm data mix` output's
+    `manifest.json` is not data), and a saved HF `DatasetDict` to its split directories."""
     out: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir() and not ((p / "state.json").is_file() or (p / "dataset_dict.json").is_file()):
-            kids = sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith(".")
+        if p.is_dir() and (p / "dataset_dict.json").is_file():
+            out.extend(hf_split_dirs(p))
+        elif p.is_dir() and not (p / "state.json").is_file():
+            kids = sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith(".") and q.name != MIX_MANIFEST
                           and split_compression(q)[0].rsplit(".", 1)[-1] in ("json", "jsonl", "ndjson", "parquet", "tsv"))
             if not kids:
                 raise RecordError("directory holds no .json/.jsonl/.parquet/.tsv files", str(p), code="missing_file")
@@ -381,7 +335,7 @@ def iter_records(
             source = source_of(path, index, line)
             try:
                 if isinstance(obj, RecordError):
-                    raise obj
+                    raise obj if obj.source else RecordError(obj.reason, source, obj.record_id, obj.code)
                 yield parse_record(obj, source)
             except RecordError as e:
                 if on_error is None:

@@ -27,6 +27,7 @@ class RecordError(ValueError):
 class Turn:
     role: str  # user | assistant | system
     text: str
+    extra: dict[str, Any] = field(default_factory=dict)  # other keys of the turn (e.g. `weight`), kept on conversion
 
 
 @dataclass
@@ -50,11 +51,12 @@ class Record:
     def to_llava(self) -> dict:
         """Back to the LLaVA dict layout (`from` human/gpt/system)."""
         back = {"user": "human", "assistant": "gpt", "system": "system"}
-        out: dict[str, Any] = {"id": self.id}
+        raw = self.extra.get("_id_raw")  # a non-string id as the file held it (e.g. 123.0), if still this id
+        out: dict[str, Any] = {"id": raw if raw is not None and normalise_id(raw) == self.id else self.id}
         for m, paths in self.media.items():
             if paths:
                 out[m] = paths[0] if len(paths) == 1 and not self.extra.get(f"_{m}_list") else list(paths)
-        out["conversations"] = [{"from": back[t.role], "value": t.text} for t in self.turns]
+        out["conversations"] = [{"from": back[t.role], "value": t.text, **t.extra} for t in self.turns]
         if self.language is not None:
             out["language"] = self.language
         for k, v in self.extra.items():
@@ -63,14 +65,28 @@ class Record:
         return out
 
 
+def normalise_id(v: Any) -> str | None:
+    """An id as a string (floats that are whole numbers lose their `.0`); None when it is not a string or number."""
+    if v.__class__ is str:
+        return v
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
+_TURN_KEYS = ("from", "role", "value", "content")
+
+
 def parse_record(obj: Any, source: str = "") -> Record:
     """Parse one LLaVA-format dict into a Record, raising RecordError with the reason."""
     if not isinstance(obj, dict):
         raise RecordError(f"record is a {type(obj).__name__}, not an object", source, code="wrong_type")
     rid_raw = obj.get("id")
-    rid = None if rid_raw is None else (str(int(rid_raw)) if isinstance(rid_raw, float) and rid_raw.is_integer() else str(rid_raw))
-    if rid is None:
+    if rid_raw is None:
         raise RecordError("missing key 'id'", source, code="missing_key")
+    rid = normalise_id(rid_raw)
+    if rid is None:
+        raise RecordError(f"'id' is a {type(rid_raw).__name__}, not a string or number", source, code="wrong_type")
     convs = obj.get("conversations")
     if convs is None:
         raise RecordError("missing key 'conversations'", source, rid, code="missing_key")
@@ -88,11 +104,11 @@ def parse_record(obj: Any, source: str = "") -> Record:
         value = turn.get("value", turn.get("content"))
         if not isinstance(value, str):
             raise RecordError(f"turn {i} value is not a string", source, rid, code="wrong_type")
-        turns.append(Turn(role, value))
+        turns.append(Turn(role, value, {k: v for k, v in turn.items() if k not in _TURN_KEYS}))
     if not any(t.role == "user" for t in turns):
         raise RecordError("no human turn", source, rid, code="no_user_turn")
     media: dict[str, list[str]] = {}
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {} if rid_raw.__class__ is str else {"_id_raw": rid_raw}
     for m in MEDIA_KEYS:
         v = obj.get(m)
         if v is None:

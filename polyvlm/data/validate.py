@@ -1,15 +1,15 @@
 """`polyvlm data validate`: check every record of one or more files and report each problem where it is.
 
 One streaming pass; per record the work is a dict walk (no Record objects), so millions of records go by
-at tens of thousands per second. Duplicate ids are found from 8-byte hashes kept per record and named in a
-second, targeted look-up. Problems have a code, a severity (`error` fails the run, `warning` does not),
+at tens of thousands per second. Duplicate ids are found from 8-byte hashes spilled to a temporary file
+(`dupes`), so memory does not grow with the number of records, and named in a second, targeted look-up. Problems have a code, a severity (`error` fails the run, `warning` does not),
 and a location: file, line (or record index), id.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from array import array
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,15 +19,26 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from polyvlm.data.dupes import IdHashes
+from polyvlm.data.formats import to_llava_dict
 from polyvlm.data.langs import normalize_language
 from polyvlm.data.media import DEFAULT_MAX_PIXELS, check_media_file, data_uri_bytes, is_data_uri
-from polyvlm.data.readers import detect_format, expand_paths, iter_raw, split_compression
-from polyvlm.data.records import MEDIA_KEYS, PLACEHOLDERS, ROLE_ALIASES, RecordError, resolve_media
+from polyvlm.data.readers import detect_format, expand_paths, iter_raw, open_binary
+from polyvlm.data.records import (
+    MEDIA_KEYS,
+    PLACEHOLDERS,
+    ROLE_ALIASES,
+    RecordError,
+    normalise_id,
+    resolve_media,
+)
 
 PROBLEMS: dict[str, tuple[str, str]] = {  # code -> (severity, what it means)
     "missing_file": ("error", "an input path does not exist"),
     "unsupported_format": ("error", "an input file is of a format no reader handles"),
     "malformed_json": ("error", "a line or array element is not valid JSON (or the file is not UTF-8)"),
+    "malformed_row": ("error", "a TSV row has a different number of fields than the header (or the file is not UTF-8)"),
+    "unreadable_file": ("error", "a Parquet file or saved Hugging Face dataset cannot be read (damaged or truncated)"),
     "missing_key": ("error", "a record lacks 'id' or 'conversations'"),
     "wrong_type": ("error", "a field has the wrong type (record not an object, conversations not a list, ...)"),
     "empty_conversation": ("error", "'conversations' is an empty list"),
@@ -112,13 +123,7 @@ class Report:
         }
 
 
-def norm_id(v: Any) -> str | None:
-    """The id as parse_record spells it (floats that are whole numbers lose their `.0`); None if unusable."""
-    if v.__class__ is str:
-        return v
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return None
-    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+norm_id = normalise_id  # the id as parse_record spells it; None if unusable
 
 
 def check_record(obj: Any, problems: list[tuple[str, str]]) -> tuple[str | None, list[str], dict[str, list]]:
@@ -209,7 +214,7 @@ class Validator:
         self.opts = opts or ValidateOptions()
         self.report = Report(examples_per_code=self.opts.examples)
         self._media_cache: dict[tuple[str, str], tuple[str, str] | None] = {}
-        self._hashes = array("q")
+        self._hashes = IdHashes()
         self._file_starts: list[int] = []
         self._tok: Any = None
         self._pending: list[tuple[str, int | None, int, str | None, list[str], int]] = []
@@ -254,7 +259,7 @@ class Validator:
             rep.records += 1
             if obj.__class__ is RecordError:
                 hashes.append(hash(("\0no-id", fname, index)))
-                rep.add(obj.code, fname, line, index, None, obj.reason)
+                rep.add(obj.code, fname, line, index, obj.record_id, obj.reason)
                 rep.bad_records += 1
                 continue
             rid, texts, media = check_record(obj, problems)
@@ -318,23 +323,12 @@ class Validator:
         self._pending = []
 
     def _find_duplicates(self, files: list[Path]) -> None:
-        """Group equal id hashes; name each duplicate by file and line, confirmed by reading the ids back."""
-        h = np.frombuffer(self._hashes, dtype=np.int64) if len(self._hashes) else np.zeros(0, np.int64)
-        hs = np.sort(h)  # one 8-byte copy; positions are looked up only for the (few) repeated values
-        repeated = np.unique(hs[1:][hs[1:] == hs[:-1]])
-        del hs
-        if len(repeated) == 0:
+        """Equal id hashes (`dupes.IdHashes`); each duplicate named by file and line, confirmed by reading the ids back."""
+        pairs = self._hashes.repeated()  # (duplicate, first occurrence), as global record numbers
+        self._hashes.close()
+        if not pairs:
             return
-        pos = np.flatnonzero(np.isin(h, repeated))
-        starts = np.asarray(self._file_starts + [len(h)])
-        first_of: dict[int, int] = {}
-        pairs = []  # (duplicate, first occurrence), as global record numbers
-        for o in pos.tolist():
-            key = int(h[o])
-            if key in first_of:
-                pairs.append((o, first_of[key]))
-            else:
-                first_of[key] = o
+        starts = np.asarray(self._file_starts + [len(self._hashes)])
         wanted: dict[int, set[int]] = {}
         for dup, first in pairs:
             for o in (dup, first):
@@ -359,22 +353,44 @@ class Validator:
 
 
 def _locate(path: Path, indices: set[int]) -> dict[int, tuple[int | None, str | None]]:
-    """Line and normalised id of some records of one file, by random access when possible."""
+    """Line and normalised id of some records of one file, in memory that does not grow with the file.
+
+    JSONL: one pass over the lines decoding only the wanted ones (the same index rule as the reader);
+    Parquet: the row groups holding them; anything else: the reader.
+    """
     out: dict[int, tuple[int | None, str | None]] = {}
     fmt = detect_format(path)
-    if fmt in ("jsonl", "json", "parquet") and split_compression(path)[1] is None:
+
+    def rid(obj: Any) -> str | None:
+        return norm_id(obj.get("id")) if isinstance(obj, dict) else None
+
+    if fmt == "parquet":
         from polyvlm.data.index import RecordIndex
 
         ix = RecordIndex(path, cache=False)
-        for i in indices:
-            obj = ix.raw(i)
-            src = ix.source(i)
-            line = int(src.rsplit(":", 1)[1]) if fmt != "parquet" else None
-            out[i] = (line, norm_id(obj.get("id")) if isinstance(obj, dict) else None)
+        return {i: (None, rid(ix.raw(i))) for i in indices}
+    if fmt == "jsonl":
+        last = max(indices)
+        index = 0
+        with open_binary(path) as f:
+            for lineno, line in enumerate(f, 1):
+                if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark
+                    line = line[3:]
+                if not line.strip():
+                    continue
+                if index in indices:
+                    try:
+                        obj = json.loads(line.decode("utf-8"))
+                    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+                        obj = None
+                    out[index] = (lineno, rid(to_llava_dict(obj)))
+                if index == last:
+                    break
+                index += 1
         return out
     for index, line, obj in iter_raw(path, fmt):
         if index in indices:
-            out[index] = (line, norm_id(obj.get("id")) if isinstance(obj, dict) else None)
+            out[index] = (line, rid(obj))
     return out
 
 

@@ -12,7 +12,7 @@ from typing import IO, Any
 
 from polyvlm.data.formats import POLYVLM_PARQUET_KEY, POLYVLM_PARQUET_VERSION
 from polyvlm.data.readers import split_compression
-from polyvlm.data.records import MEDIA_KEYS, Record, RecordError
+from polyvlm.data.records import MEDIA_KEYS, Record, RecordError, normalise_id
 
 
 def parquet_schema() -> Any:
@@ -33,7 +33,16 @@ def _json_default(o: Any) -> Any:
 def llava_to_row(d: dict) -> dict:
     """A LLaVA dict (from `Record.to_llava`) -> one row of `parquet_schema()`; scalar/list media is remembered."""
     extra = {k: v for k, v in d.items() if k not in ("id", "conversations", "language", *MEDIA_KEYS)}
-    row: dict[str, Any] = {"id": d["id"], "conversations": d["conversations"], "language": d.get("language")}
+    rid = d["id"]
+    if rid.__class__ is not str:  # a numeric id is stored as text, its JSON value kept to be written back
+        extra["_id_raw"] = rid
+        rid = normalise_id(rid)
+    turns = d["conversations"]
+    turn_extra = [{k: v for k, v in t.items() if k not in ("from", "value")} for t in turns]
+    if any(turn_extra):  # turn keys other than from/value (e.g. `weight`) ride along in `extra`
+        extra["_turn_extra"] = turn_extra
+        turns = [{"from": t["from"], "value": t["value"]} for t in turns]
+    row: dict[str, Any] = {"id": rid, "conversations": turns, "language": d.get("language")}
     for m in MEDIA_KEYS:
         v = d.get(m)
         if v is None:
@@ -58,9 +67,12 @@ class RecordWriter:
     def __init__(self, path: str | Path, fmt: str | None = None, row_group_size: int = 2048):
         self.path = Path(path)
         name, self.compression = split_compression(self.path)
-        self.fmt = fmt or ("parquet" if name.endswith(".parquet") else "jsonl")
+        implied = "parquet" if name.endswith(".parquet") else "jsonl" if name.endswith((".jsonl", ".ndjson", ".json")) else None
+        self.fmt = fmt or implied or "jsonl"
         if self.fmt not in ("jsonl", "parquet"):
             raise ValueError(f"output format must be jsonl or parquet, not {self.fmt!r}")
+        if implied is not None and implied != self.fmt:
+            raise ValueError(f"{self.path}: the name says {implied} but the format asked for is {self.fmt}")
         if self.fmt == "parquet" and self.compression:
             raise ValueError(f"{self.path}: Parquet output is compressed internally; drop the .{self.compression} suffix")
         self.row_group_size = row_group_size

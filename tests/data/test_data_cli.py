@@ -1,20 +1,16 @@
-"""`polyvlm data stats` and `convert`, the verb dispatch, and the real Pangea sample end to end."""
+"""`polyvlm data stats` and `convert`, the verb dispatch, and the quick start data (Pangea: test_data_pangea.py)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from datahelpers import PANGEA, rec, write_jsonl
+from datahelpers import rec, write_jsonl
 
 from polyvlm.cli import main as polyvlm_main
 from polyvlm.data.cli import main as data_main
 from polyvlm.data.readers import iter_records
-from polyvlm.data.records import parse_record
 from polyvlm.data.stats import compute_stats
-
-needs_pangea = pytest.mark.skipif(not (PANGEA / "sample_data.json").is_file(), reason="pangea sample not present")
 
 
 def test_dispatch(capsys: pytest.CaptureFixture) -> None:
@@ -47,41 +43,6 @@ def test_convert_reports_bad_record_and_writes_nothing(tmp_path: Path, capsys: p
     assert [r.id for r in iter_records(out)] == ["a", "c"]
 
 
-@needs_pangea
-def test_pangea_validates(tmp_path: Path) -> None:
-    report = tmp_path / "r.json"
-    code = data_main(["validate", str(PANGEA / "sample_data.json"), "--check-media", "--report", str(report), "--quiet"])
-    d = json.loads(report.read_text())
-    assert code == 0 and d["ok"] and d["records"] == 270 and d["errors"] == 0
-    assert d["by_code"]["language_missing"]["count"] == 30
-    assert d["by_code"]["language_ambiguous"]["examples"][0]["message"].startswith("'kr'")
-    assert d["language_normalised"] == {"zh_simplified -> zh-Hans": 20, "urdu -> ur": 10}
-    assert sum(d["languages"].values()) == 240 and "zh" in d["languages"] and "zh_simplified" not in d["languages"]
-
-
-@needs_pangea
-def test_pangea_stats_plot(tmp_path: Path) -> None:
-    png = tmp_path / "stats.png"
-    assert data_main(["stats", str(PANGEA / "sample_data.json"), "--plot", str(png), "--json", str(tmp_path / "s.json"), "--quiet"]) == 0
-    assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 10_000
-    s = json.loads((tmp_path / "s.json").read_text())
-    assert s["modality"]["text-only"] == 30 and s["modality"]["image"] == 240 and s["languages"]["(none)"] == 30
-
-
-@needs_pangea
-def test_pangea_round_trip_json_parquet_jsonl(tmp_path: Path) -> None:
-    src = PANGEA / "sample_data.json"
-    assert data_main(["convert", str(src), "--to", "parquet", "--out", str(tmp_path / "p.parquet"), "--quiet"]) == 0
-    assert data_main(["convert", str(tmp_path / "p.parquet"), "--to", "jsonl", "--out", str(tmp_path / "p.jsonl"), "--quiet"]) == 0
-    original = json.loads(src.read_text(encoding="utf-8"))
-    back = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert len(back) == len(original) == 270
-    for o, b in zip(original, back):
-        assert parse_record(o).to_llava() == b  # identical records (float ids read as their integer string)
-        assert {k: v for k, v in o.items() if k != "id"} == {k: v for k, v in b.items() if k != "id"}
-    assert [r.source.rsplit(":", 1)[1] for r in iter_records(tmp_path / "p.jsonl")][:3] == ["1", "2", "3"]
-
-
 def test_quickstart_scenes_validate_and_index(tmp_path: Path) -> None:
     """Integration with the quick start's synthetic data: it validates clean and indexes for training."""
     scenes = pytest.importorskip("polyvlm.quickstart.scenes")
@@ -93,3 +54,11 @@ def test_quickstart_scenes_validate_and_index(tmp_path: Path) -> None:
     assert st.records == 12 and set(st.languages) == set(scenes.LANGUAGES) and st.modality["image"] == 12
     ix = RecordIndex(path, cache=False)
     assert ix[11].id == "scene-0-11" and ix[11].source == f"{path}:12"
+
+
+def test_convert_refuses_a_name_that_contradicts_the_format(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    p = write_jsonl(tmp_path / "d.jsonl", [rec("a")])
+    assert data_main(["convert", str(p), "--to", "parquet", "--out", str(tmp_path / "o.jsonl"), "--quiet"]) == 2
+    assert "the name says jsonl" in capsys.readouterr().err and not (tmp_path / "o.jsonl").exists()
+    assert data_main(["convert", str(p), "--to", "jsonl", "--out", str(tmp_path / "o.jsonl.gz"), "--quiet"]) == 0
+    assert [r.id for r in iter_records(tmp_path / "o.jsonl.gz")] == ["a"]

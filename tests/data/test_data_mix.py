@@ -11,7 +11,7 @@ import pytest
 from datahelpers import rec, write_jsonl
 
 from polyvlm.data.cli import main as data_main
-from polyvlm.data.mix import Mixture, MixtureError, load_mixture, sample_indices
+from polyvlm.data.mix import Mixture, MixtureError, load_mixture, load_mixture_records, sample_indices
 from polyvlm.data.readers import iter_records
 
 
@@ -90,3 +90,55 @@ def test_bad_yaml_is_named(tmp_path: Path) -> None:
     with pytest.raises(MixtureError, match="missing.jsonl"):
         Mixture.from_yaml(p).resolve()
     assert data_main(["mix", str(p), "--out", str(tmp_path / "o")]) == 1 and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("strategy", "expect"), [
+    ("all", [f"s{i}" for i in range(20)]), ("first:3", ["s0", "s1", "s2"]), ("end:2", ["s18", "s19"]),
+    ("first:10%", ["s0", "s1"]), ("end:5%", ["s19"]), ("random:4", 4), ("random:25%", 5),
+])
+def test_strategies_through_the_cli(strategy: str, expect: list[str] | int, tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "s.jsonl", [rec(f"s{i}") for i in range(20)])
+    (tmp_path / "m.yaml").write_text(f"seed: 3\ndatasets:\n  - path: s.jsonl\n    sampling_strategy: '{strategy}'\n")
+    runs = []
+    for out in ("o1", "o2"):
+        assert data_main(["mix", str(tmp_path / "m.yaml"), "--out", str(tmp_path / out), "--quiet"]) == 0
+        runs.append([r.id for r in iter_records(tmp_path / out / "part-00000.jsonl")])
+    assert runs[0] == runs[1]  # resolved from the seed: the same on every run (and rank)
+    if isinstance(expect, int):
+        assert len(set(runs[0])) == expect and runs[0] == sorted(runs[0], key=lambda s: int(s[1:]))
+    else:
+        assert runs[0] == expect
+
+
+def test_fractional_weights_and_global_caps_through_the_cli(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "s.jsonl", [rec(f"e{i}") for i in range(10)] + [rec(f"v{i}", language="vi") for i in range(10)])
+    (tmp_path / "m.yaml").write_text("datasets:\n  - path: s.jsonl\n    languages: {weights: {en: 0.3, vi: 1.5}}\n"
+                                     "languages: {caps: {vi: 12}}\n")
+    assert data_main(["mix", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    m = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert m["languages"] == {"vi": 12, "en": 3}  # 10 x 1.5 = 15 vi, capped at 12; 10 x 0.3 = 3 en
+    ids = [r.id for r in iter_records(tmp_path / "o" / "part-00000.jsonl")]
+    assert len(set(ids)) == 15 and sum("#2" in i for i in ids) <= 5
+
+
+def test_bad_record_stops_mix_or_is_skipped(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    write_jsonl(tmp_path / "s.jsonl", [rec("a"), "{broken", rec("c", conversations=[]), rec("d")])
+    (tmp_path / "m.yaml").write_text("datasets:\n  - path: s.jsonl\n")
+    assert data_main(["mix", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "o"), "--quiet"]) == 1
+    assert "s.jsonl:2" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    assert data_main(["mix", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "o"), "--quiet", "--skip-bad"]) == 0
+    m = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert m["records"] == 2 and m["skipped"] == 2 and [s["records"] for s in m["shards"]] == [2]
+    assert "s.jsonl:3 id=c: empty conversation" in capsys.readouterr().out
+
+
+def test_load_mixture_records_for_a_trainer(sources: Path) -> None:
+    from polyvlm.data.records import resolve_media
+
+    records, root = load_mixture_records(sources)
+    assert root == sources.parent.resolve() and len(records) == 44
+    assert [r.id for r in records] == [load_mixture(sources).record(i).id for i in range(44)]
+    for name in ("a", "b"):
+        (sources.parent / name / "img.png").write_bytes(b"x")
+    for r in records:  # media paths are relative to the one root, inside it
+        assert resolve_media(root, r.media["image"][0], r.source, r.id).is_file()

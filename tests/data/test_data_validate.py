@@ -65,9 +65,50 @@ def test_problem_code(code: str, tmp_path: Path, image_dir: Path) -> None:
     assert d["ok"] is (severity != "error") and d["records"] == 2
 
 
+def _cut_parquet(d: Path) -> Path:
+    from polyvlm.data.writers import RecordWriter
+
+    with RecordWriter(d / "whole.parquet") as w:
+        for i in range(40):
+            w.write(rec(f"r{i}"))
+    whole = (d / "whole.parquet").read_bytes()
+    (d / "whole.parquet").unlink()
+    (d / "cut.parquet").write_bytes(whole[: len(whole) // 2])
+    return d / "cut.parquet"
+
+
+def _short_tsv_row(d: Path) -> Path:
+    (d / "b.tsv").write_text("index\tquestion\tanswer\tlanguage\n1\tWhat?\tA\ten\n2\tWhat?\n")
+    return d / "b.tsv"
+
+
+# codes found in files other than JSONL or needing options: code -> (make the file, extra CLI args, line, id)
+FILE_CASES = {
+    "missing_file": (lambda d: d / "absent.jsonl", [], None, None),
+    "unsupported_format": (lambda d: (d / "notes.txt").write_text("hello") and d / "notes.txt", [], None, None),
+    "unreadable_file": (_cut_parquet, [], None, None),
+    "malformed_row": (_short_tsv_row, [], 3, "2"),
+    "too_long": (lambda d: write_jsonl(d / "l.jsonl", [rec("short"), rec("long", q="<image>\n" + "w " * 50)]),
+                 ["--max-length", "30", "--tokens-per-image", "4"], 2, "long"),
+}
+
+
+@pytest.mark.parametrize("code", sorted(FILE_CASES))
+def test_file_problem_code_through_cli(code: str, tmp_path: Path, tiny_tokenizer: Path) -> None:
+    make, args, line, rid = FILE_CASES[code]
+    path = make(tmp_path)
+    report = tmp_path / "r.json"
+    args = args + (["--tokenizer", str(tiny_tokenizer)] if code == "too_long" else [])
+    assert data_main(["validate", str(path), "--quiet", "--report", str(report), *args]) == 1
+    d = json.loads(report.read_text())
+    assert list(d["by_code"]) == [code] and d["by_code"][code]["count"] == 1 and not d["ok"]
+    ex = d["by_code"][code]["examples"][0]
+    assert ex["file"] == str(path) and ex["line"] == line and ex["id"] == rid and ex["message"]
+
+
 def test_all_codes_have_a_case() -> None:
-    file_level = {"missing_file", "unsupported_format", "too_long"}  # tested below
-    assert set(PROBLEMS) == set(CASES) | file_level
+    assert set(PROBLEMS) == set(CASES) | set(FILE_CASES)
+    assert not set(CASES) & set(FILE_CASES)
 
 
 def test_clean_file_passes(tmp_path: Path, image_dir: Path) -> None:
@@ -142,3 +183,36 @@ def test_report_examples_are_capped(tmp_path: Path) -> None:
     rep = validate([path], progress=False, examples=5)
     d = rep.to_dict()
     assert d["by_code"]["language_missing"]["count"] == 30 and len(d["by_code"]["language_missing"]["examples"]) == 5
+
+
+def test_audio_and_video_media_are_decoded(tmp_path: Path) -> None:
+    import av
+    import numpy as np
+    import soundfile
+
+    soundfile.write(tmp_path / "ok.wav", np.zeros(1600, np.float32), 16000)
+    soundfile.write(tmp_path / "silent.wav", np.zeros(0, np.float32), 16000)
+    (tmp_path / "noise.wav").write_bytes(b"RIFF....not really a wave file")
+    with av.open(str(tmp_path / "ok.mp4"), "w") as c:
+        s = c.add_stream("mpeg4", rate=4)
+        s.width, s.height, s.pix_fmt = 32, 32, "yuv420p"
+        for i in range(4):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), i * 40, np.uint8), format="rgb24")
+            c.mux(s.encode(frame))
+        c.mux(s.encode(None))
+    (tmp_path / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 truncated")
+
+    def a(rid: str, f: str) -> dict:
+        return rec(rid, image=None, audio=f, q="<audio>\nWhat is said?")
+
+    def v(rid: str, f: str) -> dict:
+        return rec(rid, image=None, video=f, q="<video>\nWhat happens?")
+
+    path = write_jsonl(tmp_path / "d.jsonl", [a("a_ok", "ok.wav"), a("a_silent", "silent.wav"), a("a_noise", "noise.wav"),
+                                              v("v_ok", "ok.mp4"), v("v_bad", "bad.mp4")])
+    rep = validate([path], progress=False, check_media=True)
+    assert rep.counts == {"media_empty": 1, "media_unreadable": 2}
+    assert rep.examples["media_empty"][0]["id"] == "a_silent"
+    assert [e["id"] for e in rep.examples["media_unreadable"]] == ["a_noise", "v_bad"]
+    assert "cannot decode audio" in rep.examples["media_unreadable"][0]["message"]
+    assert data_main(["validate", str(path), "--check-media", "--quiet"]) == 1
