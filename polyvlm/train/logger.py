@@ -1,4 +1,5 @@
-"""Training metrics sinks: JSONL (always), TensorBoard event files, Weights & Biases when installed and asked."""
+"""Training metrics sinks: JSONL (always), TensorBoard event files, Weights & Biases when installed and asked;
+the progress-bar line that shows the same numbers."""
 
 from __future__ import annotations
 
@@ -9,17 +10,32 @@ from pathlib import Path
 log = logging.getLogger("polyvlm.train")
 
 
+def _step(line: str) -> float:
+    """The step of a JSONL row; infinity for a line cut short by a crash (so it is dropped)."""
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return float("inf")
+
+
 class MetricsLogger:
     """`log(step, {name: value})` to every enabled sink; only rank 0 creates one."""
 
-    def __init__(self, run_dir: Path, tensorboard: bool = True, wandb: bool = False, config: dict | None = None):
-        self.jsonl = (run_dir / "train_log.jsonl").open("a", encoding="utf-8")
+    def __init__(self, run_dir: Path, tensorboard: bool = True, wandb: bool = False, config: dict | None = None,
+                 start_step: int = 0):
+        """`start_step` > 0 (a resumed run): rows after it, logged before the crash, are dropped from every sink,
+        since the resumed run logs those steps again."""
+        path = run_dir / "train_log.jsonl"
+        if start_step > 0 and path.is_file():
+            kept = [x for x in path.read_text(encoding="utf-8").splitlines() if _step(x) <= start_step]
+            path.write_text("".join(x + "\n" for x in kept), encoding="utf-8")
+        self.jsonl = path.open("a", encoding="utf-8")
         self.tb = None
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+                self.tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=start_step + 1 if start_step else None)
             except ImportError:
                 log.warning("tensorboard is not installed: no event files (pip install tensorboard)")
         self.wandb = None
@@ -27,7 +43,7 @@ class MetricsLogger:
             try:
                 import wandb as wb
 
-                self.wandb = wb.init(project="polyvlm", dir=str(run_dir), config=config or {})
+                self.wandb = wb.init(project="polyvlm", dir=str(run_dir), config=config or {}, resume="allow")
             except ImportError:
                 log.warning("train.wandb=true but wandb is not installed (pip install wandb): logging without it")
 
@@ -52,3 +68,10 @@ class MetricsLogger:
             self.tb.close()
         if self.wandb is not None:
             self.wandb.finish()
+
+
+def progress_line(row: dict) -> str:
+    """One line with a step row's numbers, for the progress bar and log lines."""
+    langs = " ".join(f"{k}={v:.3f}" for k, v in row.get("loss_by_language", {}).items())
+    return (f"loss={row['loss']:.4f} lr={row['lr']:.2e} gnorm={row['grad_norm']:.3f} tok/s={row['tokens_per_s']:.0f} "
+            f"sup={row['supervised_fraction']:.2f} pad={row['padding_fraction']:.2f}" + (f" [{langs}]" if langs else ""))

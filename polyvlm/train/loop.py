@@ -7,9 +7,9 @@ import contextlib
 import logging
 import math
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -20,15 +20,23 @@ from polyvlm.data.readers import iter_records
 from polyvlm.data.records import Record, RecordError
 from polyvlm.models import factory
 from polyvlm.models.checkpoint import save_checkpoint
-from polyvlm.models.processor import IGNORE
 from polyvlm.train import distributed as D
 from polyvlm.train.dataset import TrainDataset, collate
-from polyvlm.train.logger import MetricsLogger
+from polyvlm.train.logger import MetricsLogger, progress_line
+from polyvlm.train.metrics import StepStats, supervised_tokens
 from polyvlm.train.optim import build_optimizer
 from polyvlm.train.packing import collate_varlen
 from polyvlm.train.sampler import StepSampler
 from polyvlm.train.stages import apply_stage
-from polyvlm.train.state import latest_checkpoint, load_state, rotate, save_state
+from polyvlm.train.state import (
+    latest_checkpoint,
+    load_state,
+    optimizer_state,
+    read_state,
+    rng_state,
+    rotate,
+    save_state,
+)
 from polyvlm.utils import pick_device, seed_everything
 
 log = logging.getLogger("polyvlm.train")
@@ -78,16 +86,48 @@ def _resume_dir(cfg: Config, out: Path) -> Path | None:
     return p
 
 
-def _per_language(res, batch: dict) -> dict[str, tuple[float, int]]:
-    """Summed loss and supervised tokens per language of the samples in `batch` (via segment ids)."""
-    seg = batch["segment_ids"][:, 1:].to(res.token_loss.device)
-    sup = batch["labels"][:, 1:].to(seg.device) != IGNORE
-    out: dict[str, list] = defaultdict(lambda: [0.0, 0])
-    for k, lang in enumerate(batch["languages"]):
-        m = (seg == k) & sup
-        out[lang or "und"][0] += float(res.token_loss.detach()[m].sum())
-        out[lang or "und"][1] += int(m.sum())
-    return {k: (v[0], v[1]) for k, v in out.items()}
+def _resume(path: Path, model, opt, sched, position: dict, sharded: bool, rank: int) -> int:
+    """Load weights, optimizer, scheduler and RNG states from `path`; returns the step to continue from.
+
+    The data position is the step (the sampler is a function of it), so the step's samples must not have
+    changed meaning: the global batch, the seed and the number of examples are checked.
+    """
+    saved = read_state(path)
+    what = {"global_batch": "global batch (train.batch_size x train.grad_accum x processes)", "seed": "train.seed",
+            "examples": "number of training examples"}
+    for k, name in what.items():
+        if k in saved and saved[k] != position[k]:
+            raise ValueError(f"train.resume: {path} was written with {name} {saved[k]}, this run has {position[k]}; "
+                             "its data position would not carry over")
+    if sharded:
+        from safetensors.torch import load_file
+
+        from polyvlm.models.lora import has_lora
+
+        if has_lora(model):
+            raise ValueError("train.resume of a train.stage=lora run is not supported with train.strategy=fsdp; use ddp")
+        D.load_full_state_dict(model, load_file(str(path / "model.safetensors")))
+    else:
+        from polyvlm.models.checkpoint import load_weights_into
+
+        load_weights_into(model, path)
+    return load_state(path, model, opt, sched, sharded, rank)["step"]
+
+
+def _make_batch(items: list[dict | None], packing: bool, pad_id: int) -> dict:
+    """A micro-batch: one packed row (varlen attention) or right-padded rows."""
+    return collate_varlen(items) if packing else collate(items, pad_id)
+
+
+def _autocast(precision: str, device: torch.device):
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"train.precision must be fp32 or bf16, got '{precision}'")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        log.warning("train.precision=bf16: this GPU has no bf16; training in fp32")
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 def train(cfg: Config, records: list[Record] | None = None, image_root: str | Path | None = None,
@@ -96,6 +136,7 @@ def train(cfg: Config, records: list[Record] | None = None, image_root: str | Pa
     t0 = time.time()
     tc = cfg.train
     device = pick_device(tc.device)
+    autocast = _autocast(tc.precision, device)
     dd = D.init_distributed(device)
     out = Path(tc.output_dir)
     if dd.main:
@@ -117,48 +158,50 @@ def train(cfg: Config, records: list[Record] | None = None, image_root: str | Pa
     ds = TrainDataset(records, processor, root, cfg.data.on_bad_record, read_errors)
     log.info("%d training examples (%d skipped) from %s", len(ds), sum(ds.skipped.values()), cfg.data.path or "memory")
     groups = apply_stage(model, tc.stage, tc.lr, tc.vision_lr, tc.weight_decay)
-    if tc.grad_checkpointing:
-        model.llm.gradient_checkpointing_enable()
+    if tc.grad_checkpointing:  # non-reentrant: gradients reach adapters even when the LM inputs need none
+        enable = getattr(model.llm, "activation_checkpointing_enable", None)  # transformers >= 5 name
+        if enable is not None:
+            enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     attn_impl = model.llm.config._attn_implementation
     if tc.packing:  # samples of a micro-batch share one row; attention stays within each sample
         from polyvlm.models import varlen
 
         model.llm.set_attn_implementation(varlen.NAME)
-    wrapped = D.wrap(model, tc.strategy, dd)
+    sharded = D.sharded(tc.strategy, dd)
+    wrapped = D.wrap(model, tc.strategy, dd, groups)
     opt, sched = build_optimizer(groups, tc.max_steps, tc.warmup_ratio, tc.min_lr_ratio)
     params = [p for g in groups for p in g["params"]]
+    keys = [(bool(ex.images), len(ex.input_ids)) for ex in ds.examples] if tc.group_by_length and not tc.packing else None
+    sampler = StepSampler(len(ds), tc.batch_size, tc.grad_accum, dd.world, tc.seed, keys)
+    position = {"global_batch": sampler.global_batch, "seed": tc.seed, "examples": len(ds)}
     start = 0
     resume_from = _resume_dir(cfg, out)
     if resume_from is not None:
-        if dd.enabled and tc.strategy == "fsdp":
-            raise ValueError("train.resume with train.strategy=fsdp is not supported yet; resume with ddp")
-        from polyvlm.models.checkpoint import load_weights_into
-
-        load_weights_into(model, resume_from)
-        start = load_state(resume_from, opt, sched)["step"]
+        start = _resume(resume_from, model, opt, sched, position, sharded, dd.rank)
         log.info("resumed from %s at step %d", resume_from, start)
-    keys = [(bool(ex.images), len(ex.input_ids)) for ex in ds.examples] if tc.group_by_length and not tc.packing else None
-    sampler = StepSampler(len(ds), tc.batch_size, tc.grad_accum, dd.world, tc.seed, keys)
     model.train()
     history: list[dict] = []
-    metrics = MetricsLogger(out, tc.tensorboard, tc.wandb, cfg.to_dict()) if dd.main else None
+    metrics = MetricsLogger(out, tc.tensorboard, tc.wandb, cfg.to_dict(), start) if dd.main else None
     bar = tqdm(total=tc.max_steps, initial=start, desc=tc.stage, disable=not (show_progress and dd.main), dynamic_ncols=True)
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if tc.precision == "bf16"
-                else contextlib.nullcontext())
-    sup_total = pad_total = tok_total = 0.0
-    t_start = time.time()
+    stats = StepStats(sorted({ex.language or "und" for ex in ds.examples}))
+    make = partial(_make_batch, packing=tc.packing, pad_id=processor.pad_id)
+    # samples are decoded and collated ahead of the step by data.num_workers processes (none: inline)
+    loader = torch.utils.data.DataLoader(ds, batch_sampler=sampler.batches(start, tc.max_steps, dd.rank), collate_fn=make,
+                                         num_workers=cfg.data.num_workers)
+    batches = iter(loader)
 
-    def make_batch(idx: list[int]) -> dict:
-        items = [ds[j] for j in idx]
-        if tc.packing:
-            return collate_varlen(items)
-        return collate(items, processor.pad_id)
-
-    def checkpoint(step: int, final: bool) -> Path | None:
+    def checkpoint(step: int, final: bool) -> Path:
         sd = D.full_state_dict(wrapped, tc.strategy, dd)
         path = out / ("final" if final else f"checkpoint-{step}")
+        writer = None
+        if not final:  # every rank takes part in gathering sharded optimizer state and the RNG states
+            osd = optimizer_state(model, opt, sharded) if dd.main or sharded else None
+            rngs = D.gather_objects(rng_state(), dd)
+            extra = {**position, "samples_seen": step * sampler.global_batch, "world": dd.world}
+            writer = lambda d: save_state(d, step, osd, sched, rngs, extra)  # noqa: E731
         if dd.main:
-            writer = None if final else (lambda d: save_state(d, step, opt, sched))
             save_checkpoint(model, processor, cfg, path, {"step": step}, write_extra=writer, state_dict=sd)
             if not final:
                 rotate(out, tc.keep_last)
@@ -167,14 +210,11 @@ def train(cfg: Config, records: list[Record] | None = None, image_root: str | Pa
 
     try:
         for step in range(start, tc.max_steps):
-            micro = [make_batch(idx) for idx in sampler.micro_batches(step, dd.rank)]
-            local_sup = sum(int((mb["labels"][:, 1:] != IGNORE).sum()) for mb in micro)
+            micro = [next(batches) for _ in range(tc.grad_accum)]
             # every rank divides by the supervised tokens of the whole step; DDP averages gradients over
             # ranks, so scaling by world makes the result the gradient of sum(token losses) / n_sup
-            n_sup = D.all_sum(local_sup, dd)
+            n_sup = D.all_sum(sum(supervised_tokens(mb) for mb in micro), dd)
             scale = dd.world / max(n_sup, 1.0)
-            total = 0.0
-            lang_loss: dict[str, list] = defaultdict(lambda: [0.0, 0])
             for m, mb in enumerate(micro):
                 sync = m == len(micro) - 1 or not hasattr(wrapped, "no_sync")
                 ctx = contextlib.nullcontext() if sync else wrapped.no_sync()
@@ -186,36 +226,22 @@ def train(cfg: Config, records: list[Record] | None = None, image_root: str | Pa
                                   mb.get("attn_kwargs"))
                     loss = res.loss_sum * scale
                 loss.backward()
-                total += float(res.loss_sum.detach())
-                for lang, (s, n) in _per_language(res, mb).items():
-                    lang_loss[lang][0] += s
-                    lang_loss[lang][1] += n
-                cells = mb["input_ids"].numel()
-                real = int((mb["segment_ids"] >= 0).sum()) if tc.packing else int(mb["attention_mask"].sum())
-                tok_total += real
-                pad_total += cells - real
-            sup_total += local_sup
-            gnorm = float(torch.nn.utils.clip_grad_norm_(params, tc.max_grad_norm if tc.max_grad_norm > 0 else math.inf))
+                stats.add(mb, float(res.loss_sum.detach()), res.token_loss)
+            gnorm = torch.nn.utils.clip_grad_norm_(params, tc.max_grad_norm if tc.max_grad_norm > 0 else math.inf)
+            gnorm = float(gnorm.full_tensor() if hasattr(gnorm, "full_tensor") else gnorm)  # a DTensor under FSDP
             lr = sched.get_last_lr()[0]
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
-            step_loss = D.all_sum(total, dd) / max(n_sup, 1.0)
-            elapsed = max(time.time() - t_start, 1e-9)
-            row = {"loss": round(step_loss, 6), "lr": lr, "grad_norm": round(gnorm, 4), "supervised_tokens": int(n_sup),
-                   "tokens_per_s": round(tok_total * dd.world / elapsed, 1),
-                   "supervised_tokens_per_s": round(sup_total * dd.world / elapsed, 1),
-                   "supervised_fraction": round(sup_total / max(tok_total + pad_total, 1), 4),
-                   "padding_fraction": round(pad_total / max(tok_total + pad_total, 1), 4),
-                   "loss_by_language": {k: round(s / max(n, 1), 5) for k, (s, n) in sorted(lang_loss.items())}}
+            row = stats.finish(n_sup, dd)
+            row = {"loss": row.pop("loss"), "lr": lr, "grad_norm": round(gnorm, 4), **row}
             history.append({"step": step + 1, **row})
-            bar.set_postfix(loss=f"{step_loss:.4f}", tok_s=f"{row['tokens_per_s']:.0f}", pad=f"{row['padding_fraction']:.2f}")
+            bar.set_postfix_str(progress_line(row))
             bar.update(1)
             if metrics is not None and ((step + 1) % tc.log_every == 0 or step + 1 == tc.max_steps):
                 metrics.log(step + 1, row)
                 if not show_progress:
-                    log.info("step %d/%d loss %.4f lr %.2e grad_norm %.3f tok/s %.0f", step + 1, tc.max_steps,
-                             step_loss, lr, gnorm, row["tokens_per_s"])
+                    log.info("step %d/%d %s", step + 1, tc.max_steps, progress_line(row))
             if tc.save_every and (step + 1) % tc.save_every == 0 and step + 1 < tc.max_steps:
                 checkpoint(step + 1, final=False)
         final = checkpoint(tc.max_steps, final=True)

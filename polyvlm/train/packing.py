@@ -1,36 +1,15 @@
 """Packing: a micro-batch's samples concatenated into one row with their boundaries (varlen attention), position
-ids restarting per sample so attention stays within each sample, media kept in sample order; and a best-fit
-packer over known lengths for grouping samples into rows of a fixed budget."""
+ids restarting per sample so attention stays within each sample, media kept in sample order.
+
+One row per micro-batch is the tightest packing there is (no padding at all), so no bin packer is needed: the
+micro-batch still holds `train.batch_size` samples, which keeps every optimizer step on the same samples as
+the unpacked path, and `model.max_length` caps each sample (a row holds at most batch_size x max_length)."""
 
 from __future__ import annotations
 
 import torch
 
 from polyvlm.models.processor import IGNORE
-
-
-def best_fit(lengths: list[int], capacity: int) -> list[list[int]]:
-    """Indices of `lengths` grouped into bins of at most `capacity` (best-fit decreasing).
-
-    A sample longer than `capacity` gets a bin of its own (the processor already truncated it to max_length).
-    Bins keep their samples in ascending index order, so media features stay in input order.
-    """
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    bins: list[list[int]] = []
-    room: list[int] = []
-    for i in order:
-        n = lengths[i]
-        best = -1
-        for b, r in enumerate(room):
-            if n <= r and (best < 0 or r < room[best]):
-                best = b
-        if best < 0:
-            bins.append([i])
-            room.append(capacity - n)
-        else:
-            bins[best].append(i)
-            room[best] -= n
-    return [sorted(b) for b in bins]
 
 
 def collate_varlen(items: list[dict | None]) -> dict:

@@ -58,3 +58,21 @@ class StepSampler:
 
     def epoch_of(self, step: int) -> float:
         return step * self.global_batch / self.n
+
+    def batches(self, start: int, stop: int, rank: int) -> MicroBatches:
+        """This rank's micro-batches of steps `start`..`stop - 1`, in training order (a DataLoader batch sampler)."""
+        return MicroBatches(self, start, stop, rank)
+
+
+class MicroBatches:
+    """Iterable of index lists, `grad_accum` per step; computed lazily, so a million steps cost nothing upfront."""
+
+    def __init__(self, sampler: StepSampler, start: int, stop: int, rank: int):
+        self.sampler, self.start, self.stop, self.rank = sampler, start, stop, rank
+
+    def __len__(self) -> int:
+        return max(self.stop - self.start, 0) * self.sampler.grad_accum
+
+    def __iter__(self):
+        for step in range(self.start, self.stop):
+            yield from self.sampler.micro_batches(step, self.rank)

@@ -1,9 +1,12 @@
-"""Resumable training state inside a checkpoint: optimizer and scheduler, step, RNG states; finding the
-latest complete checkpoint and rotating old ones. Saved as safetensors + JSON: nothing is unpickled."""
+"""Resumable training state inside a checkpoint: optimizer (keyed by parameter name, full and unsharded, so any
+number of processes can load it), scheduler, step, data position and per-rank RNG states; finding the latest
+complete checkpoint and rotating old ones. Saved as safetensors + JSON: nothing is unpickled."""
 
 from __future__ import annotations
 
+import ast
 import json
+import logging
 import random
 import re
 import shutil
@@ -12,67 +15,119 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 STATE = "trainer_state.json"
+log = logging.getLogger("polyvlm.train")
 
 
-def _flat_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+def optimizer_state(model: nn.Module, opt: torch.optim.Optimizer, sharded: bool) -> dict:
+    """The optimizer state keyed by parameter name: {"state": {name: {k: tensor}}, "param_groups": [...]}.
+
+    `sharded` (FSDP): every rank must call; the full, gathered state is returned on rank 0 (CPU).
+    """
+    if sharded:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+        return get_optimizer_state_dict(model, opt, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    names = {id(p): n for n, p in model.named_parameters()}
     sd = opt.state_dict()
+    order = [names[id(p)] for g in opt.param_groups for p in g["params"]]
+    groups = [{**g, "params": [order[i] for i in g["params"]]} for g in sd["param_groups"]]
+    return {"state": {order[i]: st for i, st in sd["state"].items()}, "param_groups": groups}
+
+
+def _load_optimizer(model: nn.Module, opt: torch.optim.Optimizer, osd: dict, sharded: bool, where: Path) -> None:
+    saved = [g["params"] for g in osd["param_groups"]]
+    names = {id(p): n for n, p in model.named_parameters()}
+    current = [[names[id(p)] for p in g["params"]] for g in opt.param_groups]
+    if saved != current:
+        raise ValueError(f"{where}: its optimizer holds other parameters than this run trains (was train.stage, "
+                         f"train.vision_lr or the model changed?): {sum(map(len, saved))} vs {sum(map(len, current))}")
+    if sharded:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+        set_optimizer_state_dict(model, opt, osd, options=StateDictOptions(full_state_dict=True))
+        return
+    index = {n: i for i, n in enumerate(n for g in current for n in g)}
+    groups = [{**g, "params": [index[n] for n in g["params"]]} for g in osd["param_groups"]]
+    opt.load_state_dict({"state": {index[n]: st for n, st in osd["state"].items()}, "param_groups": groups})
+
+
+def rng_state() -> dict:
+    """This process's RNG states (torch, CUDA, Python, NumPy) in a JSON/safetensors-friendly form."""
+    np_state = np.random.get_state()
+    out = {"torch": torch.get_rng_state(), "python": repr(random.getstate()),
+           "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]]}
+    if torch.cuda.is_available():
+        out["cuda"] = torch.cuda.get_rng_state()
+    return out
+
+
+def _set_rng(st: dict) -> None:
+    torch.set_rng_state(st["torch"])
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state(st["cuda"])
+    random.setstate(ast.literal_eval(st["python"]))
+    npst = st["numpy"]
+    np.random.set_state((npst[0], np.asarray(npst[1], dtype=np.uint32), *npst[2:]))
+
+
+def save_state(directory: Path, step: int, osd: dict, sched, rngs: list[dict], extra: dict | None = None) -> None:
+    """Write optimizer state `osd` (from `optimizer_state`), scheduler, step and each rank's RNG states `rngs`
+    into `directory` (inside an atomic checkpoint dir)."""
     tensors, scalars = {}, {}
-    for pid, st in sd["state"].items():
+    for name, st in osd["state"].items():
         for k, v in st.items():
             if isinstance(v, torch.Tensor):
-                tensors[f"state.{pid}.{k}"] = v.detach().cpu().contiguous()
+                tensors[f"{name}.{k}"] = v.detach().cpu().contiguous()
             else:
-                scalars[f"{pid}.{k}"] = v
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
-
-
-def save_state(directory: Path, step: int, opt: torch.optim.Optimizer, sched, extra: dict | None = None) -> None:
-    """Write optimizer, scheduler, step and RNG states into `directory` (inside an atomic checkpoint dir)."""
-    tensors, meta = _flat_optimizer(opt)
+                scalars[f"{name}.{k}"] = v
     save_file(tensors, str(directory / "optimizer.safetensors"))
-    rng = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state()
-    save_file(rng, str(directory / "rng.safetensors"))
-    np_state = np.random.get_state()
+    rng_t = {f"{k}.{r}": st[k] for r, st in enumerate(rngs) for k in ("torch", "cuda") if k in st}
+    save_file(rng_t, str(directory / "rng.safetensors"))
     state = {
-        "step": step, "optimizer": meta, "scheduler": {k: v for k, v in sched.state_dict().items() if k != "lr_lambdas"},
-        "python_random": repr(random.getstate()), "numpy_random": [np_state[0], np_state[1].tolist(), *np_state[2:]],
-        **(extra or {}),
+        "step": step, "optimizer": {"param_groups": osd["param_groups"], "scalars": scalars},
+        "scheduler": {k: v for k, v in sched.state_dict().items() if k != "lr_lambdas"},
+        "rng": [{"python": st["python"], "numpy": st["numpy"]} for st in rngs], **(extra or {}),
     }
     (directory / STATE).write_text(json.dumps(state))
 
 
-def load_state(directory: Path, opt: torch.optim.Optimizer, sched) -> dict:
-    """Restore what `save_state` wrote; returns the JSON state (with `step`)."""
-    state = json.loads((directory / STATE).read_text())
-    tensors = load_file(str(directory / "optimizer.safetensors"))
-    per: dict[int, dict] = {}
-    for key, t in tensors.items():
-        _, pid, name = key.split(".", 2)
-        per.setdefault(int(pid), {})[name] = t
+def read_state(directory: Path) -> dict:
+    """The JSON part of a resumable checkpoint (step, data position, ...)."""
+    return json.loads((directory / STATE).read_text())
+
+
+def load_state(directory: Path, model: nn.Module, opt: torch.optim.Optimizer, sched, sharded: bool = False,
+               rank: int = 0) -> dict:
+    """Restore what `save_state` wrote into `opt`, `sched` and this rank's RNGs; returns the JSON state.
+
+    The optimizer state is full, so it loads on any number of processes; a rank the checkpoint has no RNG
+    state for (more processes than when it was written) takes rank `rank % saved` (logged).
+    """
+    state = read_state(directory)
+    per: dict[str, dict] = {}
+    for key, t in load_file(str(directory / "optimizer.safetensors")).items():
+        name, k = key.rsplit(".", 1)
+        per.setdefault(name, {})[k] = t
     for key, v in state["optimizer"]["scalars"].items():
-        pid, name = key.split(".", 1)
-        per.setdefault(int(pid), {})[name] = v
+        name, k = key.rsplit(".", 1)
+        per.setdefault(name, {})[k] = v
     groups = state["optimizer"]["param_groups"]
     for g in groups:
         if "betas" in g:
             g["betas"] = tuple(g["betas"])
-    opt.load_state_dict({"state": per, "param_groups": groups})
+    _load_optimizer(model, opt, {"state": per, "param_groups": groups}, sharded, directory)
     sd = sched.state_dict()
     sd.update(state["scheduler"])
     sched.load_state_dict(sd)
-    rng = load_file(str(directory / "rng.safetensors"))
-    torch.set_rng_state(rng["torch"])
-    if "cuda" in rng and torch.cuda.is_available():
-        torch.cuda.set_rng_state(rng["cuda"])
-    import ast
-
-    random.setstate(ast.literal_eval(state["python_random"]))
-    npst = state["numpy_random"]
-    np.random.set_state((npst[0], np.asarray(npst[1], dtype=np.uint32), *npst[2:]))
+    rng_t = load_file(str(directory / "rng.safetensors"))
+    saved = state["rng"]
+    r = rank % len(saved)
+    if r != rank:
+        log.warning("%s holds RNG states of %d process(es): rank %d takes rank %d's", directory, len(saved), rank, r)
+    _set_rng({**saved[r], **{k: rng_t[f"{k}.{r}"] for k in ("torch", "cuda") if f"{k}.{r}" in rng_t}})
     return state
 
 

@@ -1,4 +1,5 @@
-"""Packing: best-fit bins, and every sample's loss in a packed batch equals its loss alone."""
+"""Packing: every sample's loss in a packed row equals its loss alone; the step sampler deals the same samples
+to any number of processes, and groups micro-batches by modality and length."""
 
 from __future__ import annotations
 
@@ -8,17 +9,7 @@ from PIL import Image
 
 import polyvlm
 from polyvlm.data.records import Turn
-from polyvlm.train.packing import best_fit
 from polyvlm.train.sampler import StepSampler
-
-
-def test_best_fit_respects_capacity_and_order():
-    lengths = [50, 30, 70, 20, 100, 10, 60]
-    bins = best_fit(lengths, 100)
-    assert sorted(i for b in bins for i in b) == list(range(len(lengths)))
-    assert all(sum(lengths[i] for i in b) <= 100 for b in bins)
-    assert all(b == sorted(b) for b in bins)
-    assert len(bins) == 4  # 340 tokens need at least 4 rows of 100
 
 
 def test_sampler_same_step_samples_for_any_world():
@@ -30,6 +21,24 @@ def test_sampler_same_step_samples_for_any_world():
         b = sorted(two.micro_batches(step, 0)[0] + two.micro_batches(step, 1)[0])
         c = sorted(sum(acc.micro_batches(step, 0), []))
         assert a == b == c
+
+
+def test_sampler_groups_by_modality_and_length():
+    """LLaVA's modality-length grouping: a step's samples sorted by (has image, length) before being dealt out,
+    so micro-batches are modality-pure where the counts allow and hold neighbours in length."""
+    n = 64
+    keys = [(i % 3 != 0, (i * 37) % 101) for i in range(n)]  # a third text-only, lengths spread
+    s = StepSampler(n, batch_size=4, grad_accum=4, world=2, seed=5, group_by=keys)
+    plain = StepSampler(n, batch_size=4, grad_accum=4, world=2, seed=5)
+    for step in range(3):
+        mbs = [mb for r in range(2) for mb in s.micro_batches(step, r)]
+        assert sorted(sum(mbs, [])) == sorted(plain.step_samples(step))  # same samples, other micro-batches
+        mixed = sum(len({keys[i][0] for i in mb}) > 1 for mb in mbs)
+        assert mixed <= 1  # one boundary between the text-only and the image samples
+        spread = sum(max(keys[i][1] for i in mb) - min(keys[i][1] for i in mb) for mb in mbs)
+        spread_plain = sum(max(keys[i][1] for i in mb) - min(keys[i][1] for i in mb)
+                           for r in range(2) for mb in plain.micro_batches(step, r))
+        assert spread < spread_plain / 2
 
 
 def test_varlen_packed_loss_equals_alone(tiny_ckpt):
@@ -45,7 +54,11 @@ def test_varlen_packed_loss_equals_alone(tiny_ckpt):
         pix = proc.images_to_pixels([Image.new("RGB", (64, 64), c) for c in colours]) if colours else None
         items.append({"input_ids": enc.input_ids, "labels": enc.labels, "pixels": pix, "language": "x"})
     batch = collate_varlen(items)
-    assert batch["input_ids"].shape == (1, sum(len(it["input_ids"]) for it in items))
+    lengths = [len(it["input_ids"]) for it in items]
+    assert batch["input_ids"].shape == (1, sum(lengths))
+    assert batch["attn_kwargs"]["cu_seq_lens_q"].tolist() == [0, lengths[0], lengths[0] + lengths[1], sum(lengths)]
+    assert batch["position_ids"][0, lengths[0]] == 0 and batch["position_ids"][0, -1] == lengths[2] - 1
+    assert model.llm.config._attn_implementation == "sdpa"  # "alone" below runs the plain SDPA CPU path
     model.llm.set_attn_implementation(varlen.NAME)
     try:
         with torch.no_grad():
@@ -58,4 +71,5 @@ def test_varlen_packed_loss_equals_alone(tiny_ckpt):
         for k, it in enumerate(items):
             ids = torch.tensor([it["input_ids"]])
             alone = model(ids, torch.ones_like(ids), it["pixels"], torch.tensor([it["labels"]]))
-            assert float(packed.token_loss[seg == k].sum()) == pytest.approx(float(alone.loss_sum), rel=1e-4, abs=1e-4)
+            assert float(packed.token_loss[seg == k].sum()) == pytest.approx(float(alone.loss_sum), rel=1e-5, abs=1e-5)
+            assert int((batch["labels"][:, 1:][seg == k] != -100).sum()) == int(alone.n_tokens)

@@ -70,6 +70,78 @@ def test_packing_takes_the_same_step(tmp_path, scenes):
     assert b.history[0]["padding_fraction"] == 0.0
 
 
+def _mixed_data(d: Path) -> Path:
+    """Pictures with short answers and text-only records with long ones: a length and modality spread."""
+    recs = make_split(d, 12, seed=7)
+    words = "the red square is left of two blue circles and a green triangle".split()
+    for i in range(12):
+        text = " ".join(words[(i + j) % len(words)] for j in range(4 + 6 * i))
+        recs.append({"id": f"text-{i}", "language": "en", "conversations": [
+            {"from": "human", "value": f"Repeat: {text}"}, {"from": "gpt", "value": text}]})
+    return write_jsonl(recs, d / "mixed.jsonl")
+
+
+def test_length_grouping_takes_the_same_step_with_less_padding(tmp_path):
+    """train.group_by_length sorts a step's samples by (modality, length) into micro-batches: the step's loss
+    and gradient stay the same, the padding drops; data.num_workers decodes ahead without changing a thing."""
+    data = _mixed_data(tmp_path)
+    args = ("train.max_steps=2", "train.batch_size=2", "train.grad_accum=6", "train.warmup_ratio=0")
+    a = train(_cfg(tmp_path / "a", data, *args, "train.group_by_length=false"), show_progress=False)
+    b = train(_cfg(tmp_path / "b", data, *args, "train.group_by_length=true"), show_progress=False)
+    c = train(_cfg(tmp_path / "c", data, *args, "train.group_by_length=true", "data.num_workers=2"), show_progress=False)
+    for ra, rb, rc in zip(a.history, b.history, c.history):
+        assert ra["supervised_tokens"] == rb["supervised_tokens"]
+        assert ra["loss"] == pytest.approx(rb["loss"], rel=1e-5)
+        assert ra["grad_norm"] == pytest.approx(rb["grad_norm"], rel=1e-4)
+        assert (rb["loss"], rb["grad_norm"], rb["loss_by_language"]) == (rc["loss"], rc["grad_norm"], rc["loss_by_language"])
+    assert b.history[-1]["padding_fraction"] < 0.5 * a.history[-1]["padding_fraction"]
+    assert set(a.history[0]["loss_by_language"]) >= {"en"}
+
+
+def test_bf16_checkpointing_and_frozen_encoder(tmp_path, scenes, monkeypatch):
+    """train.precision=bf16 runs the LM under bf16 autocast; train.grad_checkpointing=true recomputes each
+    decoder layer in the backward pass (and leaves the gradient as it was); a frozen encoder runs without grad."""
+    import polyvlm.train.loop as loop
+
+    seen: dict[str, list] = {"layer": [], "calls": [], "vision_grad": []}
+    build = loop.factory.build
+
+    def spy_build(cfg):
+        model, proc = build(cfg)
+        mlp = model.llm.model.layers[0].mlp
+        forward = mlp.forward
+
+        def counted(*args, **kwargs):  # not a hook: torch runs no hooks when a checkpoint recomputes
+            seen["calls"].append(1)  # before: a recomputation stops as soon as it has the tensors it needs
+            out = forward(*args, **kwargs)
+            seen["layer"].append(out.dtype)
+            return out
+
+        mlp.forward = counted
+        model.vision.tower.register_forward_hook(lambda m, i, o: seen["vision_grad"].append(torch.is_grad_enabled()))
+        return model, proc
+
+    monkeypatch.setattr(loop.factory, "build", spy_build)
+    data, _ = scenes
+    args = ("train.max_steps=1", "train.batch_size=4")
+    ref = train(_cfg(tmp_path / "ref", data, *args), show_progress=False)
+    assert seen["layer"] == [torch.float32] and seen["vision_grad"] == [False]
+    assert len(seen["calls"]) == 1
+    seen["calls"].clear()
+    gc = train(_cfg(tmp_path / "gc", data, *args, "train.grad_checkpointing=true"), show_progress=False)
+    assert len(seen["calls"]) == 2  # forward + recomputation in backward
+    assert gc.history[0]["grad_norm"] == pytest.approx(ref.history[0]["grad_norm"], rel=1e-5)
+    seen["layer"].clear()
+    bf = train(_cfg(tmp_path / "bf", data, *args, "train.precision=bf16"), show_progress=False)
+    assert seen["layer"] == [torch.bfloat16]
+    assert bf.history[0]["loss"] == pytest.approx(ref.history[0]["loss"], rel=2e-2)
+    seen["vision_grad"].clear()
+    train(_cfg(tmp_path / "vis", data, *args, "train.vision_lr=1e-4"), show_progress=False)
+    assert seen["vision_grad"] == [True]  # a trained encoder keeps its graph
+    with pytest.raises(ValueError, match="train.precision must be fp32 or bf16, got 'fp16'"):
+        train(_cfg(tmp_path / "bad", data, *args, "train.precision=fp16"), show_progress=False)
+
+
 def _bad_data(d: Path) -> Path:
     recs = make_split(d, 4, seed=5)
     (d / "images" / "broken.png").write_bytes(b"not a png at all")
