@@ -117,10 +117,10 @@ class EndpointBackend:
             payload["stop"] = request.stop
         if request.seed is not None:
             payload["seed"] = request.seed
-        error = ""
+        error, asked_wait = "", 0.0
         for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
+            if attempt:  # exponential back-off, or longer when the server said when to come back (Retry-After)
+                time.sleep(max(self.backoff * 2 ** (attempt - 1), asked_wait))
             try:
                 r = self.client.post(self.url, json=payload)
             except httpx.HTTPError as e:
@@ -128,6 +128,10 @@ class EndpointBackend:
                 continue
             if r.status_code == 429 or r.status_code >= 500:
                 error = f"HTTP {r.status_code}: {r.text[:200]}"
+                try:
+                    asked_wait = min(60.0, float(r.headers.get("retry-after", 0)))
+                except ValueError:  # an HTTP date: fall back to the back-off schedule
+                    asked_wait = 0.0
                 continue
             if r.status_code != 200:
                 return Failure(f"HTTP {r.status_code}: {r.text[:200]}")
@@ -150,11 +154,13 @@ class EndpointBackend:
 
 def read_predictions(path: str | Path) -> dict[str, str]:
     """`--predictions FILE.jsonl`: id -> prediction; records carry `id` or `index` (with `language` when the
-    task has one file per language) and `prediction`."""
+    task has one file per language), `prediction`, and optionally `task` (then the key is `task::id`, for
+    files that hold the answers of several tasks whose ids collide)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: predictions file not found")
     out: dict[str, str] = {}
+    lines: dict[str, int] = {}
     with open(path, encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip():
@@ -165,8 +171,16 @@ def read_predictions(path: str | Path) -> dict[str, str]:
                 raise ValueError(f"{path}:{n}: malformed JSON: {e.msg}") from None
             if not isinstance(obj, dict) or "prediction" not in obj or not ("id" in obj or "index" in obj):
                 raise ValueError(f"{path}:{n}: a prediction record needs 'id' or 'index' and 'prediction'")
+            pred = obj["prediction"]
+            if isinstance(pred, bool) or not isinstance(pred, (str, int, float)):
+                raise ValueError(f"{path}:{n}: 'prediction' must be a string, not {type(pred).__name__} {pred!r}")
             key = str(obj.get("id", obj.get("index")))
             if "id" not in obj and obj.get("language"):
                 key = f"{obj['language']}/{key}"
-            out[key] = str(obj["prediction"])
+            if obj.get("task"):
+                key = f"{obj['task']}::{key}"
+            if key in lines:
+                raise ValueError(f"{path}:{n}: a second prediction for id {key} (the first is on line {lines[key]})")
+            lines[key] = n
+            out[key] = str(pred)
     return out

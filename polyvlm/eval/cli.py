@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
+import os
 import sys
+from pathlib import Path
 
+from polyvlm import __version__
 from polyvlm.utils import setup_logging
 
 log = logging.getLogger("polyvlm.eval")
@@ -29,18 +33,52 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--judge", default="", help="OpenAI-compatible URL of an LLM judge (open chat; unparsed MCQ answers)")
     p.add_argument("--judge-model", default="", help="judge model name (default: its first /models)")
     p.add_argument("--max-new-tokens", type=int, default=None, help="override every task's generation length")
-    p.add_argument("--device", default="auto", help="device for --model: auto, cpu, cuda")
+    p.add_argument("--device", default="auto",
+                   help="device for --model: auto (the GPU of this rank when there is one, else cpu), cpu, cuda, cuda:N")
     return p
+
+
+def checkpoint_id(path: str) -> str:
+    """The checkpoint's absolute path plus a digest of its weight files (size and first MiB), so retraining
+    into the same directory is not mistaken for the model whose answers an --out folder holds."""
+    root = Path(path).resolve()
+    digest = hashlib.sha256()
+    for f in sorted(root.glob("*.safetensors")) + sorted(root.glob("*.bin")):
+        digest.update(f"{f.name}:{f.stat().st_size}:".encode())
+        with open(f, "rb") as fh:
+            digest.update(fh.read(1 << 20))
+    return f"{root}#{digest.hexdigest()[:16]}"
+
+
+def pick_device(device: str) -> str:
+    """`auto`: this process's GPU under torchrun (LOCAL_RANK), the GPU when there is one, else the CPU."""
+    import torch
+
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        device = f"cuda:{local}"
+    return device
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     setup_logging()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request drowns the progress bar
     from polyvlm.eval.backends import EndpointBackend, GeneratorBackend, read_predictions
     from polyvlm.eval.judge import JudgeClient
     from polyvlm.eval.runner import evaluate
     from polyvlm.eval.tasks import TaskError, resolve
 
+    def fail(message: object) -> int:
+        print(f"polyvlm eval: {message}", file=sys.stderr)
+        return 2
+
+    for flag in ("batch_size", "concurrency", "limit", "max_new_tokens"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            return fail(f"--{flag.replace('_', '-')} must be at least 1, not {value}")
     try:
         tasks, suites = resolve(args.tasks.split(","))
         if not tasks:
@@ -49,35 +87,41 @@ def main(argv: list[str] | None = None) -> int:
             if args.max_new_tokens:
                 t.spec.max_new_tokens = args.max_new_tokens
             t.samples()  # load and validate all data before any model is asked anything
+        judged = [t.name for t in tasks if any(m.startswith("judge_") for m in t.metrics)]
+        if judged and not args.judge:  # fail now, not after generating every answer
+            raise TaskError(f"task(s) {', '.join(judged)} are scored by an LLM judge: pass --judge URL")
         predictions = read_predictions(args.predictions) if args.predictions else None
     except (TaskError, ValueError) as e:
-        print(f"polyvlm eval: {e}", file=sys.stderr)
-        return 2
+        return fail(e)
     backend = None
-    model_name = args.model or args.endpoint or args.predictions
+    model_name, model_id = args.model or args.endpoint or args.predictions, ""
     if args.model:
         import polyvlm
+        from polyvlm.models.checkpoint import is_checkpoint
 
-        loader = getattr(polyvlm, "load_generator", None)
-        if loader is None:
-            print("polyvlm eval: polyvlm.load_generator is not available in this build", file=sys.stderr)
-            return 2
-        kwargs = {"device": args.device} if args.device != "auto" else {}
-        backend = GeneratorBackend(loader(args.model, **kwargs), args.batch_size)
+        if not is_checkpoint(Path(args.model)):
+            return fail(f"--model {args.model}: not a polyvlm checkpoint directory (as written by `polyvlm train`)")
+        device = pick_device(args.device)
+        backend = GeneratorBackend(polyvlm.load_generator(args.model, device=device), args.batch_size)
+        model_id = checkpoint_id(args.model)
     elif args.endpoint:
         backend = EndpointBackend(args.endpoint, args.endpoint_model, args.concurrency, args.retries, args.timeout,
                                   api_key=args.api_key)
+        model_name = model_id = backend.name
     judge = None
     if args.judge:
         judge = JudgeClient(EndpointBackend(args.judge, args.judge_model, args.concurrency, args.retries,
                                             args.timeout, api_key=args.api_key), f"{args.out}/judge_cache.jsonl")
+    settings = {"polyvlm": __version__, "tasks": args.tasks, "limit": args.limit, "batch_size": args.batch_size
+                if args.model else None, "concurrency": args.concurrency if args.endpoint else None,
+                "max_new_tokens": args.max_new_tokens, "judge": judge.backend.name if judge else None,
+                "device": device if args.model else None}
     try:
         results = evaluate(tasks, args.out, backend=backend, predictions=predictions, limit=args.limit, suites=suites,
-                           judge=judge, model=model_name,
-                           extra={"batch_size": args.batch_size if args.model else None})
+                           judge=judge, model=model_name, model_id=model_id,
+                           extra={"batch_size": settings["batch_size"], "settings": settings})
     except TaskError as e:
-        print(f"polyvlm eval: {e}", file=sys.stderr)
-        return 2
+        return fail(e)
     finally:
         import torch.distributed as dist
 

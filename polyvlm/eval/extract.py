@@ -26,14 +26,16 @@ _ANSWER_PHRASES = [
     r"(?:doğru\s+)?(?:cevap|yanıt|seçenek|şık)\s*(?:şudur|budur)?",
     r"(?:правильный\s+)?(?:ответ|вариант)(?:\s+ответа)?\s*(?:—|-|это)?",
 ]
+# Words that name an option without saying it is the answer.
+_WEAK_PHRASES = {"option", "choice", "选项", "选", "opção", "opcao", "alternativa", "الخيار", "seçenek", "şık", "вариант"}
 _SEP = r"[\s:：,，、،.。\-—–=*\"'“”«»「」『』()\[\]（）【】<>]*"
 
 # Refusals and "cannot tell" answers in the six languages; with no letter given they score as unparsed.
 _REFUSAL = re.compile(
     r"(?:\bI\s+(?:can(?:not|'t)|am\s+(?:not\s+able|unable)|don't\s+know)|\bnone\s+of\s+the\s+(?:options|above)"
-    r"|无法(?:确定|判断|回答)|不能确定|不确定|抱歉|"
+    r"|无法(?:确定|判断|回答)|不能确定|不确定|不知道|抱歉|"
     r"não\s+(?:é\s+possível|posso|sei)|"
-    r"لا\s+(?:أستطيع|يمكنني|يمكن)|عذرا|"
+    r"لا\s+(?:أستطيع|يمكنني|يمكن|أعرف|أدري)|عذرا|"
     r"(?:cevap\s+veremem|bilmiyorum|belirleyemem|emin\s+değilim)|"
     r"(?:не\s+могу|невозможно\s+(?:определить|сказать)|не\s+знаю))",
     re.IGNORECASE,
@@ -48,12 +50,20 @@ class Extraction:
     method: str
 
 
+# A capital opening a sentence before a lower-case word is a word, not an option letter: Russian "В" (in),
+# "С" (with), "А" (but), "О" (about), "К" (to), the English and Portuguese article "A" ("A única opção...").
+def _opens_sentence(text: str, start: int, end: int) -> bool:
+    m = re.match(r"\s+(\w)", text[end:])
+    return bool(m and m.group(1).islower()) and re.search(r"(?:^|[.!?…。！？\n])[\s\"'«“(]*$", text[:start]) is not None
+
+
 def normalize_response(text: str) -> str:
     """NFKC (full-width letters and punctuation become ASCII), markdown emphasis removed, look-alike letters
-    standing alone mapped to Latin."""
+    standing alone mapped to Latin (not a Russian one-letter word opening a sentence: "В правой части ...")."""
     text = unicodedata.normalize("NFKC", text).replace("**", "").replace("__", "")
     return re.sub(rf"(?<![{_WORDCHAR}])[АВСЕНКМОРТХасеорхΑΒΕΗΚΜΟΡΤΧ](?![{_WORDCHAR}])",
-                  lambda m: m.group(0).translate(_LOOKALIKE), text)
+                  lambda m: m.group(0) if _opens_sentence(text, m.start(), m.end())
+                  else m.group(0).translate(_LOOKALIKE), text)
 
 
 def _squash(text: str) -> str:
@@ -100,8 +110,11 @@ def extract_choice(response: str, options: dict[str, str]) -> Extraction:
                             text, re.IGNORECASE))
     # a lower-case letter after a phrase is accepted only when not a word ("answer is a cat")
     hits = [h for h in hits if h.group(1).isupper() or not re.match(r"\s+\w", text[h.end():])]
-    if hits:  # the last statement of the answer wins ("... so the answer is B")
-        return Extraction(hits[-1].group(1).upper(), "phrase")
+    # the last statement of the answer wins ("... so the answer is B"); a bare "option X" only when no phrase
+    # names the answer ("The answer is B. Option A would be wrong.")
+    strong = [h for h in hits if _squash(h.group(0)[: h.start(1) - h.start()]) not in _WEAK_PHRASES]
+    if strong or hits:
+        return Extraction((strong or hits)[-1].group(1).upper(), "phrase")
     m = re.match(rf"{_SEP}({lc})(?:[.):：、,،)\]】」]|\s*$)", text)
     if m and m.group(1).isupper():
         return Extraction(m.group(1), "start")
@@ -115,10 +128,9 @@ def extract_choice(response: str, options: dict[str, str]) -> Extraction:
         after = _option_by_text(text[tail[-1].end():], options)
         if after is not None:
             return Extraction(after, "phrase_text")
-    # capital letters standing alone, ignoring an English sentence-initial article "A word"
+    # capital letters standing alone, ignoring a sentence-initial article "A word" (en, pt)
     alone = {m.group(1) for m in re.finditer(rf"{bound_before}([{''.join(letters)}]){bound_after}", text)
-             if not (m.group(1) == "A" and re.match(r"\s+[a-z]", text[m.end():])
-                     and re.search(r"(?:^|[.!?]\s+)$", text[:m.start()]))}
+             if not (m.group(1) == "A" and _opens_sentence(text, m.start(), m.end()))}
     if len(alone) == 1:
         return Extraction(alone.pop(), "alone")
     if len(alone) > 1:
@@ -130,27 +142,51 @@ def extract_choice(response: str, options: dict[str, str]) -> Extraction:
 
 
 # yes / no words per language (MaRVL: id, sw, ta, tr, zh; MMMB: en, zh, pt, ar, tr, ru; and a few more).
-_YES = ["yes", "true", "correct", "是", "对", "對", "是的", "正确", "sim", "verdadeiro", "نعم", "صحيح",
-        "evet", "doğru", "да", "верно", "ya", "benar", "ndiyo", "ndio", "kweli", "ஆம்", "sí", "si", "oui", "ja",
-        "はい", "예", "네"]
-_NO = ["no", "false", "incorrect", "否", "不", "不是", "没有", "沒有", "错", "錯", "不对", "não", "nao", "falso",
-       "لا", "ليس", "خطأ", "hayır", "hayir", "yanlış", "değil", "нет", "неверно", "не", "tidak", "bukan", "salah",
-       "hapana", "siyo", "si kweli", "இல்லை", "non", "nein", "いいえ", "아니요", "아니"]
+YES_NO: dict[str, tuple[list[str], list[str]]] = {
+    "en": (["yes", "true", "correct"], ["no", "false", "incorrect"]),
+    "zh": (["是", "对", "對", "是的", "正确", "正確"], ["否", "不", "不是", "没有", "沒有", "错", "錯", "不对", "不對"]),
+    "pt": (["sim", "verdadeiro", "correto"], ["não", "nao", "falso", "incorreto"]),
+    "ar": (["نعم", "صحيح"], ["لا", "ليس", "خطأ"]),
+    "tr": (["evet", "doğru"], ["hayır", "hayir", "yanlış", "değil"]),
+    "ru": (["да", "верно"], ["нет", "неверно", "не"]),
+    "id": (["ya", "benar"], ["tidak", "bukan", "salah"]),
+    "sw": (["ndiyo", "ndio", "kweli"], ["hapana", "siyo", "si kweli", "si"]),  # Swahili "si" is "not"
+    "ta": (["ஆம்"], ["இல்லை"]),
+    "es": (["sí", "si"], ["no"]), "fr": (["oui"], ["non"]), "de": (["ja"], ["nein"]),
+    "ja": (["はい"], ["いいえ"]), "ko": (["예", "네"], ["아니요", "아니"]),
+}
+_YES = sorted({w for yes, _ in YES_NO.values() for w in yes})
+_NO = sorted({w for _, no in YES_NO.values() for w in no})
 _CJK_YES_NO = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 
 
-def extract_yes_no(response: str) -> Extraction:
-    """`yes` or `no` from the first yes/no word of `response`, in any of the listed languages; a word in a
-    script without spaces is matched as a substring, others as whole words (longest at a position wins)."""
-    text = unicodedata.normalize("NFKC", response).lower()
+def _first_yes_no(text: str, yes: list[str], no: list[str]) -> tuple[int, int, str] | None:
+    """(position, length, label) of the first yes/no word; a word that is yes in one language and no in another
+    ("si") counts for neither."""
     best: tuple[int, int, str] | None = None
-    for label, words in (("yes", _YES), ("no", _NO)):
+    both = set(yes) & set(no)
+    for label, words in (("yes", yes), ("no", no)):
         for w in words:
-            if _CJK_YES_NO.search(w):
-                pat = re.escape(w)
-            else:
-                pat = rf"(?<!\w){re.escape(w)}(?!\w)"
+            if w in both:
+                continue
+            pat = re.escape(w) if _CJK_YES_NO.search(w) else rf"(?<!\w){re.escape(w)}(?!\w)"
             m = re.search(pat, text)
             if m and (best is None or (m.start(), -len(w)) < (best[0], -best[1])):
                 best = (m.start(), len(w), label)
-    return Extraction(best[2], "yes_no") if best else Extraction(None, "unparsed")
+    return best
+
+
+def extract_yes_no(response: str, language: str | None = None) -> Extraction:
+    """`yes` or `no` from the first yes/no word of `response`: in `language` first (Swahili "Si." is "no"),
+    else in any listed language. A word in a script without spaces is matched as a substring, others as whole
+    words (longest at a position wins). A refusal before that word ("I don't know", "不知道", "Не знаю") is
+    unparsed, never a "no"."""
+    text = unicodedata.normalize("NFKC", response).lower()
+    own = YES_NO.get((language or "").split("-")[0].lower())
+    best = (_first_yes_no(text, *own) if own else None) or _first_yes_no(text, _YES, _NO)
+    if best is None:
+        return Extraction(None, "unparsed")
+    refusal = _REFUSAL.search(text)
+    if refusal and refusal.start() <= best[0]:  # "Не знаю", "不知道", "لا أعرف": the no-word is part of a refusal
+        return Extraction(None, "refusal")
+    return Extraction(best[2], "yes_no")

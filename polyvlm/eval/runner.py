@@ -19,8 +19,9 @@ from tqdm import tqdm
 from polyvlm.eval.backends import Backend, Failure, Result
 from polyvlm.eval.extract import Extraction
 from polyvlm.eval.judge import JudgeClient, judge_choice
-from polyvlm.eval.tasks import Suite, Task
+from polyvlm.eval.tasks import Suite, Task, TaskError
 from polyvlm.eval.tasks.chat import JudgeTask
+from polyvlm.utils import atomic_write_text
 
 log = logging.getLogger("polyvlm.eval")
 
@@ -42,6 +43,21 @@ class Progress:
     def __init__(self, out_dir: Path, task: str, rank: int):
         self.dir = out_dir / "progress"
         self.task, self.path = task, out_dir / "progress" / f"{task}.rank{rank}.jsonl"
+        self.meta = self.dir / f"{task}.run.json"
+
+    def check_run(self, run: dict[str, Any], write: bool) -> None:
+        """Answers saved under `out/progress/` are reused only by the same model and task settings: a different
+        checkpoint, endpoint model, prompt or generation length must not inherit them."""
+        if self.meta.is_file():
+            saved = json.loads(self.meta.read_text(encoding="utf-8"))
+            if saved != run:
+                diff = sorted(k for k in set(saved) | set(run) if saved.get(k) != run.get(k))
+                raise TaskError(f"{self.dir}: the answers saved for task '{self.task}' come from a different run "
+                                f"({', '.join(diff)} changed: {saved.get(diff[0])!r} -> {run.get(diff[0])!r}); "
+                                f"use another --out, or delete {self.dir}/{self.task}.* to start this task over")
+        elif write:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.meta, json.dumps(run, ensure_ascii=False, sort_keys=True) + "\n")
 
     def load(self) -> dict[str, dict[str, Any]]:
         done: dict[str, dict[str, Any]] = {}
@@ -73,16 +89,40 @@ def _entry(sample_id: str, res: Result) -> dict[str, Any]:
 def answers_from_file(task: Task, predictions: dict[str, str], limit: int | None) -> dict[str, dict[str, Any]]:
     """`--predictions`: each sample's answer from the file; a sample without one is a failure."""
     samples = task.samples()[:limit] if limit else task.samples()
-    return {s.id: {"id": s.id, "prediction": predictions[s.id]} if s.id in predictions
-            else {"id": s.id, "error": f"no prediction for id {s.id}"} for s in samples}
+    answers = {}
+    for s in samples:
+        # a record may name its task, and may carry a `language` the task's ids do not (one file per language)
+        keys = [f"{task.name}::{s.id}", s.id, f"{task.name}::{s.language}/{s.id}", f"{s.language}/{s.id}"]
+        key = next((k for k in keys if k in predictions), None)
+        answers[s.id] = ({"id": s.id, "prediction": predictions[key]} if key is not None
+                         else {"id": s.id, "error": f"no prediction for id {s.id}"})
+    missing = sum("error" in a for a in answers.values())
+    if missing == len(samples) and samples:
+        example = next(iter(predictions), None)
+        log.warning("%s: no prediction matches a sample id (task ids look like %r, the file's like %r; a task with "
+                    "one file per language needs `language` in each record)", task.name, samples[0].id, example)
+    elif missing:
+        log.warning("%s: %d of %d samples have no prediction (scored as failures)", task.name, missing, len(samples))
+    return answers
+
+
+def task_config(task: Task) -> dict[str, Any]:
+    """The task's settings as run (resolved metrics), for results.json and the resume check."""
+    config = {k: v for k, v in dataclasses.asdict(task.spec).items() if k != "base_dir"}
+    config["metrics"] = list(task.metrics)
+    return json.loads(json.dumps(config, default=str))
 
 
 def generate_task(task: Task, backend: Backend, out_dir: Path, limit: int | None, rank: int, world: int,
-                  on_batch: Callable[[int], None] | None = None) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
+                  on_batch: Callable[[int], None] | None = None,
+                  model_id: str = "") -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
     """Ask for every sample not answered yet (this rank's share), save as it goes, gather on rank 0.
     Returns (answers by sample id, throughput) on rank 0; on other ranks the answers are partial."""
     samples = task.samples()[:limit] if limit else task.samples()
     progress = Progress(out_dir, task.name, rank)
+    run = {"model": model_id or backend.name, "task": task_config(task)}
+    run["task"].pop("metrics")  # scoring settings may change between runs; generation settings may not
+    progress.check_run(run, write=rank == 0)
     done = progress.load()
     pending = [s for s in samples if s.id not in done or "error" in done[s.id]]
     if world > 1:  # every rank must shard the same list, whatever the others have written meanwhile
@@ -164,7 +204,7 @@ def score_task(task: Task, answers: dict[str, dict[str, Any]], limit: int | None
         "failed": n_failed, "unparsed": sum(a is None for a in got) if task.parsed else 0,
         "judge_unparsed": sum(math.isnan(v) for v in per.get(main, [])) if isinstance(task, JudgeTask) else 0,
         "metrics": metrics, "en": by_lang.get("en"), "mul": sum(non_en) / len(non_en) if non_en else None,
-        "config": {k: v for k, v in dataclasses.asdict(task.spec).items() if k != "base_dir"},
+        "config": task_config(task),
     }
     rows = []
     idx = {s.id: i for i, s in enumerate(ok)}
@@ -197,22 +237,26 @@ def suite_summary(suite: Suite, results: dict[str, dict[str, Any]]) -> dict[str,
 
 def evaluate(tasks: list[Task], out_dir: str | Path, backend: Backend | None = None,
              predictions: dict[str, str] | None = None, limit: int | None = None, suites: list[Suite] | None = None,
-             judge: JudgeClient | None = None, model: str = "", extra: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """Run every task and write the outputs to `out_dir` (rank 0). Returns the results on rank 0, else None."""
+             judge: JudgeClient | None = None, model: str = "", extra: dict[str, Any] | None = None,
+             model_id: str = "") -> dict[str, Any] | None:
+    """Run every task and write the outputs to `out_dir` (rank 0). Returns the results on rank 0, else None.
+    `model_id` identifies the model for the resume check (default: `model`, else the backend's name)."""
     from polyvlm.eval.report import write_results, write_samples
 
     out_dir = Path(out_dir)
     if (backend is None) == (predictions is None):
         raise ValueError("evaluate needs exactly one of a backend or predictions")
-    rank, world = dist_info() if backend is not None else (0, 1)
+    rank, world = dist_info()  # with --predictions every rank would score the same: only rank 0 writes
     results: dict[str, Any] = {"model": model or (backend.name if backend else "predictions"), "world_size": world,
                                "tasks": {}, **(extra or {})}
     for task in tasks:
         if predictions is not None:
+            if rank != 0:
+                continue
             answers, speed = answers_from_file(task, predictions, limit), {}
         else:
             assert backend is not None
-            answers, speed = generate_task(task, backend, out_dir, limit, rank, world)
+            answers, speed = generate_task(task, backend, out_dir, limit, rank, world, model_id=model_id or model)
         if rank != 0:
             continue
         summary, rows = score_task(task, answers, limit, judge)

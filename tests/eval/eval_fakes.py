@@ -8,6 +8,7 @@ import io
 import json
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -96,20 +97,26 @@ class FakeGenerator:
 
 class FakeServer:
     """An OpenAI-compatible server on 127.0.0.1: answers like FakeGenerator, plays judge, and misbehaves on
-    request: `FLAKY` fails with 503 on its first attempt, `BROKEN` always gets a 400."""
+    request: `FLAKY` fails with 503 on its first attempt, `RATE` with 429 and `Retry-After: 1`, `BROKEN` always
+    gets a 400."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         self.calls: list[str] = []
         self.attempts: dict[str, int] = {}
+        self.delay, self.in_flight, self.max_in_flight = delay, 0, 0
+        self.times: list[float] = []  # when the `RATE` request arrived
+        self.lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def _send(self, code: int, obj: Any) -> None:
+            def _send(self, code: int, obj: Any, headers: dict[str, str] | None = None) -> None:
                 body = json.dumps(obj).encode()
                 self.send_response(code)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -119,6 +126,18 @@ class FakeServer:
                 self._send(200, {"data": [{"id": "fake-model"}]})
 
             def do_POST(self) -> None:
+                with server.lock:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    if server.delay:
+                        time.sleep(server.delay)
+                    self._answer()
+                finally:
+                    with server.lock:
+                        server.in_flight -= 1
+
+            def _answer(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 text, images = "", []
                 for m in body["messages"]:
@@ -135,6 +154,11 @@ class FakeServer:
                     return self._send(400, {"error": "bad request"})
                 if "FLAKY" in text and n == 1:
                     return self._send(503, {"error": "busy"})
+                if "RATE" in text and n == 1:
+                    server.times.append(time.monotonic())
+                    return self._send(429, {"error": "slow down"}, {"Retry-After": "1"})
+                if "RATE" in text:
+                    server.times.append(time.monotonic())
                 if "Decide which option" in text:  # MCQ judge
                     reply = "A" if "blood" in text else "Z"
                 elif "Score: N" in text:
@@ -148,6 +172,7 @@ class FakeServer:
                                  "usage": {"prompt_tokens": len(text.split()), "completion_tokens": len(reply.split())}})
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.handle_error = lambda *a: None  # type: ignore[method-assign]  # a killed client's broken pipe
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -160,20 +185,13 @@ class FakeServer:
         self.httpd.server_close()
 
 
+# Seed 0 of the tiny model happens to say "KaKaKa..." whatever it is shown, which would make a batch-invariance
+# check vacuous; seed 2 answers every prompt differently.
+VARIED_SEED = 2
+
+
 def tiny_checkpoint(path: Path) -> Path:
-    """A tiny random-init polyvlm checkpoint: `polyvlm.testing.make_tiny_checkpoint` when it exists, else built
-    from recipes/tiny.yaml with the model factory."""
-    try:
-        from polyvlm.testing import make_tiny_checkpoint  # type: ignore[import-not-found]
-    except ImportError:
-        import torch
+    """A tiny random-init polyvlm checkpoint whose greedy answers differ from prompt to prompt."""
+    from polyvlm.testing import make_tiny_checkpoint
 
-        from polyvlm.config import load_config
-        from polyvlm.models.checkpoint import save_checkpoint
-        from polyvlm.models.factory import build
-
-        torch.manual_seed(0)
-        cfg = load_config(Path(__file__).resolve().parents[2] / "recipes" / "tiny.yaml")
-        model, processor = build(cfg.model)
-        return save_checkpoint(model, processor, cfg, path)
-    return Path(make_tiny_checkpoint(path))
+    return Path(make_tiny_checkpoint(path, seed=VARIED_SEED))

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +31,7 @@ def test_endpoint_concurrency_retries_and_failures(tmp_path: Path) -> None:
     data.write_text("".join(json.dumps(r) + "\n" for r in recs))
     for c in ("red", "blue", "green"):
         (tmp_path / f"{c}.png").write_bytes((ASSETS / "images" / f"{c}.png").read_bytes())
-    with FakeServer() as server:
+    with FakeServer(delay=0.3) as server:
         backend = EndpointBackend(server.url, concurrency=3, retries=2, backoff=0.01)
         assert backend.model == "fake-model"  # taken from /v1/models
         tasks, _ = resolve([str(data)])
@@ -39,6 +44,17 @@ def test_endpoint_concurrency_retries_and_failures(tmp_path: Path) -> None:
         rows = {r["id"]: r for r in map(json.loads, (tmp_path / "out" / "samples_q.jsonl").read_text().splitlines())}
         assert rows["broken"]["error"].startswith("HTTP 400") and "prediction" not in rows["broken"]
         assert t["throughput"]["tokens_per_s"] > 0
+        assert 2 <= server.max_in_flight <= 3  # requests really are concurrent, and never more than asked
+
+
+def test_retry_after_is_honoured() -> None:
+    from polyvlm.infer import ChatRequest
+
+    with FakeServer() as server:
+        backend = EndpointBackend(server.url, model="m", retries=2, backoff=0.01)
+        (res,) = backend.generate([ChatRequest(messages=[{"role": "user", "content": "RATE hello"}])])
+    assert res.text == "hello" and len(server.times) == 2
+    assert server.times[1] - server.times[0] >= 0.95  # waited as told, not the 0.01 s back-off
 
 
 def test_unreachable_endpoint_is_a_failure_after_retries(tmp_path: Path) -> None:
@@ -97,3 +113,39 @@ def test_strict_judge_parsing() -> None:
     assert parse_pair("Assistant 1: 8, Assistant 2: 6") is None
     assert parse_pair("11 3") is None
     assert not math.isnan(parse_pair("10 9.5")[1])  # type: ignore[index]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_without_asking_again(tmp_path: Path) -> None:
+    """`polyvlm eval` killed (SIGKILL) mid-run; the same command again asks only what was not answered and
+    ends with the results of an uninterrupted run. A different model or generation length is refused."""
+    mmmb = str(ASSETS / "mmmb")
+    with FakeServer() as server:
+        assert eval_main(["--endpoint", server.url, "--tasks", mmmb, "--out", str(tmp_path / "full")]) == 0
+    out = tmp_path / "killed"
+    with FakeServer(delay=0.15) as server:
+        args = ["--endpoint", server.url, "--tasks", mmmb, "--concurrency", "1", "--out", str(out)]
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        proc = subprocess.Popen([sys.executable, "-m", "polyvlm", "eval", *args], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        progress = out / "progress" / "mmmb.rank0.jsonl"
+        deadline = time.time() + 120
+        while time.time() < deadline and (not progress.is_file() or len(progress.read_text().splitlines()) < 4):
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        time.sleep(0.2)
+        while server.in_flight:  # the killed client's last request may still be on the server
+            time.sleep(0.05)
+        saved = len(progress.read_text().splitlines())
+        assert 4 <= saved < 18 and not (out / "results.json").exists()
+        before = len(server.calls)
+        assert eval_main(args) == 0
+        asked_again = server.calls[before:]
+        assert len(asked_again) == 18 - saved  # what was saved is not asked again
+        # refused: the same --out with another generation length (or model) would mix two runs' answers
+        assert eval_main([*args, "--max-new-tokens", "4"]) == 2
+    full = json.loads((tmp_path / "full" / "results.json").read_text())["tasks"]["mmmb"]
+    res = json.loads((out / "results.json").read_text())["tasks"]["mmmb"]
+    assert res["metrics"] == full["metrics"] and res["n"] == 18 and res["failed"] == 0
+    assert (out / "samples_mmmb.jsonl").read_text() == (tmp_path / "full" / "samples_mmmb.jsonl").read_text()

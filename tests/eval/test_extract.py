@@ -41,6 +41,14 @@ CASES = [
     # Russian (Cyrillic look-alike letters)
     ("ru", "Ответ: В", OPT_RU, "B"), ("ru", "Правильный ответ — С", OPT_RU, "C"), ("ru", "А", OPT_RU, "A"),
     ("ru", "На картинке кошка.", OPT_RU, "B"), ("ru", "Ответ: D) лошадь", OPT_RU, "D"), ("ru", "Вариант С", OPT_RU, "C"),
+    # a Russian one-letter word opening a sentence ("В" in, "А" but, "С" with) is not a look-alike option letter
+    ("ru", "В правой части изображения собака.", OPT_RU, "A"), ("ru", "А на картинке кошка.", OPT_RU, "B"),
+    ("ru", "С другой стороны, это птица.", OPT_RU, "C"), ("ru", "Правильный ответ — С потому что", OPT_RU, "C"),
+    ("ru", "Ответ：В", OPT_RU, "B"),
+    # a bare "option X" does not override a stated answer; articles in other languages are not letters
+    ("en", "The answer is B. Option A would be wrong.", OPT_EN, "B"), ("pt", "A única resposta é gato.", OPT_PT, "B"),
+    ("zh", "B选项", OPT_ZH, "B"), ("zh", "答案：（Ｄ）", OPT_ZH, "D"), ("ar", "B،قطة", OPT_AR, "B"),
+    ("ar", "الإجابة: (B)، قطة", OPT_AR, "B"), ("tr", "Doğru seçenek: D", OPT_TR, "D"),
 ]
 
 
@@ -84,6 +92,19 @@ def test_longest_option_text_wins() -> None:
     ("Não", "no"), ("نعم", "yes"), ("لا", "no"), ("Evet, doğru.", "yes"), ("Hayır", "no"), ("Да", "yes"),
     ("Нет", "no"), ("Ya, benar.", "yes"), ("Tidak", "no"), ("Ndiyo", "yes"), ("Hapana", "no"), ("ஆம்", "yes"),
     ("இல்லை", "no"), ("True", "yes"), ("maybe", None),
+    # refusals are unparsed, not a "no" because they contain a no-word (не, 不, لا)
+    ("Не знаю", None), ("不知道", None), ("我不确定", None), ("Não sei", None), ("لا أعرف", None),
+    ("Bilmiyorum", None), ("No, I cannot see any red.", "no"),
 ])
 def test_yes_no(response: str, expected: str | None) -> None:
     assert extract_yes_no(response).answer == expected
+
+
+@pytest.mark.parametrize("response,language,expected", [
+    ("Si.", "sw", "no"), ("Si kweli.", "sw", "no"), ("Sí.", "es", "yes"), ("Si.", None, None),
+    ("Yes, it is.", "sw", "yes"), ("Evet", "tr", "yes"), ("不对", "zh", "no"), ("Нет", "ru", "no"),
+])
+def test_yes_no_in_the_samples_language_first(response: str, language: str | None, expected: str | None) -> None:
+    """Swahili "si" means "not" and Spanish "sí" means "yes": the record's language decides; without one a word
+    that is yes in one language and no in another is not guessed."""
+    assert extract_yes_no(response, language).answer == expected

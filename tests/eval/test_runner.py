@@ -107,6 +107,10 @@ def test_resume_after_interruption_asks_only_the_rest(tmp_path: Path) -> None:
     third = FakeGenerator()
     run([str(ASSETS / "mmmb")], out, third)
     assert third.batches == []  # nothing left to ask
+    other = FakeGenerator()
+    other.name = "another-model"  # answers of one model are never reused for another
+    with pytest.raises(TaskError, match="different run .*model changed: 'fake' -> 'another-model'"):
+        run([str(ASSETS / "mmmb")], out, other)
     a = (tmp_path / "full" / "samples_mmmb.jsonl").read_text(encoding="utf-8")
     assert a == (out / "samples_mmmb.jsonl").read_text(encoding="utf-8")
 
@@ -156,8 +160,61 @@ def test_bad_input_gets_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFi
     wrong_answer.write_text("index\tquestion\tA\tB\tanswer\n7\tq?\tx\ty\tE\n")
     with pytest.raises(TaskError, match=r"wa.tsv:2 index=7: answer 'E' is not one of the options"):
         resolve([str(wrong_answer)])[0][0].samples()
-    with pytest.raises(KeyError, match="unknown metric 'bleu5'"):
+    with pytest.raises(TaskError, match="task x: unknown metric 'bleu5'"):
         build_task(TaskSpec(name="x", type="vqa", data=str(ASSETS / "vqa.jsonl"), metrics=["bleu5"]))
+
+
+def cli_error(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    assert eval_main(list(args)) == 2
+    return capsys.readouterr().err
+
+
+def test_cli_names_the_bad_file_and_record(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = str(tmp_path / "o")
+    good = tmp_path / "p.jsonl"
+    good.write_text('{"index": 0, "prediction": "A"}\n')
+    lines = (ASSETS / "circular_en.tsv").read_text().splitlines()
+    cells = lines[2].split("\t")
+    cells[1] = "bm90IGFuIGltYWdl" * 8  # valid base64, not a picture
+    (tmp_path / "img.tsv").write_text("\n".join([lines[0], lines[1], "\t".join(cells)]) + "\n")
+    err = cli_error(capsys, "--predictions", str(good), "--tasks", str(tmp_path / "img.tsv"), "--out", out)
+    assert "img.tsv:3 id=1000000: base64 image cannot be decoded" in err
+    dup = tmp_path / "dup.jsonl"
+    dup.write_text('{"index": 0, "prediction": "A"}\n\n{"index": 0, "prediction": "B"}\n')
+    err = cli_error(capsys, "--predictions", str(dup), "--tasks", str(ASSETS / "circular_en.tsv"), "--out", out)
+    assert "dup.jsonl:3: a second prediction for id 0 (the first is on line 1)" in err
+    null = tmp_path / "null.jsonl"
+    null.write_text('{"index": 0, "prediction": null}\n')
+    err = cli_error(capsys, "--predictions", str(null), "--tasks", str(ASSETS / "circular_en.tsv"), "--out", out)
+    assert "null.jsonl:1: 'prediction' must be a string" in err
+    yml = tmp_path / "t.yaml"
+    yml.write_text(f"name: t\ntype: caption\ndata: {ASSETS / 'captions.jsonl'}\nmetrics: cider_d\n")
+    err = cli_error(capsys, "--predictions", str(good), "--tasks", str(yml), "--out", out)
+    assert "t.yaml: task key 'metrics' must be a list of metric names, not str 'cider_d'" in err
+    yml.write_text(f"name: t\ntype: caption\ndata: {ASSETS / 'captions.jsonl'}\nmetrics: [cider]\n")
+    assert "task t: unknown metric 'cider'" in cli_error(capsys, "--predictions", str(good), "--tasks", str(yml),
+                                                          "--out", out)
+    yml.write_text(f"name: t\ntype: mcq\ndata: {ASSETS / 'circular_en.tsv'}\nprompt: '{{question}} {{choices}}'\n")
+    err = cli_error(capsys, "--predictions", str(good), "--tasks", str(yml), "--out", out)
+    assert "task t: bad prompt template '{question} {choices}' (KeyError: 'choices')" in err
+    yml.write_text(f"name: t\ntype: judge\ndata: {ASSETS / 'chat.jsonl'}\n")
+    err = cli_error(capsys, "--predictions", str(good), "--tasks", str(yml), "--out", out)
+    assert "task(s) t are scored by an LLM judge: pass --judge URL" in err and not (tmp_path / "o").exists()
+    err = cli_error(capsys, "--model", str(tmp_path), "--tasks", str(ASSETS / "circular_en.tsv"), "--out", out)
+    assert f"--model {tmp_path}: not a polyvlm checkpoint" in err
+    err = cli_error(capsys, "--predictions", str(good), "--tasks", str(ASSETS / "circular_en.tsv"), "--limit", "0")
+    assert "--limit must be at least 1" in err
+
+
+def test_predictions_that_match_no_sample_are_reported(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    preds = tmp_path / "p.jsonl"
+    preds.write_text('{"index": 0, "prediction": "A"}\n')  # MMMB ids are <language>/<index>: needs `language`
+    assert eval_main(["--predictions", str(preds), "--tasks", str(ASSETS / "mmmb"), "--out", str(tmp_path / "o")]) == 0
+    assert "no prediction matches a sample id" in caplog.text and "needs `language`" in caplog.text
+    preds.write_text('{"index": 0, "language": "ru", "prediction": "А"}\n')
+    assert eval_main(["--predictions", str(preds), "--tasks", str(ASSETS / "mmmb"), "--out", str(tmp_path / "o")]) == 0
+    t = json.loads((tmp_path / "o" / "results.json").read_text())["tasks"]["mmmb"]
+    assert t["n_scored"] == 1 and t["failed"] == 17 and t["metrics"]["accuracy"]["by_language"] == {"ru": 100.0}
 
 
 def test_builtin_tasks_and_suite_read_polyvlm_eval_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -176,3 +233,17 @@ def test_builtin_tasks_and_suite_read_polyvlm_eval_data(tmp_path: Path, monkeypa
     assert res["tasks"]["marvl"]["mul"] == 100.0
     tasks, suites = resolve(["pangea_lite"])
     assert [t.name for t in tasks] == ["mmmb", "marvl", "xm3600", "mgsm"] and suites[0].name == "pangea_lite"
+
+
+def test_one_predictions_file_for_several_tasks(tmp_path: Path) -> None:
+    """Records may name their `task` when ids collide between tasks; a `language` the task's ids lack is fine."""
+    recs = [{"task": "circular_en", "index": 0, "prediction": "A"},  # right
+            {"task": "mmmb_en", "index": 0, "prediction": "B"},  # wrong: the red picture is A
+            {"task": "mmmb_en", "index": 1, "language": "en", "prediction": "Answer: B"}]  # right
+    preds = tmp_path / "p.jsonl"
+    preds.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    tasks = f"{ASSETS / 'circular_en.tsv'},{ASSETS / 'mmmb' / 'mmmb_en.tsv'}"
+    assert eval_main(["--predictions", str(preds), "--tasks", tasks, "--out", str(tmp_path / "o"), "--limit", "2"]) == 0
+    res = json.loads((tmp_path / "o" / "results.json").read_text())["tasks"]
+    assert res["circular_en"]["n_scored"] == 1 and res["circular_en"]["failed"] == 1
+    assert res["mmmb_en"]["n_scored"] == 2 and res["mmmb_en"]["metrics"]["accuracy"]["overall"] == 50.0

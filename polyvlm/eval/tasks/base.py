@@ -35,6 +35,7 @@ class Sample:
     group: str | None = None  # CircularEval: rotated copies of one question share a group
     options: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    source: str = ""  # file:line of the record, for error messages
 
     def references(self) -> list[str]:
         if isinstance(self.target, list):
@@ -42,15 +43,30 @@ class Sample:
         return [] if self.target is None else [str(self.target)]
 
 
-def load_image(ref: str) -> Any:
-    """A PIL RGB image from a path or a `base64,<data>` string."""
+def _open_image(ref: str) -> Any:
     from PIL import Image
 
     if ref.startswith("base64,"):
-        img = Image.open(io.BytesIO(base64.b64decode(ref[len("base64,"):])))
-    else:
-        img = Image.open(ref)
-    return img.convert("RGB")
+        return Image.open(io.BytesIO(base64.b64decode(ref[len("base64,"):], validate=True)))
+    return Image.open(ref)
+
+
+def load_image(ref: str, where: str = "") -> Any:
+    """A PIL RGB image from a path or a `base64,<data>` string; a bad one raises TaskError naming `where`."""
+    try:
+        return _open_image(ref).convert("RGB")
+    except (OSError, ValueError, SyntaxError) as e:
+        what = "base64 image" if ref.startswith("base64,") else f"image {ref}"
+        raise TaskError(f"{where}: {what} cannot be decoded ({type(e).__name__}: {e})") from None
+
+
+def check_image(ref: str, where: str) -> None:
+    """Reads only the header, so a broken picture stops the run before any model is asked anything."""
+    try:
+        _open_image(ref).close()
+    except (OSError, ValueError, SyntaxError) as e:
+        what = "base64 image" if ref.startswith("base64,") else f"image {ref}"
+        raise TaskError(f"{where}: {what} cannot be decoded ({type(e).__name__}: {e})") from None
 
 
 @dataclass
@@ -81,7 +97,18 @@ class TaskSpec:
         for key in ("name", "type"):
             if not obj.get(key):
                 raise TaskError(f"{source}: task needs '{key}'")
-        return cls(**obj)
+        for key, kinds, what in _KEY_TYPES:
+            if key in obj and obj[key] is not None and not isinstance(obj[key], kinds):
+                raise TaskError(f"{source}: task key '{key}' must be {what}, not {type(obj[key]).__name__} {obj[key]!r}")
+        for key in ("metrics", "group_by"):
+            if not all(isinstance(v, str) for v in obj.get(key) or []):
+                raise TaskError(f"{source}: task key '{key}' must be a list of names")
+        if isinstance(obj.get("prompt"), dict) and not all(isinstance(v, str) for v in obj["prompt"].values()):
+            raise TaskError(f"{source}: task key 'prompt' must map languages to template strings")
+        tokens = obj.get("max_new_tokens")
+        if tokens is not None and (isinstance(tokens, bool) or tokens < 1):
+            raise TaskError(f"{source}: task key 'max_new_tokens' must be a positive integer")
+        return cls(**{k: v for k, v in obj.items() if v is not None or k == "language"})
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TaskSpec:
@@ -129,6 +156,15 @@ class TaskSpec:
         return "{question}"
 
 
+_KEY_TYPES: list[tuple[str, type | tuple[type, ...], str]] = [
+    ("name", str, "a string"), ("type", str, "a string"), ("data", (str, list), "a path or a list of paths"),
+    ("prompt", (str, dict), "a template or a mapping language -> template"), ("system", str, "a string"),
+    ("metrics", list, "a list of metric names"), ("max_new_tokens", int, "an integer"),
+    ("language", str, "a language code"), ("image_root", str, "a path"), ("circular", str, "auto, on or off"),
+    ("group_by", list, "a list of keys"), ("judge", dict, "a mapping"), ("options", dict, "a mapping"),
+]
+
+
 class Task:
     """Base task: subclasses load samples and say how a raw prediction becomes an answer."""
 
@@ -141,7 +177,10 @@ class Task:
         self.metrics = list(spec.metrics or self.default_metrics)
         for m in self.metrics:
             if m != "accuracy" and m not in _judge_metrics():
-                get_metric(m)  # unknown names fail now, not after generation
+                try:
+                    get_metric(m)  # unknown names fail now, not after generation
+                except KeyError as e:
+                    raise TaskError(f"task {self.name}: {e.args[0]}") from None
         self._samples: list[Sample] | None = None
         self.scope: list[Sample] | None = None  # the samples of the current evaluation, answered or not
 
@@ -152,11 +191,14 @@ class Task:
     def samples(self) -> list[Sample]:
         if self._samples is None:
             samples = self.load()
-            seen: set[str] = set()
+            seen: dict[str, str] = {}
             for s in samples:
                 if s.id in seen:
-                    raise TaskError(f"task {self.name}: duplicate sample id '{s.id}'")
-                seen.add(s.id)
+                    raise TaskError(f"task {self.name}: {s.source}: duplicate sample id '{s.id}' "
+                                    f"(first at {seen[s.id]})")
+                seen[s.id] = s.source or "?"
+                for ref in s.images:
+                    check_image(ref, f"{s.source or 'task ' + self.name} id={s.id}")
             self._samples = samples
         return self._samples
 
@@ -166,7 +208,8 @@ class Task:
         if sample.images and "<image>" not in text:
             text = "<image>\n" * len(sample.images) + text
         messages.append({"role": "user", "content": text})
-        return ChatRequest(messages=messages, images=[load_image(r) for r in sample.images],
+        where = f"task {self.name}: {sample.source or 'sample'} id={sample.id}"
+        return ChatRequest(messages=messages, images=[load_image(r, where) for r in sample.images],
                            max_new_tokens=self.spec.max_new_tokens, temperature=0.0)
 
     # ---- scoring ---------------------------------------------------------------------------------------

@@ -99,7 +99,8 @@ class JsonlTask(Task):
             raise TaskError(f"{where} id={rid}: bad prompt template {template!r}: {e}") from None
         target = self.target(obj, f"{where} id={rid}")
         return Sample(id=rid, prompt=prompt, images=images, target=target, language=language,
-                      category=obj.get("category"), extra={k: obj[k] for k in obj if k not in ("image", "images")})
+                      category=obj.get("category"), extra={k: obj[k] for k in obj if k not in ("image", "images")},
+                      source=where)
 
     def target(self, obj: dict[str, Any], where: str) -> Any:
         for key in _ANSWER_KEYS:
@@ -135,13 +136,13 @@ class YesNoTask(JsonlTask):
         if isinstance(value, bool):
             return "yes" if value else "no"
         if isinstance(value, str):
-            got = extract_yes_no(value).answer
+            got = extract_yes_no(value, obj.get("language", self.spec.language)).answer
             if got is not None:
                 return got
         raise TaskError(f"{where}: yes/no answer {value!r} is neither a boolean nor a yes/no word")
 
     def extract(self, sample: Sample, prediction: str) -> Extraction:
-        return extract_yes_no(prediction)
+        return extract_yes_no(prediction, sample.language)
 
 
 class CaptionTask(JsonlTask):

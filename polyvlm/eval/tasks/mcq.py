@@ -100,16 +100,21 @@ class MCQTask(Task):
                 images.append(str(p))
             hint = _cell(row, "hint")
             template = self.spec.prompt_for(language, TEMPLATE)
-            prompt = template.format(
-                hint=f"{hint}\n" if hint else "", question=_cell(row, "question"),
-                options="\n".join(f"{k}. {v}" for k, v in options.items()),
-                instruction=INSTRUCTIONS.get((language or "en").split("-")[0], INSTRUCTIONS["en"]))
+            try:
+                prompt = template.format(
+                    hint=f"{hint}\n" if hint else "", question=_cell(row, "question"),
+                    options="\n".join(f"{k}. {v}" for k, v in options.items()),
+                    instruction=INSTRUCTIONS.get((language or "en").split("-")[0], INSTRUCTIONS["en"]))
+            except (KeyError, IndexError, ValueError) as e:
+                raise TaskError(f"task {self.name}: bad prompt template {template!r} ({type(e).__name__}: {e}); "
+                                "it may use {hint}, {question}, {options} and {instruction}") from None
             group_index = str(int(index) % CIRCULAR_OFFSET) if index.isdigit() else index
             prefix = f"{language}/" if multi and language else ""
             out.append(Sample(
                 id=f"{prefix}{index}", prompt=prompt, images=images, target=answer, language=language,
                 category=_cell(row, "category") or None, group=f"{prefix}{group_index}", options=options,
-                extra={"index": index, "l2-category": _cell(row, "l2-category"), "split": _cell(row, "split")}))
+                extra={"index": index, "l2-category": _cell(row, "l2-category"), "split": _cell(row, "split")},
+                source=where))
         return out
 
     def extract(self, sample: Sample, prediction: str) -> Extraction:

@@ -52,5 +52,11 @@ class QuickstartTask(JsonlTask):
                   for p in rec.media.get("image", [])]
         question = users[0].replace("<image>", "").strip()
         template = self.spec.prompt_for(rec.language, "{question}")
-        return Sample(id=rec.id, prompt=template.format(question=question), images=images, target=[answers[0]],
-                      language=rec.language, category=rec.extra.get("category") or rec.extra.get("qtype"))
+        try:
+            prompt = template.format(question=question)
+        except (KeyError, IndexError, ValueError) as e:
+            raise TaskError(f"task {self.name}: bad prompt template {template!r} ({type(e).__name__}: {e}); "
+                            "it may use {question}") from None
+        return Sample(id=rec.id, prompt=prompt, images=images, target=[answers[0]],
+                      language=rec.language, category=rec.extra.get("category") or rec.extra.get("qtype"),
+                      source=f"{SCENES_MODULE}#{i}")
