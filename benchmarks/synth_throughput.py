@@ -107,7 +107,7 @@ def main() -> None:
     print(f"ideal:              {ideal_s:7.2f} s  {req / ideal_s:8.1f} req/s")
     print(f"polyvlm synth:      {ours_s:7.2f} s  {req / ours_s:8.1f} req/s  (rewrite + judge stages: keyed, sharded, "
           "resumable, with stage statistics)")
-    print(f"  end to end:       {total_s:7.2f} s  (+ final shards, report and judge-score PNG, matplotlib import)")
+    print(f"  end to end:       {total_s:7.2f} s  (+ final shards, report and its PNG, matplotlib import)")
     print(f"  client CPU:       {cpu_ms:7.3f} ms per request -> at most {1000 / cpu_ms:6.0f} req/s on one free core; "
           f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"plain AsyncOpenAI:  {plain_s:7.2f} s  {req / plain_s:8.1f} req/s  (no storage, no checks)")

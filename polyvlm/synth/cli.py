@@ -14,6 +14,20 @@ from polyvlm.synth.templates import PromptError
 from polyvlm.utils import setup_logging
 
 
+def parse_overrides(texts: list[str]) -> dict:
+    """`--set KEY=VALUE` arguments -> {key: YAML value}; `--set 'backends={m: {...}}'` replaces a whole section."""
+    overrides = {}
+    for text in texts:
+        if "=" not in text:
+            raise ValueError(f"--set {text!r} is not KEY=VALUE")
+        key, raw = text.split("=", 1)
+        try:
+            overrides[key.strip()] = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError as e:
+            raise ValueError(f"--set {key.strip()}: value is not valid YAML: {e}") from None
+    return overrides
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="polyvlm synth",
@@ -27,13 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
     setup_logging()
-    overrides = {}
-    for text in args.overrides:
-        if "=" not in text:
-            print(f"polyvlm synth: --set {text!r} is not KEY=VALUE", file=sys.stderr)
-            return 2
-        key, raw = text.split("=", 1)
-        overrides[key.strip()] = yaml.safe_load(raw) if raw else ""
+    try:
+        overrides = parse_overrides(args.overrides)
+    except ValueError as e:
+        print(f"polyvlm synth: {e}", file=sys.stderr)
+        return 2
     if args.no_progress:
         overrides["progress"] = False
     try:

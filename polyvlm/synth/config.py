@@ -18,13 +18,14 @@ and building a stage (with its prompt template and backend) from its spec.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from polyvlm.synth.backends import Backend, BackendConfig, BackendError, build_backend
+from polyvlm.synth.backends import Backend, BackendConfig, BackendError, backends, build_backend
 from polyvlm.synth.stages.base import Stage, StageContext, get_stage, params_from_dict
 from polyvlm.synth.templates import PromptError, load_prompt
 
@@ -58,6 +59,7 @@ class PipelineConfig:
     runner: str = "local"
     concurrency: int = 32
     shard_size: int = 10000
+    final_format: str = "jsonl"  # final/ shards: jsonl, or parquet (polyvlm's layout; conversation records only)
     on_failure: str = "stop"
     on_bad_input: str = "error"  # error: malformed input lines stop the run; skip: reject them with a reason
     seed: int = 0
@@ -105,8 +107,14 @@ def pipeline_from_dict(data: dict, where: str = "<pipeline>") -> PipelineConfig:
     if not isinstance(backends, dict):
         raise PipelineError(f"{where}: 'backends' must map names to backend settings")
     cfg.backends = {str(k): _section(BackendConfig, v, f"{where}: backends.{k}") for k, v in backends.items()}
+    for name, b in cfg.backends.items():
+        check_backend(b, f"{where}: backends.{name}")
     if cfg.runner not in ("local", "ray"):
         raise PipelineError(f"{where}: runner must be local or ray, not {cfg.runner!r}")
+    if cfg.runner == "ray" and not has_module("ray"):
+        raise PipelineError(f"{where}: {RAY_MISSING}")
+    if cfg.final_format not in ("jsonl", "parquet"):
+        raise PipelineError(f"{where}: final_format must be jsonl or parquet, not {cfg.final_format!r}")
     if cfg.on_failure not in ("stop", "skip"):
         raise PipelineError(f"{where}: on_failure must be stop or skip, not {cfg.on_failure!r}")
     if cfg.on_bad_input not in ("error", "skip"):
@@ -126,6 +134,31 @@ def pipeline_from_dict(data: dict, where: str = "<pipeline>") -> PipelineConfig:
         # build once without a backend to validate names, params and prompt
         check_stage(spec, cfg, here)
     return cfg
+
+
+RAY_MISSING = "runner 'ray' needs Ray Data, an optional extra: pip install 'polyvlm[ray]' (or use runner: local)"
+
+
+def has_module(name: str) -> bool:
+    """Whether `name` can be imported, without importing it (an optional extra may be absent)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # ValueError: a module set to None in sys.modules
+        return False
+
+
+def check_backend(b: BackendConfig, where: str) -> None:
+    """Fail at load time, before anything is written, on an unknown type or a missing optional extra."""
+    known = backends()
+    if b.type not in known:
+        raise PipelineError(f"{where}: unknown backend type '{b.type}' (known: {', '.join(sorted(known))})")
+    if b.type == "vllm" and not has_module("vllm"):
+        raise PipelineError(f"{where}: backend 'vllm' needs vLLM, an optional extra: pip install 'polyvlm[vllm]' "
+                            "(or use the `openai` backend against a `vllm serve` process)")
+    if b.type in ("openai", "vllm") and not b.model:
+        raise PipelineError(f"{where}: backend '{b.type}': `model` is required")
+    if b.concurrency < 1 or b.max_retries < 0 or b.timeout <= 0:
+        raise PipelineError(f"{where}: concurrency must be >= 1, max_retries >= 0 and timeout > 0")
 
 
 def load_pipeline(path: str | Path, overrides: dict | None = None) -> PipelineConfig:

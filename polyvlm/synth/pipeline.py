@@ -4,13 +4,14 @@ atomic reduce phases, stage statistics, the final shards and the report.
 Layout of `output/`:
 
     pipeline.yaml                    the resolved pipeline of the latest run
-    stages/NN-<stage>-<fp8>/         fp = hash(previous fp, stage, params, prompt version, model)
+    stages/NN-<stage>-<fp8>/         fp = hash(previous fp, stage, params, prompt version, model); result
+                                     lines of other `*-<stage>-*` directories are reused by key
         map/part-AAAA-SSSSS.jsonl    one result line per input record (see `store`)
         failures.jsonl               records of the latest attempt that failed, with reasons
         out/                         reduce stages: kept records (+ dropped.jsonl with reasons)
         attempts.jsonl, done.json    per-attempt timings; statistics once the stage is complete
-    final/part-*.jsonl               the records out of the last stage
-    report.md, report.json, judge_scores.png
+    final/part-*.jsonl (or .parquet) the records out of the last stage, + manifest.json
+    report.md, report.json, report.png
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from polyvlm.synth.config import PipelineConfig, PipelineError, StageSpec, make_
 from polyvlm.synth.runners import Failure, Outcome, WorkItem, make_runner
 from polyvlm.synth.stages.base import Stage, reject
 from polyvlm.synth.store import (
+    ResultIndex,
     ShardWriter,
     iter_jsonl,
     iter_results,
@@ -42,6 +44,7 @@ from polyvlm.synth.store import (
     scan_done,
     shard_paths,
     short_key,
+    write_parquet_shards,
     write_record_shards,
 )
 from polyvlm.utils import atomic_dir, atomic_write_text
@@ -150,7 +153,7 @@ class Pipeline:
 
     def stage_key_parts(self, stage: Stage) -> tuple[str, str, dict]:
         uses = stage.uses_backend()
-        prompt = stage.ctx.prompt.version_id if (uses and stage.ctx.prompt) else "-"
+        prompt = stage.ctx.prompt.key_id if (uses and stage.ctx.prompt) else "-"
         model = stage.ctx.backend.model_id if (uses and stage.ctx.backend) else "-"
         return prompt, model, dataclasses.asdict(stage.params)
 
@@ -198,11 +201,17 @@ class Pipeline:
 
     def _write_final(self, fp: str, upstream: Any) -> None:
         manifest = self.out / "final" / "manifest.json"
+        fp = _fp(fp, self.cfg.final_format)
         if manifest.is_file() and json.loads(manifest.read_text())["fingerprint"] == fp:
             return
         with atomic_dir(self.out / "final") as tmp:
-            n = write_record_shards(tmp, (rec for rec, _, _ in upstream()), self.cfg.shard_size)
-            (tmp / "manifest.json").write_text(json.dumps({"fingerprint": fp, "records": n}))
+            records = (rec for rec, _, _ in upstream())
+            if self.cfg.final_format == "parquet":
+                n = write_parquet_shards(tmp, records, self.cfg.shard_size)
+            else:
+                n = write_record_shards(tmp, records, self.cfg.shard_size)
+            (tmp / "manifest.json").write_text(json.dumps({"fingerprint": fp, "records": n,
+                                                           "format": self.cfg.final_format}))
 
     def _run_stage(self, stage: Stage, spec: StageSpec, sdir: Path, upstream: Any, expected: int | None,
                    key_parts: tuple[str, str, dict]) -> dict:
@@ -263,7 +272,10 @@ class Pipeline:
         prompt, model, params = key_parts
         c_lang: Counter = Counter()
         c_cat: Counter = Counter()
-        counters = {"inputs": 0, "already_done": 0, "processed": 0, "failed": 0}
+        counters = {"inputs": 0, "already_done": 0, "reused": 0, "processed": 0, "failed": 0}
+        # the same stage under other configurations (an upstream change): same key, same result
+        others = [d / "map" for d in sorted((self.out / "stages").glob(f"*-{stage.name}-*")) if d != sdir]
+        reuse = ResultIndex(others) if others else None
         bar = tqdm(total=expected, desc=f"synth {stage.name}", unit="rec", disable=not self.cfg.progress,
                    mininterval=1.0)
 
@@ -302,6 +314,11 @@ class Pipeline:
                     on_done(WorkItem(key, rec if isinstance(rec, dict) else {}, src),
                             reject("invalid_record", err or f"{src}: record is not an object"))
                     continue
+                if reuse is not None and (old := reuse.get(key)) is not None:
+                    counters["reused"] += 1
+                    bar.update(1)
+                    writer.write({**old, "source": src})
+                    continue
                 yield WorkItem(key, rec, src)
 
         backend_obj = stage.ctx.backend if stage.uses_backend() else None
@@ -312,6 +329,8 @@ class Pipeline:
             make_runner(self.cfg).run(stage, spec, pending(), on_done)
         finally:
             writer.close()
+            if reuse is not None:
+                reuse.close()
             failures_f.close()
             bar.close()
             elapsed = time.perf_counter() - t0
@@ -328,6 +347,7 @@ class Pipeline:
         st["earlier_attempts_s"] = round(sum(a["elapsed_s"] for a in attempts[:-1]), 3)
         st["map_elapsed_s"] = round(sum(a["elapsed_s"] for a in attempts), 3)
         st["processed"] = sum(a["processed"] for a in attempts)
+        st["reused"] = sum(a.get("reused", 0) for a in attempts)
         st["backend"] = attempts[-1]["backend"]
         st["in"] = {"records": counters["inputs"], "language": dict(c_lang), "category": dict(c_cat)}
 

@@ -1,5 +1,5 @@
 """The synth run report: counts in/out per stage, category and language, rejection reasons, throughput,
-a judge score histogram (PNG) and a Markdown summary, all built from the stages' `done.json` statistics."""
+score histograms, as Markdown, JSON and a PNG, all built from the stages' `done.json` statistics."""
 
 from __future__ import annotations
 
@@ -15,18 +15,27 @@ def _fmt_counts(d: dict, top: int = 8) -> str:
     return text + (f", +{len(items) - top} more" if len(items) > top else "") if items else "-"
 
 
-def plot_scores(stats: list[dict], path: Path) -> bool:
-    """One bar chart per scoring stage (judge, score); returns False when no stage produced scores."""
-    scored = [s for s in stats if s.get("scores")]
-    if not scored:
-        return False
+def plot_report(rows: list[dict], stats: list[dict], path: Path) -> None:
+    """`report.png`: records in / out / rejected per stage, then one score histogram per scoring stage
+    (judge, score)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(scored), figsize=(4.5 * len(scored), 3.2), squeeze=False)
-    for ax, s in zip(axes[0], scored):
+    scored = [s for s in stats if s.get("scores")]
+    panels = 1 + len(scored)
+    fig, axes = plt.subplots(1, panels, figsize=(max(5.5, 0.9 * len(rows) + 2) + 4.5 * len(scored), 3.4),
+                             squeeze=False, width_ratios=[max(1.2, 0.2 * len(rows) + 0.4)] + [1] * len(scored))
+    ax = axes[0][0]
+    xs = list(range(len(rows)))
+    for off, key, color in ((-0.27, "in", "#9aa5b1"), (0.0, "out", "#4c72b0"), (0.27, "rejected", "#c44e52")):
+        ax.bar([x + off for x in xs], [r[key] for r in rows], width=0.27, color=color, label=key)
+    ax.set_xticks(xs, [f"{r['index']} {r['stage']}" for r in rows], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("records")
+    ax.set_title("records per stage")
+    ax.legend(fontsize=8)
+    for ax, s in zip(axes[0][1:], scored):
         keys = sorted(s["scores"], key=float)
         ax.bar([float(k) for k in keys], [s["scores"][k] for k in keys], width=0.4, color="#4c72b0")
         ax.set_title(f"{s['stage']} scores (n={sum(s['scores'].values())})")
@@ -39,11 +48,10 @@ def plot_scores(stats: list[dict], path: Path) -> bool:
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
     tmp.replace(path)
-    return True
 
 
 def write_report(out: Path, stats: list[dict]) -> dict:
-    """Write report.md / report.json / judge_scores.png under `out`; return the summary dict."""
+    """Write report.md / report.json / report.png under `out`; return the summary dict."""
     rows = []
     total_time = sum(s.get("elapsed_s", 0.0) for s in stats)
     for i, s in enumerate(stats):
@@ -59,7 +67,7 @@ def write_report(out: Path, stats: list[dict]) -> dict:
         })
     summary = {"stages": rows, "total_elapsed_s": round(total_time, 3),
                "final_records": stats[-1]["out"]["records"] if stats else 0, "detail": stats}
-    has_png = plot_scores(stats, out / "judge_scores.png")
+    plot_report(rows, stats, out / "report.png")
     lines = ["# polyvlm synth report", "",
              f"Final records: **{summary['final_records']}** in `final/`; total stage time {total_time:.1f} s.", "",
              "| # | stage | in | kept | rejected | failed | out | time (s) | records/s | requests | retries |",
@@ -71,10 +79,10 @@ def write_report(out: Path, stats: list[dict]) -> dict:
                      f"{r['records_per_s'] if r['records_per_s'] is not None else '-'} | "
                      f"{b.get('requests', '-')} | {b.get('retries', '-')} |")
     lines += ["", "## Languages and categories", "",
-              "| stage | languages in | languages out | categories out |", "|---|---|---|---|"]
+              "| stage | languages in | languages out | categories in | categories out |", "|---|---|---|---|---|"]
     for s in stats:
         lines.append(f"| {s['stage']} | {_fmt_counts(s['in']['language'])} | {_fmt_counts(s['out']['language'])} | "
-                     f"{_fmt_counts(s['out']['category'])} |")
+                     f"{_fmt_counts(s['in']['category'])} | {_fmt_counts(s['out']['category'])} |")
     lines += ["", "## Rejection reasons", ""]
     reasons = [(s["stage"], code, n, s.get("rejection_examples", {}).get(code, ""))
                for s in stats for code, n in sorted(s.get("rejections", {}).items(), key=lambda kv: -kv[1])]
@@ -86,10 +94,9 @@ def write_report(out: Path, stats: list[dict]) -> dict:
     for s in stats:
         if s.get("scores"):
             keys = sorted(s["scores"], key=float)
-            lines += ["", f"## {s['stage']} score histogram", "", "| score | records |", "|---|---|"]
+            lines += ["", f"## Score histogram: {s['stage']}", "", "| score | records |", "|---|---|"]
             lines += [f"| {k} | {s['scores'][k]} |" for k in keys]
-    if has_png:
-        lines += ["", "![judge scores](judge_scores.png)"]
+    lines += ["", "![records per stage and score histograms](report.png)"]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     atomic_write_text(out / "report.json", json.dumps(summary, indent=1, ensure_ascii=False))
     return summary

@@ -17,7 +17,14 @@ from typing import Any
 
 from polyvlm.data.records import RecordError
 from polyvlm.synth.backends import BackendError
-from polyvlm.synth.config import PipelineConfig, StageSpec, make_backend, make_stage
+from polyvlm.synth.config import (
+    RAY_MISSING,
+    PipelineConfig,
+    PipelineError,
+    StageSpec,
+    make_backend,
+    make_stage,
+)
 from polyvlm.synth.stages.base import Result, Stage, reject
 from polyvlm.synth.templates import PromptError
 
@@ -138,7 +145,7 @@ class RayRunner:
             import ray  # noqa: F401
             import ray.data  # noqa: F401
         except ImportError:
-            raise RuntimeError("runner 'ray' needs Ray Data: pip install 'polyvlm[ray]'") from None
+            raise PipelineError(RAY_MISSING) from None
         self.cfg = cfg
 
     def _init(self) -> None:

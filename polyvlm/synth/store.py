@@ -8,6 +8,7 @@ A map stage writes one *result line* per distinct input record:
 `key = hash(input record, stage, prompt version, model, params)`. On resume every shard is scanned, a
 trailing half-written line (the process was SIGKILLed inside a write) is cut off, and the keys found are
 skipped. Reading a stage's outputs back keeps only the first line per key, so a record is never emitted twice.
+Result lines of the same stage under another configuration (`ResultIndex`) are copied instead of recomputed.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from array import array
 from collections.abc import Iterator
+from itertools import chain, islice
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
+
+import numpy as np
 
 from polyvlm.data.records import RecordError
 
@@ -109,6 +114,59 @@ def iter_results(directory: Path) -> Iterator[dict]:
             yield obj
 
 
+class ResultIndex:
+    """Result lines of *other* stage directories, found by key, so work done under another pipeline
+    configuration is reused: a changed upstream stage gives this stage a new directory, yet every input
+    record it had seen before keeps its key. Holds ~20 bytes per line (sorted keys, file, byte offset);
+    partial lines of killed attempts and `failed` results are never reused."""
+
+    _PREFIX = b'{"key": "'
+
+    def __init__(self, directories: list[Path]):
+        self.paths: list[Path] = []
+        keys, files, offsets = array("Q"), array("I"), array("Q")
+        for d in directories:
+            for p in shard_paths(d):
+                self.paths.append(p)
+                with open(p, "rb") as f:
+                    pos = 0
+                    for line in f:
+                        if line.endswith(b"\n") and line.startswith(self._PREFIX):
+                            keys.append(int(line[9:25], 16))
+                            files.append(len(self.paths) - 1)
+                            offsets.append(pos)
+                        pos += len(line)
+        order = np.argsort(np.frombuffer(keys, dtype=np.uint64), kind="stable") if keys else np.zeros(0, int)
+        self.keys = np.frombuffer(keys, dtype=np.uint64)[order] if keys else np.zeros(0, np.uint64)
+        self.files = np.frombuffer(files, dtype=np.uint32)[order] if files else np.zeros(0, np.uint32)
+        self.offsets = np.frombuffer(offsets, dtype=np.uint64)[order] if offsets else np.zeros(0, np.uint64)
+        self._open: dict[int, BinaryIO] = {}
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def get(self, key: str) -> dict | None:
+        """The finished (ok or rejected) result line stored under `key`, or None."""
+        sk = np.uint64(short_key(key))
+        i = int(np.searchsorted(self.keys, sk))
+        while i < len(self.keys) and self.keys[i] == sk:
+            fi = int(self.files[i])
+            if fi not in self._open:
+                self._open[fi] = open(self.paths[fi], "rb")
+            f = self._open[fi]
+            f.seek(int(self.offsets[i]))
+            obj = json.loads(f.readline())
+            if obj.get("key") == key and obj.get("status") in ("ok", "rejected"):
+                return obj
+            i += 1
+        return None
+
+    def close(self) -> None:
+        for f in self._open.values():
+            f.close()
+        self._open.clear()
+
+
 class ShardWriter:
     """Appends lines to `part-{attempt}-{n}.jsonl` shards of at most `shard_size` lines.
 
@@ -165,3 +223,23 @@ def write_record_shards(directory: Path, records: Iterator[dict], shard_size: in
         w.write(rec)
     w.close()
     return w.written
+
+
+def write_parquet_shards(directory: Path, records: Iterator[dict], shard_size: int) -> int:
+    """Write conversation records as `part-00000-NNNNN.parquet` shards in polyvlm's Parquet layout (the one
+    `polyvlm.data` reads back); a record that is not a conversation record raises RecordError naming it."""
+    from polyvlm.data.writers import RecordWriter
+
+    n, shard = 0, 0
+    it = iter(records)
+    while (first := next(it, None)) is not None:
+        with RecordWriter(Path(directory) / f"part-00000-{shard:05d}.parquet", fmt="parquet") as w:
+            for rec in chain([first], islice(it, shard_size - 1)):  # not `yield from`: that would close `it`
+                if not isinstance(rec.get("conversations"), list):
+                    raise RecordError("final_format parquet holds conversation records; this one has no "
+                                      "'conversations' (use final_format: jsonl)", "final", str(rec.get("id")),
+                                      code="wrong_type")
+                w.write(rec)
+                n += 1
+        shard += 1
+    return n

@@ -3,7 +3,7 @@
 A template file holds:
 
     name: judge
-    version: "1"            # part of every result key: bump it when the wording changes
+    version: "1"            # part of every result key (with a digest of the wording): bump it on changes
     system: "..."            # optional
     user: "... $question ..."   # `string.Template` syntax ($name); `$$` is a literal dollar
     variants:                # optional, e.g. per task category; each replaces `user`
@@ -14,6 +14,8 @@ Rendering with a missing variable raises a clear error naming the template file 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +42,13 @@ class PromptTemplate:
     def version_id(self) -> str:
         """`name@version`, the string that enters result keys."""
         return f"{self.name}@{self.version}"
+
+    @property
+    def key_id(self) -> str:
+        """`name@version#digest`: what enters result keys. The digest of the wording means an edited template
+        whose version was not bumped still gets fresh results instead of silently reusing stale ones."""
+        text = json.dumps([self.system, self.user, sorted(self.variants.items())], ensure_ascii=False)
+        return f"{self.version_id}#{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
     def render(self, variant: str | None = None, **values: object) -> list[dict[str, str]]:
         """Chat messages: an optional system message and the user message with `values` substituted."""

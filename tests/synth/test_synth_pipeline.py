@@ -63,8 +63,8 @@ def test_pipeline_with_500s_and_timeouts_and_report(tmp_path, image_dir, fake_se
     assert len({r["id"] for r in final}) == len(final)
     assert all(r["judge_score"] >= 3 for r in final)
     report = (tmp_path / "out" / "report.md").read_text()
-    assert "below_threshold" in report and "| judge |" in report and "judge_scores.png" in report
-    assert (tmp_path / "out" / "judge_scores.png").stat().st_size > 1000
+    assert "below_threshold" in report and "| judge |" in report and "report.png" in report
+    assert (tmp_path / "out" / "report.png").stat().st_size > 1000
     detail = json.loads((tmp_path / "out" / "report.json").read_text())["detail"]
     judge = next(s for s in detail if s["stage"] == "judge")
     assert sum(judge["scores"].values()) == 41 and judge["rejections"]["below_threshold"] == rows["judge"]["rejected"]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from synth_helpers import conv, read_final, write_jsonl
 
+from polyvlm.synth.cli import main as synth_main
 from polyvlm.synth.config import pipeline_from_dict
 from polyvlm.synth.pipeline import Pipeline
 
@@ -23,7 +25,7 @@ def local_ray():
 
 
 @pytest.mark.slow
-def test_ray_runner_matches_local_runner(tmp_path, image_dir, fake_server, local_ray):
+def test_ray_runner_matches_local_runner(tmp_path, image_dir, fake_server, local_ray, capsys):
     server = fake_server()
     recs = [conv(f"s{i}", f"What is shown in picture {i}?", f"Object {i}.", image="red.png") for i in range(30)]
     recs.append({"id": "broken", "conversations": []})  # rejected with a reason by every runner
@@ -37,7 +39,10 @@ def test_ray_runner_matches_local_runner(tmp_path, image_dir, fake_server, local
                            {"stage": "dedup"}]}
 
     local = Pipeline(pipeline_from_dict(cfg("local", "local"))).run()
-    remote = Pipeline(pipeline_from_dict(cfg("ray", "ray"))).run()
+    p = tmp_path / "ray.yaml"
+    p.write_text(yaml.safe_dump(cfg("ray", "ray")))
+    assert synth_main([str(p)]) == 0, capsys.readouterr().err  # `polyvlm synth ray.yaml`
+    remote = json.loads((tmp_path / "ray" / "report.json").read_text())
     key = lambda r: json.dumps(r, sort_keys=True)  # noqa: E731
     got, want = read_final(tmp_path / "ray"), read_final(tmp_path / "local")
     assert len(want) > 0 and sorted(map(key, got)) == sorted(map(key, want))

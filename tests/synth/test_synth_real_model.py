@@ -3,6 +3,7 @@ and the `transformers` backend over `polyvlm.load_generator` in process."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -12,15 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from synth_helpers import conv, write_jsonl
 
-from polyvlm.synth.backends import BackendConfig
-from polyvlm.synth.config import pipeline_from_dict
-from polyvlm.synth.local_backends import TransformersBackend
-from polyvlm.synth.pipeline import Pipeline
+from polyvlm.synth.cli import main as synth_main
 from polyvlm.synth.store import iter_results
 
-pytest.importorskip("polyvlm.testing", reason="polyvlm.testing.make_tiny_checkpoint is not there yet")
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,7 +50,7 @@ def _check_every_record_accounted(out: Path, n: int) -> None:
     assert (out / "report.md").is_file()
 
 
-def test_synth_against_polyvlm_serve_process(tmp_path, image_dir, tiny_ckpt):
+def test_synth_against_polyvlm_serve_process(tmp_path, image_dir, tiny_ckpt, capsys):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -70,31 +68,33 @@ def test_synth_against_polyvlm_serve_process(tmp_path, image_dir, tiny_ckpt):
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        cfg = pipeline_from_dict({
+        p = tmp_path / "pipe.yaml"
+        p.write_text(yaml.safe_dump({
             "input": str(_records(tmp_path)), "output": str(tmp_path / "out"), "image_root": str(image_dir),
             "concurrency": 4, "progress": False, "on_failure": "stop",
             "backends": {"m": {"type": "openai", "base_url": f"http://127.0.0.1:{port}/v1", "model": tiny_ckpt.name,
                                "timeout": 120, "concurrency": 4}},
-            "stages": _stages(tmp_path)})
-        summary = Pipeline(cfg).run()
+            "stages": _stages(tmp_path)}))
+        assert synth_main([str(p)]) == 0, capsys.readouterr().err
     finally:
         proc.terminate()
         proc.wait(20)
-    rows = summary["stages"]
+    rows = json.loads((tmp_path / "out" / "report.json").read_text())["stages"]
     assert rows[0]["in"] == 5 and rows[0]["failed"] == 0 and rows[1]["in"] == 5
     assert rows[1]["backend"]["requests"] == 5 and rows[1]["backend"]["failures"] == 0
     _check_every_record_accounted(tmp_path / "out", 5)
 
 
-def test_synth_with_in_process_generator(tmp_path, image_dir, tiny_ckpt):
-    import polyvlm
-
-    gen = polyvlm.load_generator(tiny_ckpt)
-    backend = TransformersBackend(BackendConfig(type="transformers", batch_size=4, max_wait_ms=20), generator=gen)
-    cfg = pipeline_from_dict({
+def test_synth_with_in_process_transformers_backend(tmp_path, image_dir, tiny_ckpt, capsys):
+    """`type: transformers` loads the checkpoint with `polyvlm.load_generator` and batches the requests."""
+    p = tmp_path / "pipe.yaml"
+    p.write_text(yaml.safe_dump({
         "input": str(_records(tmp_path)), "output": str(tmp_path / "out"), "image_root": str(image_dir),
         "concurrency": 4, "progress": False,
-        "backends": {"m": {"type": "transformers", "checkpoint": str(tiny_ckpt)}}, "stages": _stages(tmp_path)})
-    summary = Pipeline(cfg, backends={"m": backend}).run()
+        "backends": {"m": {"type": "transformers", "checkpoint": str(tiny_ckpt), "batch_size": 4, "max_wait_ms": 20}},
+        "stages": _stages(tmp_path)}))
+    assert synth_main([str(p)]) == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "out" / "report.json").read_text())
     assert summary["stages"][1]["backend"]["requests"] == 5 and summary["stages"][1]["failed"] == 0
+    assert summary["stages"][1]["backend"]["failures"] == 0
     _check_every_record_accounted(tmp_path / "out", 5)

@@ -55,3 +55,23 @@ def test_repair_of_file_without_newline(tmp_path):
     assert p.read_text() == ""
     p.write_text(json.dumps({"key": "ab"}) + "\n")
     assert repair_shard(p) == 0
+
+
+def test_result_index_finds_finished_lines_only(tmp_path):
+    from polyvlm.synth.store import ResultIndex
+
+    other = tmp_path / "01-judge-aaaa" / "map"
+    w = ShardWriter(other, shard_size=2)
+    for i, status in enumerate(["ok", "rejected", "failed", "ok"]):
+        w.write({"key": _k(i), "status": status, "outputs": [{"id": str(i)}] if status == "ok" else []})
+    w.close()
+    with open(sorted(other.glob("part-*.jsonl"))[-1], "a") as f:
+        f.write(json.dumps({"key": _k(9), "status": "ok"})[:-3])  # a killed attempt's half line
+    index = ResultIndex([other, tmp_path / "missing"])
+    assert len(index) == 4
+    assert index.get(_k(0))["outputs"] == [{"id": "0"}] and index.get(_k(3))["status"] == "ok"
+    assert index.get(_k(1))["status"] == "rejected"
+    assert index.get(_k(2)) is None and index.get(_k(9)) is None and index.get(_k(5)) is None
+    # a different key with the same 64-bit prefix is not taken for it
+    assert index.get(_k(0)[:16] + "0" * 48) is None
+    index.close()

@@ -114,7 +114,13 @@ class Translate(Stage):
 
     async def _language(self, record: dict, src: str, target: str) -> dict:
         turns = record["conversations"]
-        texts = await asyncio.gather(*(self._turn(t["value"], src, target) for t in turns))
+        tasks = [asyncio.ensure_future(self._turn(t["value"], src, target)) for t in turns]
+        try:
+            texts = await asyncio.gather(*tasks)
+        except BaseException:
+            for t in tasks:  # one rejected turn rejects the language: stop asking for its other turns
+                t.cancel()
+            raise
         conv = [{**t, "value": v} for t, v in zip(turns, texts)]
         return derive(record, f"-{target}", conv, language=target, translated_from=src)
 
