@@ -7,6 +7,10 @@ Both servers are `polyvlm serve` child processes on loopback (one at a time) run
 the same requests from `--clients` concurrent HTTP clients (streaming and plain alternate), in `--rounds`
 alternating rounds so that a change in machine load affects both alike. Prints p50/p99
 latency, throughput and failures side by side; the last line is `ratio: <batched / unbatched throughput>`.
+
+The clients run on the same machine as the server, so by default the server's torch gets one thread
+(`--threads 1`, both modes alike): on 2 cores, a second OpenMP thread fights the clients for the CPU, and a
+stalled OpenMP thread stalls the whole batch (`--threads 0` keeps torch's default).
 """
 
 from __future__ import annotations
@@ -174,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--max-batch-size", type=int, default=16)
     p.add_argument("--batch-wait-ms", type=float, default=10.0)
-    p.add_argument("--rounds", type=int, default=2, help="alternate batched/unbatched this many times")
-    p.add_argument("--threads", type=int, default=0, help="server's torch threads (OMP_NUM_THREADS; 0: default)")
+    p.add_argument("--rounds", type=int, default=4, help="alternate batched/unbatched this many times")
+    p.add_argument("--threads", type=int, default=1, help="server's torch threads (OMP_NUM_THREADS; 0: torch's default)")
     args = p.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -187,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             ckpt = make_tiny_checkpoint(Path(tmp) / "tiny")
         payloads = [body(i, args.max_tokens, args.image_size) for i in range(args.requests)]
         print(f"model {ckpt.name}: {args.requests} image requests ({args.image_size}px, max_tokens "
-              f"{args.max_tokens}, seeded sampling, half streamed) from {args.clients} concurrent clients")
+              f"{args.max_tokens}, seeded sampling, half streamed) from {args.clients} concurrent clients; "
+              f"server threads: {args.threads or 'torch default'}")
         modes = {"batched": ["--max-batch-size", str(args.max_batch_size), "--batch-wait-ms", str(args.batch_wait_ms)],
                  "unbatched": ["--no-batching"]}
         runs = {name: Run(name, [], [], 0.0, 0, {}) for name in modes}

@@ -105,10 +105,10 @@ def create_app(generator: Generator, config: ServeConfig | None = None, *, ui: b
         raw = await _read_body(request, cfg.max_body_bytes)
         try:
             body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise APIError(f"request body is not valid JSON: {e}", code="invalid_json") from None
         except RecursionError:
             raise APIError("request body is nested too deeply", code="invalid_json") from None
+        except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, and integers over Python's 4300-digit limit
+            raise APIError(f"request body is not valid JSON: {e}", code="invalid_json") from None
 
         def prepare() -> ParsedChat:  # media decoding and tokenizing are CPU work: off the event loop
             parsed = parse_chat(body, cfg, set(generator.modalities), served)

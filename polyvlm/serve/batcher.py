@@ -61,7 +61,8 @@ class Batcher:
         self.max_wait = max(0.0, max_wait_ms) / 1000.0
         self.arrival_wait = max(self.max_wait, arrival_wait_ms / 1000.0)
         self._arriving = 0  # requests received and still being decoded: worth waiting for
-        self._last_end, self._last_size = float("-inf"), 0  # when the previous batch finished, and its size
+        # when the previous batch finished, its size and how long it ran
+        self._last_end, self._last_size, self._last_duration = float("-inf"), 0, 0.0
         self._lock = threading.Lock()
         self.max_queue = max_queue
         self.batch_sizes: Counter[int] = Counter()  # batch size -> how many batches ran at that size
@@ -123,14 +124,27 @@ class Batcher:
         batch, stop = [first], False
         start = time.monotonic()
         # Right after a batch, its clients are likely on their way back with their next request (evaluation
-        # and synthesis clients keep a fixed number in flight): expect them too, or the clients split into
-        # two cohorts that alternate at half the batch size.
-        expect = 0
-        if start - self._last_end < self.arrival_wait:
-            expect = min(self.max_batch_size, self._q.qsize() + 1 + self._last_size)
+        # and synthesis clients keep a fixed number in flight): expect them, plus the requests that were already
+        # waiting when it ended (another cohort), or the clients split into cohorts that alternate at a fraction
+        # of the batch size. A lone client sending one request after another is expected alone: it never waits.
+        # How long to wait for them grows with the last batch's run time (a busy CPU slows everyone's return),
+        # bounded so that waiting costs at most a fifth of a batch.
+        comeback = max(self.arrival_wait, min(0.2 * self._last_duration, 1.0))
+        after_batch = start - self._last_end < comeback
+
+        def expected() -> int:
+            if not after_batch:
+                return 0
+            waiting = sum(1 for j in batch if j.enqueued < self._last_end)
+            return min(self.max_batch_size, self._last_size + waiting)
+
         while len(batch) < self.max_batch_size:
-            waiting_for_more = self._arriving > 0 or len(batch) < expect
-            limit = self.arrival_wait if waiting_for_more else self.max_wait
+            if len(batch) < expected():
+                limit = comeback
+            elif self._arriving > 0:
+                limit = self.arrival_wait
+            else:
+                limit = self.max_wait
             remaining = start + limit - time.monotonic()
             try:
                 # short slices while waiting on arrivals: stop as soon as none is left being decoded
@@ -175,6 +189,7 @@ class Batcher:
             if job.on_token is not None and delta:
                 _deliver(job.loop, job.on_token, delta)
 
+        began = time.monotonic()
         try:
             results = self.generator.generate([j.request for j in batch], on_token=on_token)
             if len(results) != len(batch):
@@ -190,6 +205,9 @@ class Batcher:
             _deliver(batch[0].loop, _settle, batch[0].future, None, err)
             return
         self.batch_sizes[len(batch)] += 1
+        # recorded before the results go out: a client that answers at once must count as coming back, not as
+        # one that was already waiting when the batch ended (which would make the next batch wait for company)
+        self._last_end, self._last_size = time.monotonic(), len(batch)
+        self._last_duration = self._last_end - began
         for job, res in zip(batch, results):
             _deliver(job.loop, _settle, job.future, res, None)
-        self._last_end, self._last_size = time.monotonic(), len(batch)

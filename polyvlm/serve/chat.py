@@ -59,5 +59,7 @@ def main(argv: list[str]) -> int:
     except ValueError as e:
         print(f"polyvlm chat: {e}", file=sys.stderr)
         return 1
-    print(out.text)
+    # the answer and one newline, nothing else on stdout (scripts read it); errors go to stderr
+    sys.stdout.write(out.text.rstrip("\n") + "\n")
+    sys.stdout.flush()
     return 0

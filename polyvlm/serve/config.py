@@ -16,7 +16,7 @@ class ServeConfig:
     port: int = _f(8000, "TCP port.")
     api_key: str = _f("", "If set, every /v1 request needs `Authorization: Bearer KEY` (env POLYVLM_API_KEY).")
     served_model_name: str = _f("", "Model id reported by /v1/models and accepted in requests; empty: the generator's name.")
-    ui: bool = _f(False, "Mount the Gradio web demo at /ui (needs `pip install gradio`).")
+    ui: bool = _f(False, "Mount the Gradio web demo at /ui (needs the ui extra: `pip install 'polyvlm[ui]'`).")
     max_batch_size: int = _f(8, "Most requests generated together in one batch.")
     batch_wait_ms: float = _f(10.0, "How long the first request of a batch waits for others to join.")
     batch_arrival_wait_ms: float = _f(50.0, "Longest a batch waits for requests already received but still being decoded.")

@@ -23,7 +23,10 @@ _WS = re.compile(r"\s+")
 
 def decode_base64(data: str, param: str, what: str = "media") -> bytes:
     """Strict base64 (whitespace allowed, missing padding tolerated); raises APIError `invalid_base64`."""
-    if not isinstance(data, str) or not data.strip():
+    if not isinstance(data, str):
+        raise APIError(f"{param}: {what} data must be a base64 string, got {type(data).__name__}", param=param,
+                       code="invalid_base64")
+    if not data.strip():
         raise APIError(f"{param}: empty {what} data", param=param, code="invalid_base64")
     s = _WS.sub("", data)
     s += "=" * (-len(s) % 4)

@@ -111,7 +111,7 @@ def parse_chat(body: Any, cfg: ServeConfig, modalities: set[str], served_name: s
         if not isinstance(msg, dict):
             raise APIError(f"{p} must be an object", param=p, code="invalid_type")
         role = msg.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise APIError(f"{p}.role {role!r} is not supported (system, developer, user, assistant)",
                            param=f"{p}.role", code="invalid_role")
         if "content" not in msg or msg["content"] is None:
@@ -162,7 +162,7 @@ def parse_chat(body: Any, cfg: ServeConfig, modalities: set[str], served_name: s
                     raise APIError(f"{pj}.input_audio must be an object with 'data' and 'format'",
                                    param=f"{pj}.input_audio", code="invalid_value")
                 fmt = audio.get("format", "wav")
-                if fmt not in AUDIO_FORMATS:
+                if not isinstance(fmt, str) or fmt not in AUDIO_FORMATS:
                     raise APIError(f"{pj}.input_audio.format {fmt!r} is not supported ({', '.join(sorted(AUDIO_FORMATS))})",
                                    param=f"{pj}.input_audio.format", code="invalid_value")
                 raw = decode_base64(audio.get("data", ""), f"{pj}.input_audio.data", "audio")
@@ -193,6 +193,9 @@ def parse_chat(body: Any, cfg: ServeConfig, modalities: set[str], served_name: s
     opts = body.get("stream_options") or {}
     if not isinstance(opts, dict):
         raise APIError("'stream_options' must be an object", param="stream_options", code="invalid_type")
+    if opts.get("include_usage") is not None and not isinstance(opts["include_usage"], bool):
+        raise APIError("'stream_options.include_usage' must be true or false", param="stream_options.include_usage",
+                       code="invalid_type")
 
     req = ChatRequest(
         messages=out_msgs, images=images, audios=audios,

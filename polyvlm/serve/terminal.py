@@ -21,7 +21,8 @@ HELP = """commands:
   /video PATH   attach a video (frames go to the image encoder) to your next message
   /reset        forget the conversation and attached media
   /help         show this help
-  /quit         leave (Ctrl-D works too)"""
+  /quit         leave (Ctrl-D works too)
+Ctrl-C stops an answer as it streams."""
 
 
 @dataclass
@@ -113,19 +114,21 @@ def run_chat(gen: Generator, inp: TextIO | None = None, out: TextIO | None = Non
         session.pending.append(("image", list(images)))
     out.write(f"polyvlm chat with {gen.name} ({', '.join(sorted(gen.modalities)) or 'text'}); /help for commands\n")
     while True:
-        if use_input:
-            try:
+        try:
+            if use_input:
                 line = input(prompt)
-            except EOFError:
-                out.write("\n")
-                return 0
-        else:
-            out.write(prompt)
-            out.flush()
-            line = inp.readline()
-            if not line:
-                out.write("\n")
-                return 0
+            else:
+                out.write(prompt)
+                out.flush()
+                line = inp.readline()
+                if not line:
+                    raise EOFError
+        except EOFError:
+            out.write("\n")
+            return 0
+        except KeyboardInterrupt:  # Ctrl-C at the prompt leaves; during an answer it only stops the answer
+            out.write("\n")
+            return 130
         line = line.strip()
         if not line:
             continue
@@ -144,4 +147,7 @@ def run_chat(gen: Generator, inp: TextIO | None = None, out: TextIO | None = Non
             else:
                 out.write(f"error: unknown command /{cmd}; /help lists the commands\n")
             continue
-        ask(session, line, gen, out, cfg, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
+        try:
+            ask(session, line, gen, out, cfg, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
+        except KeyboardInterrupt:  # the turn is not kept: the conversation is as it was before this message
+            out.write("\n[interrupted: this turn is forgotten; attached media stay for your next message]\n")

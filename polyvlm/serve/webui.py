@@ -20,7 +20,8 @@ from polyvlm.serve.media import load_audio, load_image, load_video_frames
 from polyvlm.serve.protocol import fit_context
 from polyvlm.serve.stops import truncate_at_stop
 
-MISSING = "the web demo needs Gradio: `pip install gradio` (or `pip install 'polyvlm[ui]'`), then restart with --ui"
+MISSING = ("the web demo needs Gradio: `pip install 'polyvlm[ui]'` (in a checkout: `pip install -e '.[ui]'`; or just "
+           "`pip install gradio`), then restart with --ui")
 
 
 def _import_gradio() -> Any:
@@ -140,9 +141,9 @@ def build_ui(batcher: Batcher, generator: Generator, cfg: ServeConfig) -> Any:
                 video = gr.Video(label="Video (frames go to the image encoder)", sources=["upload"], visible=has_image,
                                  elem_id="video-input")
                 max_tokens = gr.Slider(1, max(1, min(1024, generator.max_context - 1)), value=min(128, generator.max_context - 1),
-                                       step=1, label="Maximum new tokens")
-                temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label="Temperature (0 = greedy)")
-                top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label="Top-p")
+                                       step=1, label="Maximum new tokens", elem_id="max-tokens")
+                temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label="Temperature (0 = greedy)", elem_id="temperature")
+                top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label="Top-p", elem_id="top-p")
             with gr.Column(scale=2):
                 chatbot = gr.Chatbot(label="Conversation", elem_id="chatbot", height=480)
                 box = gr.Textbox(placeholder="Ask about the media…", show_label=False, elem_id="prompt")

@@ -188,3 +188,36 @@ def test_batch_waits_for_requests_still_being_decoded():
     asyncio.run(main())
     batcher.close()
     assert gen.batch_sizes == [2] and time.monotonic() - t0 < 1.5  # joined, and no full arrival wait was spent
+
+
+def test_lone_sequential_client_never_waits_for_company():
+    gen = FakeGenerator(batch_sleep=0.0)
+    batcher = Batcher(gen, max_batch_size=8, max_wait_ms=1, arrival_wait_ms=1000)
+
+    async def main():
+        for i in range(5):  # one request after another, like `polyvlm eval --concurrency 1`
+            await batcher.submit(_req(f"r{i}"))
+
+    t0 = time.monotonic()
+    asyncio.run(main())
+    batcher.close()
+    assert gen.batch_sizes == [1] * 5 and time.monotonic() - t0 < 0.8  # not 5 x 1 s spent waiting for a second client
+
+
+def test_returning_clients_rejoin_one_batch_even_when_slow_to_come_back():
+    """Clients that take longer than the arrival wait to send their next request (a busy CPU) still form
+    full batches: the wait for them grows with the last batch's run time."""
+    gen = FakeGenerator(batch_sleep=1.0)
+    batcher = Batcher(gen, max_batch_size=8, max_wait_ms=5, arrival_wait_ms=20)
+
+    async def client(k: int):
+        for i in range(3):
+            await batcher.submit(_req(f"c{k}-{i}"))
+            await asyncio.sleep(0.01 + 0.02 * k)  # staggered, up to 7x arrival_wait_ms; < a fifth of a batch
+
+    async def main():
+        await asyncio.gather(*(client(k) for k in range(8)))
+
+    asyncio.run(main())
+    batcher.close()
+    assert gen.batch_sizes == [8, 8, 8]

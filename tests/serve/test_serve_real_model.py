@@ -15,11 +15,11 @@ import openai
 import pytest
 from serve_helpers import data_uri, live_server, png_bytes
 
+from polyvlm import testing
 from polyvlm.serve.app import create_app
 from polyvlm.serve.config import ServeConfig
 from polyvlm.serve.terminal import run_chat
 
-testing = pytest.importorskip("polyvlm.testing", reason="polyvlm.testing.make_tiny_checkpoint is not there yet")
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 

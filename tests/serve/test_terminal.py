@@ -6,6 +6,7 @@ import io
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -99,3 +100,44 @@ def test_in_a_pseudo_terminal(tmp_path):
             proc.kill()
         os.close(pid_out)
     assert b"echo: describe it | images=1" in seen
+
+
+def test_ctrl_c_stops_the_answer_not_the_chat(tmp_path):
+    (tmp_path / "red.png").write_bytes(png_bytes((230, 10, 10), (8, 8)))
+    script = (f"import sys; sys.path.insert(0, {str(HERE)!r})\n"
+              "from serve_fakes import FakeGenerator\n"
+              "from polyvlm.serve.terminal import run_chat\n"
+              "sys.exit(run_chat(FakeGenerator(batch_sleep=0.0, token_sleep=0.3)))\n")
+    proc = subprocess.Popen([sys.executable, "-u", "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(HERE.parents[1])})
+    os.set_blocking(proc.stdout.fileno(), False)
+    seen, pos = b"", 0
+
+    def expect(marker: bytes, timeout: float = 20) -> None:
+        """Wait for `marker` in the output after the previous match."""
+        nonlocal seen, pos
+        deadline = time.monotonic() + timeout
+        while marker not in seen[pos:]:
+            assert time.monotonic() < deadline, f"timed out waiting for {marker!r}; got {seen[-500:]!r}"
+            select.select([proc.stdout], [], [], 0.1)
+            seen += proc.stdout.read() or b""
+        pos = seen.index(marker, pos) + len(marker)
+
+    try:
+        expect(b">>> ")
+        proc.stdin.write(f"/image {tmp_path}/red.png\nwhat is this long story\n".encode())
+        proc.stdin.flush()
+        expect(b"echo: what")  # the answer has started streaming
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        expect(b"[interrupted")
+        expect(b">>> ")
+        proc.stdin.write(b"again\n")
+        proc.stdin.flush()
+        expect(b"echo: again | images=1 audios=0 turns=1")  # the interrupted turn is gone, its image stayed
+        expect(b">>> ")
+        proc.send_signal(signal.SIGINT)  # at the prompt: leave
+        assert proc.wait(20) == 130, proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert b"Traceback" not in proc.stderr.read()

@@ -1,4 +1,5 @@
-"""The Gradio demo at /ui in headless Chromium (Playwright): upload an image, ask, see the answer stream in."""
+"""The Gradio demo at /ui in headless Chromium (Playwright): uploads (image, audio, video), streaming, sliders,
+regenerate, clear; the API-key login; and the message when Gradio is missing."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import shutil
 
 import pytest
 from serve_fakes import FakeGenerator
-from serve_helpers import live_server, png_bytes
+from serve_helpers import live_server, png_bytes, wav_bytes, write_webm
 
 from polyvlm.serve.app import create_app
 from polyvlm.serve.config import ServeConfig
@@ -102,6 +103,74 @@ def test_ui_upload_ask_stream_regenerate_clear(tmp_path):
             raise
         finally:
             browser.close()
+    app.state.batcher.close()
+
+
+def _set_slider(page, elem_id: str, value: float) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+    page.wait_for_function("([id, v]) => document.querySelector(`#${id} input[type=range]`).value == v",
+                           arg=[elem_id, str(value)], timeout=10_000)
+
+
+def test_ui_audio_and_video_uploads_and_sliders(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    (tmp_path / "tone.wav").write_bytes(wav_bytes(0.5, 8000))
+    write_webm(tmp_path / "clip.webm", n_frames=10, color=(10, 10, 230))
+    gen = FakeGenerator(batch_sleep=0.0, token_sleep=0.01)
+    app = create_app(gen, ServeConfig(ui=True, max_video_frames=4))
+    with live_server(app) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{url}/ui/", wait_until="domcontentloaded", timeout=60_000)
+            page.wait_for_selector("#prompt textarea", timeout=60_000)
+            page.locator("#audio-input input[type=file]").set_input_files(str(tmp_path / "tone.wav"))
+            page.locator("#video-input input[type=file]").set_input_files(str(tmp_path / "clip.webm"))
+            page.wait_for_selector("#video-input video", timeout=30_000)
+            page.wait_for_selector("#audio-input [data-testid=waveform-Audio]", timeout=30_000)
+            for elem_id, value in (("max-tokens", 40), ("temperature", 0), ("top-p", 0.5)):
+                _set_slider(page, elem_id, value)
+            page.locator("#prompt textarea").fill("hear and watch")
+            page.locator("#send").click()
+            full = "echo: hear and watch | images=4 audios=1 turns=1 | " + "blue-32x32 " * 4 + "audio-0.50s"
+            _wait_text(page, full)
+            req = gen.requests[-1]
+            assert (req.max_new_tokens, req.temperature, req.top_p) == (40, 0.0, 0.5)
+            assert req.messages == [{"role": "user", "content": "<image>" * 4 + "\n<audio>\nhear and watch"}]
+            assert len(req.images) == 4 and len(req.audios) == 1
+            assert " w" not in page.locator("#chatbot").inner_text().split("audio-0.50s")[-1]  # temperature 0: no sampling
+
+            _set_slider(page, "max-tokens", 6)  # regenerate with the new length: the answer is cut
+            page.locator("#regenerate").click()
+            page.wait_for_function("(s) => !document.querySelector('#chatbot').innerText.includes(s)", arg="blue-32x32",
+                                   timeout=30_000)
+            _wait_text(page, "echo: hear and watch | images=4")
+            _wait_idle(page)
+            assert gen.requests[-1].max_new_tokens == 6 and len(gen.requests[-1].images) == 4
+            assert "audios=1" not in page.locator("#chatbot").inner_text()
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            print(f"screenshot: {tmp_path / 'failure.png'}")
+            raise
+        finally:
+            browser.close()
+    app.state.batcher.close()
+
+
+def test_ui_login_uses_the_api_key():
+    from fastapi.testclient import TestClient
+
+    app = create_app(FakeGenerator(batch_sleep=0.0), ServeConfig(ui=True, api_key="sk-ui"))
+    with TestClient(app) as client:
+        assert client.get("/ui/config").status_code == 401  # the demo is closed before logging in
+        assert client.post("/ui/login", data={"username": "anyone", "password": "wrong"}).status_code == 400
+        assert client.get("/ui/config").status_code == 401
+        r = client.post("/ui/login", data={"username": "anyone", "password": "sk-ui"})
+        assert r.status_code == 200 and r.json() == {"success": True}
+        assert client.get("/ui/config").status_code == 200 and "polyvlm demo" in client.get("/ui/config").text
     app.state.batcher.close()
 
 
