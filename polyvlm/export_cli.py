@@ -1,5 +1,5 @@
-"""`polyvlm export SRC --format hf-llava|polyvlm --out DIR`: move models between polyvlm checkpoints and the
-Hugging Face Llava layout (loadable by transformers, servable by vLLM)."""
+"""`polyvlm export SRC --format hf-llava|hf-llava-next|polyvlm --out DIR`: move models between polyvlm checkpoints
+and the Hugging Face Llava / LLaVA-NeXT layouts (loadable by transformers, servable by vLLM)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,16 @@ from pathlib import Path
 from polyvlm.utils import DTYPES, setup_logging
 
 log = logging.getLogger("polyvlm.export")
-FORMATS = ("hf-llava", "polyvlm")
+FORMATS = ("hf-llava", "hf-llava-next", "polyvlm")
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="polyvlm export",
-        description="Export a polyvlm checkpoint to the Hugging Face Llava layout, or import a Llava directory as a "
-                    "polyvlm checkpoint.",
+        description="Export a polyvlm checkpoint to the Hugging Face Llava layout (hf-llava; hf-llava-next for "
+                    "image_aspect_ratio anyres), or import a Llava directory as a polyvlm checkpoint.",
         epilog="examples:\n  polyvlm export runs/tiny/final --format hf-llava --out exports/tiny-llava\n"
+               "  polyvlm export runs/tiny_anyres/final --format hf-llava-next --out exports/tiny-llava-next\n"
                "  polyvlm export hf-llava:exports/tiny-llava --format polyvlm --out runs/imported",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -28,9 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=FORMATS, default="hf-llava", help="what to write (default: hf-llava)")
     p.add_argument("--out", required=True, help="output directory (written atomically; replaced when it exists)")
     p.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="cast weights (default: keep the model's)")
-    p.add_argument("--max-shard-size", default="5GB", help="hf-llava: largest safetensors shard (default 5GB)")
+    p.add_argument("--max-shard-size", default="5GB", help="hf-llava(-next): largest safetensors shard (default 5GB)")
     p.add_argument("--template", default="auto",
-                   help="importing hf-llava: polyvlm chat template name, or auto (recognise the directory's template)")
+                   help="importing hf-llava:DIR (Llava or LLaVA-NeXT): polyvlm chat template name, or auto (recognise the directory's template)")
     p.add_argument("--max-length", type=int, default=2048, help="importing hf-llava: the processor's max_length")
     return p
 
@@ -68,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         model, processor = load_source(args.src, args.template, args.max_length, args.dtype)
-        if args.format == "hf-llava":
-            out = export_hf_llava(model, processor, args.out, dtype=args.dtype, max_shard_size=args.max_shard_size)
+        if args.format != "polyvlm":
+            out = export_hf_llava(model, processor, args.out, dtype=args.dtype, max_shard_size=args.max_shard_size,
+                                  fmt=args.format)
         else:
             from polyvlm.config import Config
             from polyvlm.models.checkpoint import save_checkpoint

@@ -45,6 +45,8 @@ def save_checkpoint(model: PolyVLM, processor: Processor, cfg: Config, path: str
         routing = model.router_stats.mean()
         if routing:  # mean moe router distribution per language seen since the model was built
             (tmp / "router_stats.json").write_text(json.dumps(routing, indent=2, ensure_ascii=False))
+            log.info("%s: moe router mean expert weights per language: %s", path.name, "; ".join(
+                f"{lang} [{' '.join(f'{w:.3f}' for w in dist)}]" for lang, dist in sorted(routing.items())))
         (tmp / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
         model.vision.tower.config.to_json_file(str(tmp / "vision_config.json"))
         model.llm.config.to_json_file(str(tmp / "llm_config.json"))

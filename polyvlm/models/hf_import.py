@@ -1,9 +1,10 @@
-"""Import a Hugging Face Llava checkpoint directory (`model.init_from: hf-llava:PATH`, `polyvlm export
-hf-llava:PATH --format polyvlm`) as a ready PolyVLM + Processor: weights, tokenizer, processor settings.
+"""Import a Hugging Face Llava or LLaVA-NeXT checkpoint directory (`model.init_from: hf-llava:PATH`, `polyvlm
+export hf-llava:PATH --format polyvlm`) as a ready PolyVLM + Processor: weights, tokenizer, processor settings.
 
 transformers reads the weights (any key layout it knows, sharded or not, any dtype); the vision tower, the
 language backbone and LM head are then moved into polyvlm's modules without a copy, and the projector
-weights are loaded into an `mlp2x_gelu` connector.
+weights are loaded into an `mlp2x_gelu` connector. A LLaVA-NeXT directory becomes an `anyres` model with its
+`image_grid_pinpoints` and `image_newline`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
 from polyvlm.config import ModelConfig
 from polyvlm.data.records import PLACEHOLDERS, Turn
+from polyvlm.models.anyres import parse_mode, parse_pinpoints
 from polyvlm.models.connectors import build_connector
 from polyvlm.models.encoders import ENCODERS
 from polyvlm.models.processor import Processor, ProcessorConfig
@@ -39,8 +41,8 @@ def _fail(path: Path, reason: str) -> HFImportError:
 
 
 def read_llava_config(path: str | Path):
-    """`path`'s LlavaConfig, after checking polyvlm can represent it exactly."""
-    from transformers import LlavaConfig
+    """`path`'s LlavaConfig / LlavaNextConfig, after checking polyvlm can represent it exactly."""
+    from transformers import LlavaConfig, LlavaNextConfig
 
     path = Path(path)
     cfg_file = path / "config.json"
@@ -51,12 +53,9 @@ def read_llava_config(path: str | Path):
     except json.JSONDecodeError as e:
         raise _fail(cfg_file, f"not valid JSON: {e}") from None
     mt = raw.get("model_type")
-    if mt == "llava_next":
-        raise _fail(path, "a LLaVA-NeXT (anyres) checkpoint, not Llava; to start from its projector use "
-                          f"`model.connector_init: {path}`")
-    if mt != "llava":
-        raise _fail(path, f"config.json model_type is '{mt}', not 'llava'")
-    cfg = LlavaConfig.from_pretrained(str(path))
+    if mt not in ("llava", "llava_next"):
+        raise _fail(path, f"config.json model_type is '{mt}', not 'llava' or 'llava_next'")
+    cfg = (LlavaNextConfig if mt == "llava_next" else LlavaConfig).from_pretrained(str(path))
     if cfg.projector_hidden_act != "gelu" or not cfg.multimodal_projector_bias:
         raise _fail(path, f"projector ({cfg.projector_hidden_act}, bias={cfg.multimodal_projector_bias}) is not "
                           "polyvlm's mlp2x_gelu (gelu, with biases)")
@@ -68,6 +67,11 @@ def read_llava_config(path: str | Path):
     if vt == "siglip_vision_model" and cfg.vision_feature_select_strategy == "default":
         raise _fail(path, "SigLIP has no CLS token, yet vision_feature_select_strategy 'default' drops the first patch; "
                           "polyvlm cannot reproduce that")
+    if mt == "llava_next":
+        try:
+            parse_pinpoints(cfg.image_grid_pinpoints, cfg.vision_config.image_size)
+        except ValueError as e:
+            raise _fail(path, f"image_grid_pinpoints: {e}") from None
     return cfg
 
 
@@ -93,7 +97,12 @@ def _image_settings(path: Path) -> dict:
     for name, key in (("preprocessor_config.json", None), ("processor_config.json", "image_processor")):
         f = path / name
         if f.is_file():
-            data = json.loads(f.read_text())
+            try:
+                data = json.loads(f.read_text())
+            except json.JSONDecodeError as e:
+                raise _fail(f, f"not valid JSON: {e}") from None
+            if not isinstance(data, dict):
+                raise _fail(f, f"holds a JSON {type(data).__name__}, not an object")
             data = data.get(key, {}) if key else data
             if data.get("image_mean"):
                 return data
@@ -113,6 +122,9 @@ def _check_cfg(path: Path, hcfg, cfg: ModelConfig) -> None:
     """`cfg` must describe what the checkpoint holds: they are saved with every later checkpoint."""
     if cfg.connector != "mlp2x_gelu":
         raise ValueError(f"model.connector '{cfg.connector}' differs from the init_from Llava checkpoint's 'mlp2x_gelu'")
+    if hcfg.model_type == "llava_next" and parse_mode(cfg.image_aspect_ratio) is None:
+        raise ValueError(f"{path}: a LLaVA-NeXT checkpoint encodes images as a base view plus tiles; set "
+                         f"model.image_aspect_ratio=anyres (now '{cfg.image_aspect_ratio}') to start from it")
     if getattr(cfg, "audio", "") or getattr(cfg, "audio_config", {}):
         raise ValueError(f"{path}: a Llava checkpoint has no audio encoder; start from it without model.audio / "
                          "model.audio_config, or build the audio model from local parts (model.llm, model.vision)")
@@ -135,12 +147,13 @@ def import_hf_llava(path: str | Path, template: str | None = None, max_length: i
     fails when none matches. Without `cfg`, the model's `cfg` records the checkpoint's settings, so a
     checkpoint saved from it reloads without the original directory. With `cfg` (`init_from`), template,
     max_length and dtype come from it, it must agree with the checkpoint, and parts it adds to a plain
-    build (e.g. anyres' image_newline) start from their usual initialisation.
+    build (e.g. anyres' image_newline when starting from Llava) start from their usual initialisation.
     """
-    from transformers import LlavaForConditionalGeneration
+    from transformers import LlavaForConditionalGeneration, LlavaNextForConditionalGeneration
 
     path = Path(path)
     hcfg = read_llava_config(path)
+    is_next = hcfg.model_type == "llava_next"
     if cfg is not None:
         _check_cfg(path, hcfg, cfg)
         template, max_length, dtype = cfg.template, cfg.max_length, cfg.dtype
@@ -159,7 +172,8 @@ def import_hf_llava(path: str | Path, template: str | None = None, max_length: i
     if image_id != hcfg.image_token_index:
         raise _fail(path, f"tokenizer id of <image> is {image_id} but config.json image_token_index is {hcfg.image_token_index}")
 
-    hf = LlavaForConditionalGeneration.from_pretrained(str(path), dtype=DTYPES[dtype])
+    hf_cls = LlavaNextForConditionalGeneration if is_next else LlavaForConditionalGeneration
+    hf = hf_cls.from_pretrained(str(path), dtype=DTYPES[dtype])
     select = "patch" if hcfg.vision_feature_select_strategy == "default" else "full"
     enc_cls = ENCODERS.get(hcfg.vision_config.model_type)
     vision = enc_cls(hf.model.vision_tower, hcfg.vision_feature_layer, select)
@@ -183,13 +197,18 @@ def import_hf_llava(path: str | Path, template: str | None = None, max_length: i
     if size is not None and size != vision.image_size:
         log.warning("%s: image processor size %d differs from the vision tower's %d; using %d", path, size,
                     vision.image_size, vision.image_size)
-    if settings and settings.get("do_pad") is not True:
+    if not is_next and settings and settings.get("do_pad") is not True:
         log.info("%s: its image processor crops to the centre; polyvlm pads images to a square instead", path)
+    anyres = {}
+    if is_next:  # LLaVA-NeXT is polyvlm's uncapped anyres
+        anyres = {"image_aspect_ratio": "anyres", "image_grid_pinpoints": [list(p) for p in hcfg.image_grid_pinpoints]}
     mcfg = cfg or ModelConfig(vision_feature_layer=vision.feature_layer, vision_select=vision.select,
                               connector="mlp2x_gelu", template=template, max_length=max_length,
-                              init_from=f"{PREFIX}{path}", dtype=dtype)
+                              init_from=f"{PREFIX}{path}", dtype=dtype, **anyres)
     media_ids = {m: tokenizer.convert_tokens_to_ids(t) for m, t in PLACEHOLDERS.items()}
     model = PolyVLM(mcfg, vision, connector, llm, media_ids).eval()
+    if is_next and hasattr(model, "image_newline"):
+        model.image_newline = hf.model.image_newline
     from polyvlm.models.factory import media_settings  # the same processor settings a fresh build gets
 
     processor = Processor(tokenizer, ProcessorConfig(
@@ -197,7 +216,7 @@ def import_hf_llava(path: str | Path, template: str | None = None, max_length: i
         image_mean=tuple(settings.get("image_mean", vision.mean)), image_std=tuple(settings.get("image_std", vision.std)),
         **media_settings(model, mcfg),
     ))
-    log.info("imported Hugging Face Llava %s (%s + %s, template %s)", path, hcfg.vision_config.model_type,
+    log.info("imported Hugging Face %s %s (%s + %s, template %s)", hf_cls.__name__, path, hcfg.vision_config.model_type,
              hcfg.text_config.model_type, template)
     return model, processor
 

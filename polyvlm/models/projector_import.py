@@ -43,7 +43,10 @@ def _files(path: Path) -> list[Path]:
         f = path / name
         if f.is_file():
             if name.endswith(".index.json"):
-                weight_map = json.loads(f.read_text())["weight_map"]
+                try:
+                    weight_map = json.loads(f.read_text())["weight_map"]
+                except (json.JSONDecodeError, KeyError, TypeError) as e:
+                    raise ProjectorInitError(f"{f}: not a safetensors index with a weight_map ({e!r})") from None
                 shards = {v for k, v in weight_map.items() if _KEY.search(k)}
                 return [path / s for s in sorted(shards)]
             return [f]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -42,3 +45,24 @@ def tensors_of(directory: Path) -> dict[str, torch.Tensor]:
 
 def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+OFFLINE = """
+import sys, numpy as np, torch, transformers; from PIL import Image
+d, cls, w, h = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+m = getattr(transformers, cls).from_pretrained(d); p = transformers.AutoProcessor.from_pretrained(d)
+img = Image.fromarray(np.zeros((h, w, 3), dtype=np.uint8))
+msgs = [{'role': 'user', 'content': [{'type': 'image'}, {'type': 'text', 'text': 'hi'}]}]
+x = p(images=img, text=p.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False), return_tensors='pt')
+print(m(**x).logits.shape[-1], type(p).__name__)
+"""
+
+
+def offline_forward(directory: Path, model_class: str, size: tuple[int, int]) -> list[str]:
+    """In a fresh Python with the hub switched off: `model_class.from_pretrained` + `AutoProcessor.from_pretrained`
+    of `directory`, one forward pass on a (w, h) image through the directory's chat template -> [vocab, processor]."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    res = subprocess.run([sys.executable, "-c", OFFLINE, str(directory), model_class, *map(str, size)],
+                         capture_output=True, text=True, env=env, timeout=180)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return res.stdout.split()[-2:]

@@ -119,8 +119,10 @@ def test_bad_directories_get_clear_errors(tmp_path, hf_llava_dir):
         import_hf_llava(tmp_path)
     with pytest.raises(HFImportError, match="model_type is 'qwen2'"):
         import_hf_llava(_write_config(tmp_path / "lm", {"model_type": "qwen2"}))
-    with pytest.raises(HFImportError, match="connector_init"):
-        import_hf_llava(_write_config(tmp_path / "next", {"model_type": "llava_next"}))
+    odd = {"model_type": "llava_next", "vision_config": {"model_type": "clip_vision_model", "image_size": 32},
+           "text_config": {"model_type": "llama"}, "image_grid_pinpoints": [[32, 48]]}
+    with pytest.raises(HFImportError, match=r"next: image_grid_pinpoints: .*not a multiple of the encoder's image size 32"):
+        import_hf_llava(_write_config(tmp_path / "next", odd))
     siglip = {"model_type": "llava", "vision_config": {"model_type": "siglip_vision_model"},
               "text_config": {"model_type": "llama"}, "vision_feature_select_strategy": "default"}
     with pytest.raises(HFImportError, match="SigLIP has no CLS"):
@@ -128,6 +130,10 @@ def test_bad_directories_get_clear_errors(tmp_path, hf_llava_dir):
     custom = _with_template(hf_llava_dir, tmp_path / "custom", "{% for m in messages %}{{ m['content'] }}\n{% endfor %}")
     with pytest.raises(HFImportError, match="matches none of polyvlm's"):
         import_hf_llava(custom)
+    broken = _with_template(hf_llava_dir, tmp_path / "broken", (hf_llava_dir / "chat_template.jinja").read_text())
+    (broken / "preprocessor_config.json").write_text('{"image_mean": [0.5, ')
+    with pytest.raises(HFImportError, match=r"broken/preprocessor_config.json: not valid JSON"):
+        import_hf_llava(broken)
 
 
 def _with_template(src, dst, jinja: str):
@@ -152,3 +158,24 @@ def test_init_from_hf_llava_into_anyres(exported):
     assert processor.config.image_aspect_ratio == "anyres_max_4" and model.cfg is cfg
     with pytest.raises(ValueError, match="no audio encoder"):
         factory.build(ModelConfig(init_from=f"hf-llava:{exported}", audio_config={"model_type": "whisper"}))
+
+
+def test_polyvlm_train_from_hf_llava(exported, tiny, tmp_path, capsys):
+    """`polyvlm train RECIPE model.init_from=hf-llava:DIR`: training starts from the Llava weights (the frozen
+    vision tower is still the exported one) and writes a polyvlm checkpoint that exports again."""
+    from polyvlm.cli import main as polyvlm_main
+    from polyvlm.models.checkpoint import load
+    from polyvlm.testing import TINY_RECIPE
+
+    out = tmp_path / "run"
+    assert polyvlm_main(["train", str(TINY_RECIPE), f"model.init_from=hf-llava:{exported}", "data.path=builtin:scenes:qa:8",
+                         f"train.output_dir={out}", "train.max_steps=2", "train.batch_size=2", "--no-progress"]) == 0
+    assert f"checkpoint: {out / 'final'}" in capsys.readouterr().out
+    model, processor = load(out / "final")
+    assert model.cfg.init_from == f"hf-llava:{exported}"
+    for k, v in tiny[0].vision.state_dict().items():
+        assert torch.equal(model.vision.state_dict()[k], v), k
+    moved = [k for k, v in tiny[0].llm.state_dict().items() if not torch.equal(model.llm.state_dict()[k], v)]
+    assert moved  # the language model trained
+    again = export_hf_llava(model, processor, tmp_path / "again")
+    assert read_json(again / "config.json")["text_config"]["architectures"] == ["Qwen2ForCausalLM"]

@@ -88,6 +88,13 @@ def test_errors_name_the_file_and_reason(tmp_path):
         init_connector(MLP2xGelu(64, 128), tmp_path / "code.bin")
     with pytest.raises(ProjectorInitError, match="no such file"):
         init_connector(MLP2xGelu(64, 128), tmp_path / "missing.bin")
+    (tmp_path / "sharded").mkdir()
+    (tmp_path / "sharded" / "model.safetensors.index.json").write_text("{}")
+    with pytest.raises(ProjectorInitError, match="model.safetensors.index.json: not a safetensors index"):
+        init_connector(MLP2xGelu(64, 128), tmp_path / "sharded")
+    (tmp_path / "bad.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ProjectorInitError, match="bad.safetensors: not a readable safetensors file"):
+        init_connector(MLP2xGelu(64, 128), tmp_path / "bad.safetensors")
 
 
 class Opaque:
