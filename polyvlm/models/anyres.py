@@ -91,10 +91,10 @@ class Layout:
 def unpadded_size(w: int, h: int, cur_h: int, cur_w: int) -> tuple[int, int]:
     """The feature map [cur_h, cur_w] of a picture padded to the grid, without the padding: (height, width)."""
     if w / h > cur_w / cur_h:
-        new_h = int(h * (cur_w / w))
+        new_h = int(round(h * (cur_w / w), 7))  # rounded first, as Hugging Face does: 0.9999999 is 1
         pad = (cur_h - new_h) // 2
         return cur_h - 2 * pad, cur_w
-    new_w = int(w * (cur_h / h))
+    new_w = int(round(w * (cur_h / h), 7))
     pad = (cur_w - new_w) // 2
     return cur_h, cur_w - 2 * pad
 

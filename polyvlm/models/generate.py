@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,6 +36,19 @@ def _pick(logits: torch.Tensor, p: SampleParams, gen: torch.Generator | None) ->
         sorted_p = sorted_p * keep
         probs = torch.zeros_like(probs).scatter(0, order, sorted_p)
     return int(torch.multinomial(probs / probs.sum(), 1, generator=gen))
+
+
+@functools.cache
+def _cache_arg(forward_cls: type) -> str:
+    """Name of the KV-cache argument of a causal LM's forward: `cache` in transformers >= 5.2x (where
+    `past_key_values` is deprecated and warns), `past_key_values` before."""
+    return "cache" if "cache" in inspect.signature(forward_cls.forward).parameters else "past_key_values"
+
+
+def _lm_class(llm: torch.nn.Module) -> type:
+    """The class whose forward takes the cache (a peft wrapper forwards **kwargs to its base model)."""
+    base = llm.get_base_model() if hasattr(llm, "get_base_model") else llm
+    return type(base)
 
 
 @torch.no_grad()
@@ -69,14 +84,15 @@ def generate_ids(
     done = [False] * b
     max_new = max(p.max_new_tokens for p in params)
     cache = None
+    cache_arg = _cache_arg(_lm_class(model.llm))
     all_embeds, all_mask = embeds, mask
     step_embeds, step_mask = embeds, mask
     for _ in range(max_new):
         pos = (all_mask.cumsum(-1) - 1).clamp(min=0)
         if use_cache:
             res = model.llm(inputs_embeds=step_embeds, attention_mask=all_mask,
-                            position_ids=pos[:, -step_embeds.shape[1]:], past_key_values=cache, use_cache=True)
-            cache = res.past_key_values
+                            position_ids=pos[:, -step_embeds.shape[1]:], use_cache=True, **{cache_arg: cache})
+            cache = res[cache_arg]
         else:
             res = model.llm(inputs_embeds=all_embeds, attention_mask=all_mask, position_ids=pos, use_cache=False)
         last = res.logits[:, -1].float().cpu()

@@ -31,6 +31,21 @@ def test_pinpoints_modes_and_grid_choice():
     assert best_resolution(50, 50, pins) == (64, 64)  # small: the smallest grid keeps every pixel, wastes least
 
 
+def test_unpadded_size_matches_hugging_face_for_every_size():
+    """Same rows and columns as transformers' own unpad_image (which rounds to 7 decimals before flooring), so
+    an exported LLaVA-NeXT model sees the layout it was trained with; 352x220 on 24x24 is where a bare
+    floor differs."""
+    from transformers.models.llava_next.modeling_llava_next import unpad_image
+
+    for w, h, cur in [(352, 220, 24), (220, 352, 24), (640, 480, 48), (1000, 3, 24), (7, 999, 16), (333, 333, 24)]:
+        ref = unpad_image(torch.zeros(1, cur, cur), (h, w)).shape[1:]
+        assert unpadded_size(w, h, cur, cur) == tuple(ref), (w, h, cur)
+    for w in range(50, 400, 13):
+        for h in range(50, 400, 17):
+            ref = unpad_image(torch.zeros(1, 24, 48), (h, w)).shape[1:]
+            assert unpadded_size(w, h, 24, 48) == tuple(ref), (w, h)
+
+
 def test_unpad_and_newline_layout():
     assert unpadded_size(200, 100, 16, 16) == (8, 16)  # wide picture padded top and bottom
     assert unpadded_size(100, 200, 16, 16) == (16, 8)

@@ -172,12 +172,23 @@ def test_packed_batches_keep_media_in_order():
 
 
 @pytest.mark.slow
-def test_quickstart_moe_audio_multi_image(tmp_path):
-    from polyvlm.quickstart.run import Plan, run
+def test_quickstart_moe_audio_multi_image(tmp_path, capsys):
+    """`polyvlm quickstart --connector moe --modalities image,audio --multi-image`: the tones and two-picture
+    questions join the scenes, and the report gives per-language accuracy and the router per language."""
+    import json
 
-    report = run(tmp_path / "qs", plan=Plan.fast(), show_progress=False, connector="moe",
-                 modalities=("image", "audio"), multi_image=True)
+    from polyvlm.cli import main
+
+    out = tmp_path / "qs"
+    assert main(["quickstart", "--out", str(out), "--fast", "--no-progress", "--connector", "moe",
+                 "--modalities", "image,audio", "--multi-image"]) == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert set(report["accuracy"]) == {"en", "zh", "pt", "ar", "tr", "ru"}
-    assert {"beeps", "pitch", "more", "color"} <= set(report["accuracy_by_type"])
+    assert all(0.0 <= v <= 1.0 for v in report["accuracy"].values())
+    assert {"beeps", "pitch", "more", "color", "side"} <= set(report["accuracy_by_type"])
+    assert {"audio_beeps", "audio_pitch", "cls_side"} <= set(report["encoder_accuracy"])
     assert set(report["router"]) == set(report["accuracy"]) and all(len(v) == 6 for v in report["router"].values())
-    assert "moe router" in (tmp_path / "qs" / "report.md").read_text()
+    assert all(sum(v) == pytest.approx(1.0, abs=1e-3) for v in report["router"].values())
+    samples = [json.loads(x) for x in (out / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {s["qtype"] for s in samples} >= {"beeps", "pitch", "more"}
+    assert "moe router" in (out / "report.md").read_text() and "every language >= 0.80" in capsys.readouterr().out

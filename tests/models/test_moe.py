@@ -127,16 +127,19 @@ def test_routing_reads_the_prompt_not_the_answer_nor_padding(moe_model):
 
 
 @pytest.mark.slow
-def test_training_logs_router_per_language(tmp_path):
+def test_training_logs_router_per_language(tmp_path, caplog):
     from polyvlm.quickstart.scenes import make_split, write_jsonl
     from polyvlm.train.loop import train
 
     data = write_jsonl(make_split(tmp_path, 12, seed=1, langs=["en", "zh"]), tmp_path / "qa.jsonl")
     cfg = load_config(TINY_RECIPE, [*MOE, f"data.path={data}", f"train.output_dir={tmp_path / 'run'}",
                                     "train.max_steps=2", "train.batch_size=4", "train.stage=finetune"])
-    res = train(cfg, show_progress=False)
+    with caplog.at_level(logging.INFO, logger="polyvlm.checkpoint"):
+        res = train(cfg, show_progress=False)
     stats = json.loads((res.checkpoint / "router_stats.json").read_text())
     assert set(stats) == {"en", "zh"}
+    logged = [r.getMessage() for r in caplog.records if "moe router mean expert weights per language" in r.getMessage()]
+    assert logged and "en [" in logged[-1] and "zh [" in logged[-1]
     for dist in stats.values():
         assert len(dist) == 3 and sum(dist) == pytest.approx(1.0, abs=1e-3)
     import polyvlm

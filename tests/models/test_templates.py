@@ -70,3 +70,38 @@ def test_registry_lists_templates():
     assert set(TEMPLATES.names()) >= {"chatml", "llama3", "vicuna_v1", "plain"}
     with pytest.raises(KeyError, match="unknown chat template 'nope'"):
         get_template("nope")
+
+
+def _ids(tok, msgs: list[dict], gen: bool = False) -> list[int]:
+    out = tok.apply_chat_template(msgs, tokenize=True, return_dict=False, add_generation_prompt=gen)
+    return list(out["input_ids"] if hasattr(out, "keys") else out)
+
+
+@pytest.mark.parametrize("name", ["chatml", "llama3", "vicuna_v1"])
+@pytest.mark.parametrize("system", [False, True])
+def test_mask_token_by_token_against_apply_chat_template(tok, name, system):
+    """The supervised positions, derived only from `apply_chat_template`: for assistant turn j, the tokens
+    after `messages[:j]` + generation prompt, up to and including the first end-of-turn token of
+    `messages[:j+1]`. Headers, user and system tokens, the image token and what follows the eot are not."""
+    tok.bos_token = {"llama3": "<|begin_of_text|>", "vicuna_v1": "<s>"}.get(name, tok.bos_token)
+    template = get_template(name, tok.bos_token)
+    tok.chat_template = template.jinja
+    conv = ([Turn("system", "Answer in one word.")] if system else []) + CONV
+    msgs = [{"role": t.role, "content": t.text} for t in conv]
+    full = _ids(tok, msgs)
+    eot = tok.convert_tokens_to_ids(template.eot)
+    want = [False] * len(full)
+    for j, m in enumerate(msgs):
+        if m["role"] != "assistant":
+            continue
+        start, upto = len(_ids(tok, msgs[:j], gen=True)), _ids(tok, msgs[: j + 1])
+        assert upto == full[: len(upto)]  # rendering is prefix-stable, so positions carry over
+        end = upto.index(eot, start) + 1
+        want[start:end] = [True] * (end - start)
+    proc = Processor(tok, ProcessorConfig(template=name, max_length=4096, tokens_per_media={"image": 1}))
+    enc = proc.encode(conv, {"image": 1})
+    assert enc.input_ids == full
+    got = [lab != IGNORE for lab in enc.labels]
+    # vicuna_v1: "ASSISTANT:" ends the generation prompt and " red" carries the space; same tokens either way
+    assert got == want, [(tok.convert_ids_to_tokens(i), g, w) for i, g, w in zip(full, got, want) if g != w]
+    assert all(lab == i for lab, i in zip(enc.labels, enc.input_ids) if lab != IGNORE)

@@ -100,3 +100,39 @@ def test_streaming_deltas_add_up(tiny_ckpt):
     out = gen.generate(reqs, on_token=lambda i, d: pieces[i].append(d))
     for i in range(2):
         assert "".join(pieces[i]) == out[i].text
+
+
+@pytest.mark.parametrize("lm", ["qwen2", "llama"])
+def test_generation_same_tokens_with_and_without_cache_for_each_lm(lm, recwarn):
+    """Qwen2 and Llama language models: the KV cache (passed under the installed transformers' own argument
+    name, so nothing deprecated is used) gives the tokens of a full recompute, with media in the prompt."""
+    import dataclasses
+    import logging
+
+    from polyvlm.config import load_config
+    from polyvlm.models import factory
+    from polyvlm.testing import TINY_RECIPE
+
+    base = load_config(TINY_RECIPE).model
+    torch.manual_seed(3)
+    llm = {**base.llm_config, "model_type": lm}
+    model, proc = factory.build(dataclasses.replace(base, llm_config=llm))
+    model.eval()
+    assert type(model.llm).__name__ == {"qwen2": "Qwen2ForCausalLM", "llama": "LlamaForCausalLM"}[lm]
+    prompts = [proc.encode([Turn("user", "<image>\n" + q)], {"image": 1}, add_generation_prompt=True).input_ids
+               for q in ("What colour?", "Какого цвета фигуры?")]
+    pixels = proc.images_to_pixels(_images()[:2])
+    params = [SampleParams(max_new_tokens=10)] * 2
+    hf_log = logging.getLogger("transformers")
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda rec: seen.append(rec.getMessage())  # type: ignore[method-assign]
+    hf_log.addHandler(handler)
+    try:
+        a = generate_ids(model, prompts, pixels, params, set(), proc.pad_id, use_cache=True)
+    finally:
+        hf_log.removeHandler(handler)
+    b = generate_ids(model, prompts, pixels, params, set(), proc.pad_id, use_cache=False)
+    assert a == b and all(len(x) == 10 for x in a)
+    assert not [m for m in seen if "deprecated" in m]
+    assert not [w for w in recwarn if "deprecated" in str(w.message)]
