@@ -58,7 +58,7 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    path: str = _f("", "Training records: a JSON/JSONL file of LLaVA conversation records.")
+    path: str = _f("", "Training records: a JSON/JSONL/Parquet file of LLaVA conversation records, or a mixture YAML (see `polyvlm data mix`).")
     image_root: str = _f("", "Directory media paths are resolved under; empty: the data file's directory.")
     on_bad_record: str = _f("error", "`error`: stop before the first step naming the record; `skip`: skip, count and log.")
     eval_path: str = _f("", "Optional held-out records scored for loss at the end of training.")

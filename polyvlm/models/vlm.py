@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass
 
 import torch
@@ -21,7 +23,7 @@ from polyvlm.models.processor import IGNORE
 
 @dataclass
 class VLMOutput:
-    logits: torch.Tensor  # [b, s, V]
+    logits: torch.Tensor  # [b, s, V]; with labels [b, k, V]: only the k positions that predict a supervised token
     loss_sum: torch.Tensor | None = None  # scalar: summed token cross-entropy
     n_tokens: torch.Tensor | None = None  # scalar: supervised tokens in the batch
     token_loss: torch.Tensor | None = None  # [b, s-1]: loss of predicting token t+1 at t (0 where unsupervised)
@@ -90,17 +92,41 @@ class PolyVLM(nn.Module):
     ) -> VLMOutput:
         """`attn_kwargs`: sample boundaries of a packed row (`cu_seq_lens_q` ...) for varlen attention."""
         embeds = self.embed(input_ids, pixels, attention_mask, labels, position_ids)
+        extra = dict(attn_kwargs or {})
+        shift_labels = labels[:, 1:] if labels is not None else None
+        keep = None
+        if shift_labels is not None and _takes_logits_to_keep(self.llm):
+            # the vocabulary projection and the loss only where a supervised token is predicted (for every row:
+            # the union over the batch; a packed row is exact): with a 150k vocabulary they dominate memory
+            keep = (shift_labels != IGNORE).any(0).nonzero().squeeze(1)  # [k] positions t predicting t+1
+            extra["logits_to_keep"] = keep
         out = self.llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=False,
-                       **(attn_kwargs or {}))
+                       **extra)
         logits = out.logits
-        if labels is None:
+        if shift_labels is None:
             return VLMOutput(logits)
-        shift_logits = logits[:, :-1].float()
-        shift_labels = labels[:, 1:]
-        token_loss = F.cross_entropy(
-            shift_logits.reshape(-1, shift_logits.shape[-1]), shift_labels.reshape(-1), ignore_index=IGNORE, reduction="none"
-        ).view_as(shift_labels)  # [b, s-1], 0 where not supervised
+        if keep is None:
+            keep = torch.arange(shift_labels.shape[1], device=logits.device)
+            logits = logits[:, :-1]
+        kept_labels = shift_labels[:, keep]  # [b, k]
+        kept_loss = F.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]), kept_labels.reshape(-1), ignore_index=IGNORE, reduction="none"
+        ).view_as(kept_labels)
+        token_loss = kept_loss.new_zeros(shift_labels.shape)  # [b, s-1], 0 where not supervised
+        token_loss[:, keep] = kept_loss
         return VLMOutput(logits, token_loss.sum(), (shift_labels != IGNORE).sum(), token_loss)
+
+
+@functools.cache
+def _forward_takes_logits_to_keep(cls: type) -> bool:
+    return "logits_to_keep" in inspect.signature(cls.forward).parameters
+
+
+def _takes_logits_to_keep(llm: nn.Module) -> bool:
+    """Whether the causal LM's forward can project only chosen positions (`logits_to_keep` as a 1-D index
+    tensor; Llama, Qwen2, Mistral and most others do). A peft wrapper passes it through to its base model."""
+    base = llm.get_base_model() if hasattr(llm, "get_base_model") else llm
+    return _forward_takes_logits_to_keep(type(base))
 
 
 def _llm_config(cfg: ModelConfig) -> PretrainedConfig:

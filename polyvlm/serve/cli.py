@@ -16,7 +16,7 @@ def parser() -> argparse.ArgumentParser:
         description="Serve a checkpoint with an OpenAI-compatible API: POST /v1/chat/completions, GET /v1/models, "
                     "GET /health, and the Gradio demo at /ui with --ui.",
     )
-    p.add_argument("checkpoint", help="checkpoint directory (as written by `polyvlm train`)")
+    p.add_argument("checkpoint", help="checkpoint directory (as written by `polyvlm train`) or hf-llava:DIR")
     add_config_flags(p)
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p

@@ -1,16 +1,21 @@
 """Training data: records checked before the first step (or skipped under `data.on_bad_record=skip`),
-encoded by the processor, images decoded lazily, batches collated with right padding."""
+re-read and encoded per item (only lengths are kept), media decoded lazily, batches collated with right padding."""
 
 from __future__ import annotations
 
 import logging
+from array import array
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
+from tqdm.auto import tqdm
 
+from polyvlm.data.dataset import LazyRecords
 from polyvlm.data.records import Record, RecordError, check_placeholders, resolve_media
 from polyvlm.models.encoders.media import load_av, prepare_av
 from polyvlm.models.processor import IGNORE, Processor
@@ -46,17 +51,24 @@ def open_image(path: Path, source: str = "", record_id: str | None = None) -> Im
 
 
 class TrainDataset(torch.utils.data.Dataset):
-    """Every record is encoded up front so errors surface before step 1 and lengths are known."""
+    """Every record is checked and encoded once before step 1 (errors surface there, lengths are known),
+    but only compact arrays are kept: `ds[i]` reads its record again (from disk when the source is a
+    `LazyRecords` over files or a mixture), encodes it and decodes its media, so memory does not grow with
+    the dataset and DataLoader workers do the decoding.
 
-    def __init__(self, records: list[Record], processor: Processor, image_root: str | Path, on_bad_record: str = "error",
-                 read_errors: list[RecordError] | None = None):
+    `records`: a list of Records (media under `image_root`) or a `LazyRecords` (each source's own root).
+    """
+
+    def __init__(self, records: Sequence[Record] | LazyRecords, processor: Processor, image_root: str | Path,
+                 on_bad_record: str = "error", read_errors: list[RecordError] | None = None,
+                 show_progress: bool | None = None):
         """`read_errors`: records that could not even be parsed; they follow the same policy."""
         if on_bad_record not in ("error", "skip"):
             raise ValueError(f"data.on_bad_record must be 'error' or 'skip', got '{on_bad_record}'")
         self.processor = processor
         self.root = Path(image_root)
         self.on_bad_record = on_bad_record
-        self.examples: list[Example] = []
+        self.records = records
         self.skipped: Counter[str] = Counter()
         errors: list[RecordError] = []
         for e in read_errors or []:
@@ -65,9 +77,15 @@ class TrainDataset(torch.utils.data.Dataset):
             else:
                 self.skipped[e.code] += 1
                 log.warning("skipping record: %s", e)
-        for rec in records:
+        keep, lengths, media, langs = array("q"), array("i"), array("b"), array("i")
+        lang_ids: dict[str | None, int] = {}
+        n = len(records)
+        # a bar when the pass takes a while (large files); None: only on a terminal
+        bar = tqdm(range(n), desc="checking records", unit="rec", dynamic_ncols=True,
+                   disable=n < 20_000 if show_progress is None else not show_progress)
+        for i in bar:
             try:
-                self.examples.append(self._prepare(rec))
+                ex = self._prepare(*self._locate(i))
             except RecordError as e:
                 if on_bad_record == "error":
                     errors.append(e)
@@ -76,19 +94,47 @@ class TrainDataset(torch.utils.data.Dataset):
                 else:
                     self.skipped[e.code] += 1
                     log.warning("skipping record: %s", e)
+                continue
+            keep.append(i)
+            lengths.append(len(ex.input_ids))
+            media.append(bool(ex.images))
+            langs.append(lang_ids.setdefault(ex.language, len(lang_ids)))
+        bar.close()
         if errors:
             lines = "\n".join(str(e) for e in errors)
             raise BadRecords(f"{len(errors)} bad record(s) (data.on_bad_record=error); first:\n{lines}")
         if self.skipped:
             log.warning("skipped %d bad records: %s", sum(self.skipped.values()), dict(self.skipped))
-        if not self.examples:
+        if not keep:
             raise RecordError("no usable training records", str(image_root), code="empty_dataset")
+        self.index = np.frombuffer(keep, dtype=np.int64)  # dataset position -> record position
+        self.lengths = np.frombuffer(lengths, dtype=np.int32)  # tokens of each example
+        self.has_image = np.frombuffer(media, dtype=np.int8).astype(bool)
+        self._lang_codes = np.frombuffer(langs, dtype=np.int32)
+        self._lang_names = list(lang_ids)
 
-    def _prepare(self, rec: Record) -> Example:
+    @property
+    def languages(self) -> list[str | None]:
+        """The language tags present (None for untagged records)."""
+        return list(self._lang_names)
+
+    def language(self, i: int) -> str | None:
+        return self._lang_names[int(self._lang_codes[i])]
+
+    def _locate(self, i: int) -> tuple[Record, Path]:
+        if isinstance(self.records, LazyRecords):
+            return self.records.locate(i)
+        return self.records[i], self.root
+
+    def example(self, i: int) -> Example:
+        """Example `i` (0 <= i < len(self)), encoded again from its record."""
+        return self._prepare(*self._locate(int(self.index[i])))
+
+    def _prepare(self, rec: Record, root: Path) -> Example:
         check_placeholders(rec)
         if rec.turns[0].role not in ("user", "system"):
             raise RecordError("first turn is not from the user", rec.source, rec.id, code="first_turn_not_user")
-        images = [resolve_media(self.root, p, rec.source, rec.id) for p in rec.media.get("image", [])]
+        images = [resolve_media(root, p, rec.source, rec.id) for p in rec.media.get("image", [])]
         sizes = []
         for p in images:
             try:
@@ -96,7 +142,7 @@ class TrainDataset(torch.utils.data.Dataset):
                     sizes.append(im.size)  # reads the header: catches non-images before step 1
             except Exception as e:
                 raise RecordError(f"unreadable image '{p.name}': {e}", rec.source, rec.id, code="media_unreadable") from None
-        audios, videos, media_tokens = prepare_av(rec, self.root, self.processor)
+        audios, videos, media_tokens = prepare_av(rec, root, self.processor)
         if images and self.processor.config.image_aspect_ratio != "pad":
             media_tokens["image"] = self.processor.image_tokens(sizes)
         n_media = {m: len(v) for m, v in rec.media.items()}
@@ -106,16 +152,17 @@ class TrainDataset(torch.utils.data.Dataset):
         return Example(rec.id, rec.source, enc.input_ids, enc.labels, images, rec.language, sizes, audios, videos)
 
     def __len__(self) -> int:
-        return len(self.examples)
+        return len(self.index)
 
     def __getitem__(self, i: int) -> dict | None:
-        ex = self.examples[i]
         try:
+            ex = self.example(i)  # the file may have changed since the check: same policy as then
             imgs = [open_image(p, ex.source, ex.record_id) for p in ex.images]
             audio, video = load_av(ex.audios, ex.videos, self.processor, ex.source, ex.record_id)
         except RecordError as e:
             if self.on_bad_record == "error":
                 raise
+            self.skipped[e.code] += 1  # counted in this process (a DataLoader worker keeps its own count)
             log.warning("skipping record: %s", e)
             return None
         pixels = None  # a MediaBatch (image views, audio features, video frames); collate merges them in order

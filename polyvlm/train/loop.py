@@ -7,7 +7,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -16,6 +16,7 @@ import torch
 from tqdm import tqdm
 
 from polyvlm.config import Config
+from polyvlm.data.dataset import LazyRecords
 from polyvlm.data.readers import iter_records
 from polyvlm.data.records import Record, RecordError
 from polyvlm.models import factory
@@ -51,10 +52,15 @@ class TrainResult:
     start_step: int = 0
 
 
-def load_records(cfg: Config, on_error: Callable[[RecordError], None] | None = None) -> tuple[list[Record], Path]:
-    """Records and image root for `cfg.data` (`builtin:scenes:KIND:N` generates quick start scenes).
+def load_records(cfg: Config, on_error: Callable[[RecordError], None] | None = None
+                 ) -> tuple[Sequence[Record] | LazyRecords, Path]:
+    """Records and image root for `cfg.data`: a JSON/JSONL/Parquet file or a mixture YAML (read lazily, by
+    byte offset or row group: memory does not grow with the file; each mixture source keeps its own image
+    root), another readable format (TSV, messages, compressed, a saved `datasets` folder: read into memory),
+    or `builtin:scenes:KIND:N` (generates quick start scenes).
 
-    Records that cannot be parsed go to `on_error` (file, line, id, reason) instead of stopping the read.
+    Records that cannot be parsed go to `on_error` (file, line, id, reason) when read into memory, and to
+    the dataset's `data.on_bad_record` policy when read lazily.
     """
     path = cfg.data.path
     if not path:
@@ -71,6 +77,18 @@ def load_records(cfg: Config, on_error: Callable[[RecordError], None] | None = N
             write_jsonl(make_split(out, n, cfg.train.seed, kind), file)
         return list(iter_records([file])), out
     root = Path(cfg.data.image_root) if cfg.data.image_root else Path(path).parent
+    if path.endswith((".yaml", ".yml")):  # a mixture (`polyvlm data mix` format), resolved from its own seed
+        records = LazyRecords(path)
+        if not len(records):
+            raise ValueError(f"{path}: the mixture selects no records")
+        return records, root
+    if not Path(path).is_file() and not Path(path).is_dir():
+        raise FileNotFoundError(f"{path}: no such data file")
+    try:
+        return LazyRecords([path], image_root=root), root
+    except RecordError as e:
+        if e.code != "unsupported_format":
+            raise
     return list(iter_records([path], on_error=on_error)), root
 
 
@@ -173,7 +191,7 @@ def train(cfg: Config, records: list[Record] | None = None, image_root: str | Pa
     wrapped = D.wrap(model, tc.strategy, dd, groups)
     opt, sched = build_optimizer(groups, tc.max_steps, tc.warmup_ratio, tc.min_lr_ratio)
     params = [p for g in groups for p in g["params"]]
-    keys = [(bool(ex.images), len(ex.input_ids)) for ex in ds.examples] if tc.group_by_length and not tc.packing else None
+    keys = list(zip(ds.has_image.tolist(), ds.lengths.tolist())) if tc.group_by_length and not tc.packing else None
     sampler = StepSampler(len(ds), tc.batch_size, tc.grad_accum, dd.world, tc.seed, keys)
     position = {"global_batch": sampler.global_batch, "seed": tc.seed, "examples": len(ds)}
     start = 0
@@ -185,7 +203,7 @@ def train(cfg: Config, records: list[Record] | None = None, image_root: str | Pa
     history: list[dict] = []
     metrics = MetricsLogger(out, tc.tensorboard, tc.wandb, cfg.to_dict(), start) if dd.main else None
     bar = tqdm(total=tc.max_steps, initial=start, desc=tc.stage, disable=not (show_progress and dd.main), dynamic_ncols=True)
-    stats = StepStats(sorted({ex.language or "und" for ex in ds.examples}))
+    stats = StepStats(sorted({lang or "und" for lang in ds.languages}))
     make = partial(_make_batch, packing=tc.packing, pad_id=processor.pad_id)
     # samples are decoded and collated ahead of the step by data.num_workers processes (none: inline)
     loader = torch.utils.data.DataLoader(ds, batch_sampler=sampler.batches(start, tc.max_steps, dd.rank), collate_fn=make,

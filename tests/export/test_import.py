@@ -179,3 +179,28 @@ def test_polyvlm_train_from_hf_llava(exported, tiny, tmp_path, capsys):
     assert moved  # the language model trained
     again = export_hf_llava(model, processor, tmp_path / "again")
     assert read_json(again / "config.json")["text_config"]["architectures"] == ["Qwen2ForCausalLM"]
+
+
+def test_eval_and_chat_run_on_an_exported_directory(tiny_ckpt, exported, tmp_path, capsys):
+    """`polyvlm eval --model hf-llava:DIR` and `polyvlm chat hf-llava:DIR` load the Llava directory itself and
+    answer exactly as the polyvlm checkpoint it was exported from; a directory without config.json is refused."""
+    from polyvlm.cli import main as polyvlm_main
+
+    preds = {}
+    for name, model in (("ckpt", str(tiny_ckpt)), ("hf", f"hf-llava:{exported}")):
+        out = tmp_path / name
+        assert polyvlm_main(["eval", "--model", model, "--tasks", "quickstart", "--limit", "6",
+                             "--max-new-tokens", "5", "--out", str(out)]) == 0
+        rows = [json.loads(x) for x in (out / "samples_quickstart.jsonl").read_text(encoding="utf-8").splitlines()]
+        preds[name] = [r["prediction"] for r in rows]
+        assert json.loads((out / "results.json").read_text())["tasks"]["quickstart"]["n"] == 6
+    assert preds["hf"] == preds["ckpt"] and any(preds["hf"])
+    capsys.readouterr()
+    answers = []
+    for model in (str(tiny_ckpt), f"hf-llava:{exported}"):
+        assert polyvlm_main(["chat", model, "What colour is the shape?", "--max-tokens", "5"]) == 0
+        answers.append(capsys.readouterr().out)
+    assert answers[0] == answers[1]
+    assert polyvlm_main(["eval", "--model", f"hf-llava:{tmp_path}", "--tasks", "quickstart", "--out",
+                         str(tmp_path / "bad")]) == 2
+    assert "has no config.json" in capsys.readouterr().err

@@ -71,7 +71,7 @@ def test_video_record_trains(tmp_path):
     ds = TrainDataset(list(iter_records([data])), proc, tmp_path)
     video_id = proc.media_token_ids["video"]
     # 3 frames (4 at 2 fps, capped at 3) x (8x8 patches pooled 2x2 = 16 tokens)
-    assert ds.examples[0].input_ids.count(video_id) == 3 * 16
+    assert ds.example(0).input_ids.count(video_id) == 3 * 16
     item = ds[0]
     assert [v.shape for v in item["pixels"].video] == [(3, 3, 64, 64)]
     res = train(cfg, show_progress=False)

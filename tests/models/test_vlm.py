@@ -136,3 +136,39 @@ def test_generation_same_tokens_with_and_without_cache_for_each_lm(lm, recwarn):
     assert a == b and all(len(x) == 10 for x in a)
     assert not [m for m in seen if "deprecated" in m]
     assert not [w for w in recwarn if "deprecated" in str(w.message)]
+
+
+def test_loss_from_supervised_positions_only_equals_the_full_loss(loaded):
+    """With labels the LM projects only the positions that predict a supervised token (`logits_to_keep`);
+    loss, per-token loss and gradients equal the cross-entropy over the full logits, for a padded batch
+    whose rows supervise different positions."""
+    import torch.nn.functional as F
+
+    from polyvlm.models.processor import IGNORE
+
+    model, proc = loaded
+    rows = [proc.encode([Turn("user", "<image>\nWhat colour?"), Turn("assistant", "red and blue")], {"image": 1}),
+            proc.encode([Turn("user", "<image>\nHow many shapes are in the picture?"), Turn("assistant", "3")], {"image": 1})]
+    s = max(len(r.input_ids) for r in rows)
+    ids = torch.zeros(2, s, dtype=torch.long)
+    labels = torch.full((2, s), IGNORE)
+    mask = torch.zeros(2, s, dtype=torch.long)
+    for i, r in enumerate(rows):
+        n = len(r.input_ids)
+        ids[i, :n], labels[i, :n], mask[i, :n] = torch.tensor(r.input_ids), torch.tensor(r.labels), 1
+    pixels = proc.images_to_pixels(_images()[:2])
+    model.train()
+    try:
+        res = model(ids, mask, pixels, labels)
+        assert res.logits.shape[1] < s - 1  # fewer positions projected than the sequence has
+        grads = torch.autograd.grad(res.loss_sum, [model.connector.parameters().__next__()])
+        full = model(ids, mask, pixels).logits[:, :-1].float()
+        ref = F.cross_entropy(full.reshape(-1, full.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=IGNORE,
+                              reduction="none").view(2, s - 1)
+        ref_grads = torch.autograd.grad(ref.sum(), [model.connector.parameters().__next__()])
+    finally:
+        model.eval()
+    torch.testing.assert_close(res.token_loss, ref)
+    torch.testing.assert_close(res.loss_sum, ref.sum())
+    assert int(res.n_tokens) == int((labels[:, 1:] != IGNORE).sum())
+    torch.testing.assert_close(grads[0], ref_grads[0])

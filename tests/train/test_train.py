@@ -194,3 +194,53 @@ def test_cli_train_then_chat(tmp_path, repo_root, scenes):
     assert r.returncode == 2 and "unknown config key 'train.nope'" in r.stderr
     r = _run("chat", str(out / "final"), "--image", str(tmp_path / "none.png"), "hi", cwd=tmp_path)
     assert r.returncode == 1 and "none.png: no such image file" in r.stderr
+
+
+def test_trains_on_a_mixture_yaml(tmp_path):
+    """`data.path=mix.yaml`: sources in different folders, each with its own images, sampled by the mixture's
+    strategies; training reads every picture and a bad mixture gets the YAML's error."""
+    from polyvlm.train.loop import load_records
+
+    for name, seed in (("a", 1), ("b", 2)):
+        d = tmp_path / name
+        write_jsonl(make_split(d, 8, seed=seed), d / "qa.jsonl")
+    mix = tmp_path / "mix.yaml"
+    mix.write_text("seed: 3\nshuffle: true\ndatasets:\n  - path: a/qa.jsonl\n    sampling_strategy: first:3\n"
+                   "  - path: b/qa.jsonl\n    sampling_strategy: all\n")
+    cfg = _cfg(tmp_path, mix, "train.max_steps=2", "train.batch_size=4")
+    records, _ = load_records(cfg)
+    assert len(records) == 11
+    located = [records.locate(i) for i in range(len(records))]
+    assert {root.name for _, root in located} == {"a", "b"}  # each source's media under its own folder
+    assert all((root / r.media["image"][0]).is_file() for r, root in located)
+    res = train(cfg, show_progress=False)
+    assert len(res.history) == 2 and (res.checkpoint / "model.safetensors").is_file()
+    (tmp_path / "bad.yaml").write_text("datasets:\n  - path: a/qa.jsonl\n    sampling_strategy: sometimes\n")
+    with pytest.raises(ValueError, match="bad.yaml"):
+        load_records(_cfg(tmp_path, tmp_path / "bad.yaml"))
+
+
+def test_training_dataset_reads_records_from_disk_and_keeps_only_lengths(tmp_path):
+    """Over a data file the dataset keeps arrays (record position, length, has image, language), not records:
+    each item is read again by byte offset; an image that disappears after the check follows
+    data.on_bad_record (skip: counted, None; error: the record's error)."""
+    from polyvlm.data.dataset import LazyRecords
+    from polyvlm.data.records import RecordError
+    from polyvlm.models import factory
+    from polyvlm.train.dataset import TrainDataset
+
+    d = tmp_path / "data"
+    data = write_jsonl(make_split(d, 6, seed=5), d / "qa.jsonl")
+    cfg = _cfg(tmp_path, data)
+    _, processor = factory.build(cfg.model)
+    ds = TrainDataset(LazyRecords([data]), processor, d, "skip")
+    assert not hasattr(ds, "examples") and ds.lengths.dtype.itemsize == 4 and len(ds) == 6
+    first = ds[0]
+    assert len(first["input_ids"]) == ds.lengths[0] and first["pixels"] is not None
+    assert set(ds.languages) == {ds.language(i) for i in range(6)}
+    rec, root = ds.records.locate(int(ds.index[1]))
+    (root / rec.media["image"][0]).unlink()
+    assert ds[1] is None and ds.skipped["media_missing"] == 1
+    ds.on_bad_record = "error"
+    with pytest.raises(RecordError, match=rec.id):
+        ds[1]
