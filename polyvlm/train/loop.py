@@ -176,6 +176,13 @@ def train(cfg: Config, records: list[Record] | None = None, image_root: str | Pa
     ds = TrainDataset(records, processor, root, cfg.data.on_bad_record, read_errors)
     log.info("%d training examples (%d skipped) from %s", len(ds), sum(ds.skipped.values()), cfg.data.path or "memory")
     groups = apply_stage(model, tc.stage, tc.lr, tc.vision_lr, tc.weight_decay)
+    if tc.cache_features:
+        if any(p.requires_grad for p in model.vision.parameters()):
+            raise ValueError(f"train.cache_features needs a frozen vision encoder; stage {tc.stage} trains it "
+                             f"(train.vision_lr={tc.vision_lr})")
+        from polyvlm.models.encoders.feature_cache import FeatureCache
+
+        model.vision.feature_cache = FeatureCache(tc.feature_cache_mb << 20)
     if tc.grad_checkpointing:  # non-reentrant: gradients reach adapters even when the LM inputs need none
         enable = getattr(model.llm, "activation_checkpointing_enable", None)  # transformers >= 5 name
         if enable is not None:
@@ -265,6 +272,9 @@ def train(cfg: Config, records: list[Record] | None = None, image_root: str | Pa
         final = checkpoint(tc.max_steps, final=True)
     finally:
         bar.close()
+        if model.vision.feature_cache is not None:
+            log.info("%s", model.vision.feature_cache.summary())
+            model.vision.feature_cache = None
         if tc.packing:
             model.llm.set_attn_implementation(attn_impl)
         if metrics is not None:

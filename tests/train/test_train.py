@@ -244,3 +244,36 @@ def test_training_dataset_reads_records_from_disk_and_keeps_only_lengths(tmp_pat
     ds.on_bad_record = "error"
     with pytest.raises(RecordError, match=rec.id):
         ds[1]
+
+
+def test_cached_encoder_features_give_the_same_run(tmp_path, monkeypatch):
+    """train.cache_features=true over 3 epochs of align: the vision tower encodes each distinct picture once
+    (later epochs are served from the cache) and the weights equal those of a run without the cache; a stage
+    that trains the encoder refuses the option."""
+    import polyvlm.train.loop as loop
+
+    d = tmp_path / "data"
+    data = write_jsonl(make_split(d, 8, seed=4), d / "qa.jsonl")
+    encoded: list[int] = []
+    build = loop.factory.build
+
+    def spy_build(cfg):
+        model, proc = build(cfg)
+        model.vision.tower.register_forward_hook(lambda m, i, o: encoded.append(o.hidden_states[0].shape[0]))
+        return model, proc
+
+    monkeypatch.setattr(loop.factory, "build", spy_build)
+    args = ("train.stage=align", "train.max_steps=6", "train.batch_size=4", "train.group_by_length=false")
+    runs = {}
+    for name, extra in (("plain", ()), ("cached", ("train.cache_features=true",))):
+        encoded.clear()
+        runs[name] = train(_cfg(tmp_path / name, data, *args, *extra), show_progress=False)
+        runs[name + "_views"] = sum(encoded)
+    assert runs["plain_views"] == 24 and runs["cached_views"] == 8  # 6 steps x 4 pictures vs 8 distinct ones
+    from safetensors.torch import load_file
+
+    a, b = (load_file(runs[n].checkpoint / "model.safetensors") for n in ("plain", "cached"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="needs a frozen vision encoder"):
+        train(_cfg(tmp_path / "bad", data, "train.stage=finetune", "train.vision_lr=1e-5", "train.cache_features=true",
+                   "train.max_steps=1"), show_progress=False)

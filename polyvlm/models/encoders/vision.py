@@ -20,6 +20,7 @@ from transformers import (
 )
 
 from polyvlm.models.encoders import ENCODERS
+from polyvlm.models.encoders.feature_cache import FeatureCache
 
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 SIGLIP_MEAN, SIGLIP_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
@@ -47,6 +48,7 @@ class VisionEncoder(nn.Module):
         self.image_size: int = cfg.image_size
         self.patch_size: int = cfg.patch_size
         self.hidden_size: int = cfg.hidden_size
+        self.feature_cache: FeatureCache | None = None  # set by `train.cache_features` while the encoder is frozen
 
     @property
     def has_cls(self) -> bool:
@@ -64,6 +66,13 @@ class VisionEncoder(nn.Module):
     def forward_with_cls(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """pixels [n, 3, H, W] -> (features [n, t, d], summary [n, d]): the summary is the CLS token of the
         same layer (the mean patch feature for encoders without CLS, e.g. SigLIP); Parrot's router query."""
+        cache = self.feature_cache
+        if cache is not None and not torch.is_grad_enabled():  # a frozen encoder runs without autograd
+            self.feature_cache = None  # the computation below, for the views not cached yet
+            try:
+                return cache(pixels, self.forward_with_cls)
+            finally:
+                self.feature_cache = cache
         out = self.tower(pixel_values=pixels.to(self.dtype), output_hidden_states=True)
         hs = out.hidden_states[self.feature_layer]
         cls = hs[:, 0] if self.has_cls else hs.mean(dim=1)
