@@ -4,8 +4,8 @@
     python benchmarks/serve_load.py --ckpt runs/x/final --requests 400 --clients 32
 
 Both servers are `polyvlm serve` child processes on loopback (one at a time) running the same checkpoint and get
-the same requests from `--clients` concurrent HTTP clients (streaming and plain alternate), in `--rounds`
-alternating rounds so that a change in machine load affects both alike. Prints p50/p99
+the same requests from `--clients` concurrent HTTP clients (streaming and plain alternate), all of them once
+per round, in `--rounds` alternating rounds so that a change in machine load affects both alike. Prints p50/p99
 latency, throughput and failures side by side; the last line is `ratio: <batched / unbatched throughput>`.
 
 The clients run on the same machine as the server, so by default the server's torch gets one thread
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--max-batch-size", type=int, default=16)
     p.add_argument("--batch-wait-ms", type=float, default=10.0)
-    p.add_argument("--rounds", type=int, default=4, help="alternate batched/unbatched this many times")
+    p.add_argument("--rounds", type=int, default=2, help="send all requests to each mode this many times, alternating")
     p.add_argument("--threads", type=int, default=1, help="server's torch threads (OMP_NUM_THREADS; 0: torch's default)")
     args = p.parse_args(argv)
 
@@ -197,16 +197,22 @@ def main(argv: list[str] | None = None) -> int:
                  "unbatched": ["--no-batching"]}
         runs = {name: Run(name, [], [], 0.0, 0, {}) for name in modes}
         # alternate the modes in rounds, so a change in machine load hits both alike
-        for part in np.array_split(np.arange(len(payloads)), args.rounds):
+        per_round: list[float] = []
+        for k in range(args.rounds):  # every round sends all the requests to each mode in turn
+            tput = {}
             for name, flags in modes.items():
-                r = run_mode(ckpt, name, flags, [payloads[i] for i in part], args.clients, args.threads)
+                r = run_mode(ckpt, name, flags, payloads, args.clients, args.threads)
+                tput[name] = r.throughput
                 agg = runs[name]
                 agg.latencies += r.latencies
                 agg.failures += r.failures
                 agg.wall += r.wall
                 agg.completion_tokens += r.completion_tokens
-                for k, v in r.batch_sizes.items():
-                    agg.batch_sizes[k] = agg.batch_sizes.get(k, 0) + v
+                for size, v in r.batch_sizes.items():
+                    agg.batch_sizes[size] = agg.batch_sizes.get(size, 0) + v
+            per_round.append(tput["batched"] / tput["unbatched"])
+            print(f"round {k + 1}: batched {tput['batched']:.1f} req/s, unbatched {tput['unbatched']:.1f} req/s "
+                  f"({per_round[-1]:.2f}x)", flush=True)
         runs = list(runs.values())
 
     print(f"{'':<18}" + "".join(f"{r.name:>14}" for r in runs))
@@ -220,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         ("requests / s", lambda r: f"{r.throughput:.2f}"),
         ("tokens / s", lambda r: f"{r.completion_tokens / r.wall:.1f}"),
         ("mean batch size", lambda r: f"{sum(k * v for k, v in r.batch_sizes.items()) / max(1, sum(r.batch_sizes.values())):.1f}"),
-        ("rounds", lambda r: f"{args.rounds}"),
+        ("requests sent", lambda r: f"{len(r.latencies) + len(r.failures)} ({args.rounds} x {args.requests})"),
     ]
     for label, fmt in rows:
         print(f"{label:<18}" + "".join(f"{fmt(r):>14}" for r in runs))

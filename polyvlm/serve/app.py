@@ -160,7 +160,16 @@ async def _sse(task: asyncio.Future, deltas: asyncio.Queue, parsed: ParsedChat, 
     stops = StopStream(parsed.request.stop)
     try:
         yield _chunk(rid, model, {"role": "assistant", "content": ""})
-        while (delta := await deltas.get()) is not None:
+        finished = False
+        while not finished and (delta := await deltas.get()) is not None:
+            # tokens that arrived while the last event was being sent go out as one event: under load the
+            # loop spends its time on the model's batch, not on one event (and one client parse) per token
+            while not deltas.empty():
+                more = deltas.get_nowait()
+                if more is None:
+                    finished = True
+                    break
+                delta += more
             if text := stops.push(delta):
                 yield _chunk(rid, model, {"content": text})
         try:

@@ -97,8 +97,9 @@ def test_stalled_streaming_client_blocks_nobody():
             received += chunk
         stalled.close()
     app.state.batcher.close()
-    assert len(received) > 5_000_000 and b"data: [DONE]" in received[-100:]
-    assert received.count(b'"content": "w "') == words
+    assert b"data: [DONE]" in received[-100:]
+    # every token arrived: tokens queued while the client did not read go out merged into fewer events
+    assert received.count(b"w ") == words and received.count(b"data: ") < words
 
 
 def _req(tag: str) -> ChatRequest:

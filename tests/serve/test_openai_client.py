@@ -13,7 +13,7 @@ from polyvlm.serve.config import ServeConfig
 
 @pytest.fixture(scope="module")
 def server():
-    gen = FakeGenerator(batch_sleep=0.01)
+    gen = FakeGenerator(batch_sleep=0.01, token_sleep=0.005)  # a token every 5 ms, like a model: streamed one by one
     app = create_app(gen, ServeConfig(api_key="sk-test", max_batch_size=4, batch_wait_ms=5))
     with live_server(app) as url:
         yield url, gen
