@@ -25,6 +25,7 @@ class ChatRequest:
     top_p: float = 1.0
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
+    language: str | None = None  # the conversation's language, for statistics (moe router per language) only
 
 
 @dataclass

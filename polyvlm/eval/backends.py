@@ -46,6 +46,15 @@ class GeneratorBackend:
         self.generator, self.batch_size = generator, batch_size
         self.name = getattr(generator, "name", "generator")
 
+    def pop_router(self) -> dict[str, tuple[list[float], int]]:
+        """A moe model's router distributions since the last call: language -> (summed weights [X], images)."""
+        stats = getattr(getattr(self.generator, "model", None), "router_stats", None)
+        if stats is None or not stats.counts:
+            return {}
+        out = {k: ([float(x) for x in stats.sums[k]], int(stats.counts[k])) for k in sorted(stats.sums)}
+        stats.pop()
+        return out
+
     def generate(self, requests: list[ChatRequest]) -> list[Result]:
         out: list[Result] = []
         for i in range(0, len(requests), self.batch_size):

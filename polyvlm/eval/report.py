@@ -52,6 +52,15 @@ def markdown(results: dict[str, Any]) -> str:
         if cats:
             lines += ["", f"## {name}: {t['main_metric']} by category", "", "| category | score |", "|---|---|"]
             lines += [f"| {c} | {_fmt(v)} |" for c, v in cats.items()]
+    for name, t in tasks.items():
+        router = t.get("router")
+        if router:
+            width = max(len(r["mean"]) for r in router.values())
+            lines += ["", f"## {name}: moe router, mean expert weight per language", "",
+                      "| language | images | " + " | ".join(f"expert {k}" for k in range(width)) + " |",
+                      "|---|---|" + "---|" * width]
+            lines += [f"| {lang} | {r['images']} | " + " | ".join(f"{w:.3f}" for w in r["mean"]) + " |"
+                      for lang, r in router.items()]
     failed = [n for n, t in tasks.items() if t["failed"]]
     if failed:
         lines += ["", f"Warning: samples without an answer (failures, not scored) in: {', '.join(failed)}. "

@@ -131,6 +131,9 @@ def generate_task(task: Task, backend: Backend, out_dir: Path, limit: int | None
         by_id = {s.id: s for s in samples}
         pending = [by_id[i] for i in ids[0]]
     mine = pending[rank::world]
+    pop_router = getattr(backend, "pop_router", None)
+    if pop_router:
+        pop_router()  # statistics of this task's samples only
     new: list[dict[str, Any]] = []
     start = time.perf_counter()
     bar = tqdm(total=len(mine), desc=f"{task.name}", disable=rank != 0 or not mine, unit="sample")
@@ -145,12 +148,14 @@ def generate_task(task: Task, backend: Backend, out_dir: Path, limit: int | None
             on_batch(len(chunk))
     bar.close()
     elapsed = time.perf_counter() - start
+    routing = [pop_router()] if pop_router else []
     if world > 1:
         gathered: list[Any] = [None] * world if rank == 0 else []
-        dist.gather_object((new, elapsed), gathered if rank == 0 else None, dst=0)
+        dist.gather_object((new, elapsed, routing), gathered if rank == 0 else None, dst=0)
         if rank == 0:
-            new = [e for part, _ in gathered for e in part]
-            elapsed = max(t for _, t in gathered)
+            new = [e for part, _, _ in gathered for e in part]
+            elapsed = max(t for _, t, _ in gathered)
+            routing = [r for _, _, rs in gathered for r in rs]
     for e in new:
         done[e["id"]] = e
     generated = [e for e in new if "error" not in e]
@@ -158,7 +163,20 @@ def generate_task(task: Task, backend: Backend, out_dir: Path, limit: int | None
     speed = {"samples": len(generated), "seconds": round(elapsed, 3),
              "samples_per_s": round(len(generated) / elapsed, 3) if elapsed > 0 and generated else None,
              "tokens_per_s": round(tokens / elapsed, 3) if elapsed > 0 and generated else None}
+    router = merge_router(routing)
+    if router:
+        speed["router"] = router
     return done, speed
+
+
+def merge_router(parts: list[dict[str, tuple[list[float], int]]]) -> dict[str, dict[str, Any]]:
+    """Per-rank router sums -> language -> {"images": n, "mean": mean expert weights}."""
+    total: dict[str, tuple[list[float], int]] = {}
+    for part in parts:
+        for lang, (sums, n) in part.items():
+            prev, m = total.get(lang, ([0.0] * len(sums), 0))
+            total[lang] = ([a + b for a, b in zip(prev, sums)], m + n)
+    return {lang: {"images": n, "mean": [round(x / n, 4) for x in sums]} for lang, (sums, n) in sorted(total.items())}
 
 
 def _value(sample: Any, key: str) -> str | None:
@@ -260,7 +278,10 @@ def evaluate(tasks: list[Task], out_dir: str | Path, backend: Backend | None = N
         if rank != 0:
             continue
         summary, rows = score_task(task, answers, limit, judge)
+        router = speed.pop("router", None)
         summary["throughput"] = speed
+        if router:  # a moe connector: do experts specialise by language? (over the samples generated in this run)
+            summary["router"] = router
         results["tasks"][task.name] = summary
         write_samples(out_dir, task.name, rows)
         log.info("%s: %s %.1f (n=%d, unparsed=%d, failed=%d)", task.name, summary["main_metric"],

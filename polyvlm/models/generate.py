@@ -155,7 +155,8 @@ class VLMGenerator:
         audios = [a for r in requests for a in r.audios]
         if not images and not audios:
             return None
-        media = self.processor.images_to_media(images) if images else MediaBatch()
+        langs = [r.language for r in requests for _ in r.images]  # the moe router's statistics per language
+        media = self.processor.images_to_media(images, langs) if images else MediaBatch()
         if audios:
             media.audio = self.processor.audio_features(audios)
         return media

@@ -166,3 +166,27 @@ def test_packed_row_routes_each_sample_on_its_own_prompt(moe_model):
         pos = torch.cat([torch.arange(r[0].shape[1]) for r in rows]).unsqueeze(0)
         model.embed(ids, pix, None, lab, pos)  # one packed row: position ids restart per sample
     torch.testing.assert_close(model.connector.last_routing, torch.stack(alone))
+
+
+def test_eval_reports_router_per_language(tmp_path):
+    """`polyvlm eval --model` on a moe checkpoint: results.json gives each language's image count and mean
+    expert weights (a distribution over the experts) and results.md a table of them."""
+    import json
+
+    from polyvlm.eval.cli import main as eval_main
+    from polyvlm.testing import make_tiny_checkpoint
+
+    ckpt = make_tiny_checkpoint(tmp_path / "moe", overrides=MOE)
+    out = tmp_path / "eval"
+    assert eval_main(["--model", str(ckpt), "--tasks", "quickstart", "--limit", "12", "--max-new-tokens", "2",
+                      "--out", str(out)]) == 0
+    router = json.loads((out / "results.json").read_text())["tasks"]["quickstart"]["router"]
+    rows = [json.loads(x) for x in (out / "samples_quickstart.jsonl").read_text(encoding="utf-8").splitlines()]
+    langs = {}
+    for r in rows:
+        langs[r["language"]] = langs.get(r["language"], 0) + 1
+    assert {k: v["images"] for k, v in router.items()} == langs and len(langs) > 1
+    for v in router.values():
+        assert len(v["mean"]) == 3 and abs(sum(v["mean"]) - 1) < 1e-3
+    md = (out / "results.md").read_text(encoding="utf-8")
+    assert "moe router, mean expert weight per language" in md and "| expert 2 |" in md

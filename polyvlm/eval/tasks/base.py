@@ -210,7 +210,7 @@ class Task:
         messages.append({"role": "user", "content": text})
         where = f"task {self.name}: {sample.source or 'sample'} id={sample.id}"
         return ChatRequest(messages=messages, images=[load_image(r, where) for r in sample.images],
-                           max_new_tokens=self.spec.max_new_tokens, temperature=0.0)
+                           max_new_tokens=self.spec.max_new_tokens, temperature=0.0, language=sample.language)
 
     # ---- scoring ---------------------------------------------------------------------------------------
     def extract(self, sample: Sample, prediction: str) -> Extraction:
