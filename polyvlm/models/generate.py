@@ -27,15 +27,32 @@ class SampleParams:
 
 def _pick(logits: torch.Tensor, p: SampleParams, gen: torch.Generator | None) -> int:
     """logits [V] -> next token id (greedy when temperature is 0)."""
-    if p.temperature <= 0:
-        return int(torch.argmax(logits))
-    probs = torch.softmax(logits.float() / p.temperature, dim=-1)
-    if p.top_p < 1.0:
-        sorted_p, order = torch.sort(probs, descending=True)
-        keep = torch.cumsum(sorted_p, 0) - sorted_p < p.top_p  # always keeps the top token
-        sorted_p = sorted_p * keep
-        probs = torch.zeros_like(probs).scatter(0, order, sorted_p)
-    return int(torch.multinomial(probs / probs.sum(), 1, generator=gen))
+    return _pick_rows(logits.unsqueeze(0), [p], [gen], [0])[0]
+
+
+def _pick_rows(logits: torch.Tensor, params: list[SampleParams], gens: list[torch.Generator | None],
+               rows: list[int]) -> list[int]:
+    """logits [b, V] -> the next token of each row in `rows`: argmax when its temperature is 0, else a draw
+    from its generator after temperature and top-p. Softmax and top-p run for all sampled rows at once;
+    only the draws are per row (each request's seed owns its own random stream)."""
+    out: dict[int, int] = {}
+    greedy = [i for i in rows if params[i].temperature <= 0]
+    if greedy:
+        for i, t in zip(greedy, logits[greedy].argmax(-1).tolist()):
+            out[i] = t
+    sampled = [i for i in rows if params[i].temperature > 0]
+    if sampled:
+        temps = torch.tensor([params[i].temperature for i in sampled], dtype=torch.float32).unsqueeze(1)
+        probs = torch.softmax(logits[sampled].float() / temps, dim=-1)  # [k, V]
+        top_p = torch.tensor([params[i].top_p for i in sampled], dtype=torch.float32).unsqueeze(1)
+        if bool((top_p < 1.0).any()):
+            sorted_p, order = torch.sort(probs, dim=-1, descending=True)
+            keep = (torch.cumsum(sorted_p, -1) - sorted_p < top_p) | (top_p >= 1.0)  # always keeps the top token
+            probs = torch.zeros_like(probs).scatter(1, order, sorted_p * keep)
+        probs = probs / probs.sum(-1, keepdim=True)
+        for j, i in enumerate(sampled):
+            out[i] = int(torch.multinomial(probs[j], 1, generator=gens[i]))
+    return [out[i] for i in rows]
 
 
 @functools.cache
@@ -96,12 +113,14 @@ def generate_ids(
         else:
             res = model.llm(inputs_embeds=all_embeds, attention_mask=all_mask, position_ids=pos, use_cache=False)
         last = res.logits[:, -1].float().cpu()
+        live = [i for i in range(b) if not done[i]]
+        picked = dict(zip(live, _pick_rows(last, params, gens, live)))
         nxt = []
         for i in range(b):
             if done[i]:
                 nxt.append(pad_id)
                 continue
-            tok = _pick(last[i], params[i], gens[i])
+            tok = picked[i]
             if tok in stop_ids:
                 done[i] = True
             else:
