@@ -184,10 +184,30 @@ class Batcher:
         _deliver(job.loop, _settle, job.future, None, APIError("server is shutting down", status=503, code="shutting_down"))
 
     def _run_batch(self, batch: list[_Job]) -> None:
+        # tokens wait here for their event loop; it is woken once for all queued since it last ran, not once
+        # per token and stream (each wake-up takes the GIL from the generation)
+        pending: dict[asyncio.AbstractEventLoop, list[tuple[Callable[[str], None], str]]] = {}
+        lock = threading.Lock()
+
+        def flush(loop: asyncio.AbstractEventLoop) -> None:
+            with lock:
+                items = pending.pop(loop, [])
+            for fn, delta in items:
+                try:
+                    fn(delta)
+                except Exception:  # pragma: no cover - a client callback must not cost the others their tokens
+                    log.exception("token callback failed")
+
         def on_token(i: int, delta: str) -> None:
             job = batch[i]
-            if job.on_token is not None and delta:
-                _deliver(job.loop, job.on_token, delta)
+            if job.on_token is None or not delta:
+                return
+            with lock:
+                items = pending.setdefault(job.loop, [])
+                wake = not items
+                items.append((job.on_token, delta))
+            if wake:
+                _deliver(job.loop, flush, job.loop)
 
         began = time.monotonic()
         try:
