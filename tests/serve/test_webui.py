@@ -3,8 +3,10 @@ regenerate, clear; the API-key login; and the message when Gradio is missing."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import shutil
+from collections.abc import Iterator
 
 import pytest
 from serve_fakes import FakeGenerator
@@ -38,6 +40,25 @@ def _wait_idle(page, timeout: float = 30_000) -> None:
                            timeout=timeout)
 
 
+@contextlib.contextmanager
+def ui_page(pw, url: str, tmp_path) -> Iterator:
+    """The demo page loaded in headless Chromium (a Gradio page never reaches network idle: wait for the
+    prompt box); on failure a screenshot is saved in `tmp_path`."""
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    try:
+        page = browser.new_page()
+        page.goto(f"{url}/ui/", wait_until="domcontentloaded", timeout=60_000)
+        page.wait_for_selector("#prompt textarea", timeout=60_000)
+        try:
+            yield page
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            print(f"screenshot: {tmp_path / 'failure.png'}")
+            raise
+    finally:
+        browser.close()
+
+
 def test_ui_upload_ask_stream_regenerate_clear(tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -45,11 +66,7 @@ def test_ui_upload_ask_stream_regenerate_clear(tmp_path):
     gen = FakeGenerator(batch_sleep=0.0, token_sleep=0.05)
     app = create_app(gen, ServeConfig(ui=True))
     with live_server(app) as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(f"{url}/ui/", wait_until="domcontentloaded", timeout=60_000)
-            page.wait_for_selector("#prompt textarea", timeout=60_000)  # a Gradio page never reaches network idle
+        with ui_page(pw, url, tmp_path) as page:
             page.locator("#image-input input[type=file]").set_input_files(str(tmp_path / "red.png"))
             page.wait_for_selector("#image-input img", timeout=30_000)
             page.evaluate(OBSERVE)
@@ -97,12 +114,6 @@ def test_ui_upload_ask_stream_regenerate_clear(tmp_path):
             page.locator("#prompt textarea").fill("fresh start")
             page.locator("#send").click()
             _wait_text(page, "echo: fresh start | images=0 audios=0 turns=1")
-        except Exception:
-            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
-            print(f"screenshot: {tmp_path / 'failure.png'}")
-            raise
-        finally:
-            browser.close()
     app.state.batcher.close()
 
 
@@ -122,11 +133,7 @@ def test_ui_audio_and_video_uploads_and_sliders(tmp_path):
     gen = FakeGenerator(batch_sleep=0.0, token_sleep=0.01)
     app = create_app(gen, ServeConfig(ui=True, max_video_frames=4))
     with live_server(app) as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(f"{url}/ui/", wait_until="domcontentloaded", timeout=60_000)
-            page.wait_for_selector("#prompt textarea", timeout=60_000)
+        with ui_page(pw, url, tmp_path) as page:
             page.locator("#audio-input input[type=file]").set_input_files(str(tmp_path / "tone.wav"))
             page.locator("#video-input input[type=file]").set_input_files(str(tmp_path / "clip.webm"))
             page.wait_for_selector("#video-input video", timeout=30_000)
@@ -151,12 +158,6 @@ def test_ui_audio_and_video_uploads_and_sliders(tmp_path):
             _wait_idle(page)
             assert gen.requests[-1].max_new_tokens == 6 and len(gen.requests[-1].images) == 4
             assert "audios=1" not in page.locator("#chatbot").inner_text()
-        except Exception:
-            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
-            print(f"screenshot: {tmp_path / 'failure.png'}")
-            raise
-        finally:
-            browser.close()
     app.state.batcher.close()
 
 
