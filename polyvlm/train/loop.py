@@ -92,6 +92,23 @@ def load_records(cfg: Config, on_error: Callable[[RecordError], None] | None = N
     return list(iter_records([path], on_error=on_error)), root
 
 
+@contextlib.contextmanager
+def _grad_sync(wrapped: torch.nn.Module, sync: bool):
+    """Gradients are reduced across processes only on the last micro-batch of a step: DDP's `no_sync`,
+    FSDP2's `set_requires_gradient_sync(False)` (unsharded gradients accumulate locally until then)."""
+    if sync or not (hasattr(wrapped, "no_sync") or hasattr(wrapped, "set_requires_gradient_sync")):
+        yield
+    elif hasattr(wrapped, "no_sync"):
+        with wrapped.no_sync():
+            yield
+    else:
+        wrapped.set_requires_gradient_sync(False)
+        try:
+            yield
+        finally:
+            wrapped.set_requires_gradient_sync(True)
+
+
 def _resume_dir(cfg: Config, out: Path) -> Path | None:
     r = cfg.train.resume
     if not r:
@@ -241,9 +258,7 @@ def train(cfg: Config, records: list[Record] | None = None, image_root: str | Pa
             n_sup = D.all_sum(sum(supervised_tokens(mb) for mb in micro), dd)
             scale = dd.world / max(n_sup, 1.0)
             for m, mb in enumerate(micro):
-                sync = m == len(micro) - 1 or not hasattr(wrapped, "no_sync")
-                ctx = contextlib.nullcontext() if sync else wrapped.no_sync()
-                with ctx, autocast:
+                with _grad_sync(wrapped, m == len(micro) - 1), autocast:
                     res = wrapped(mb["input_ids"].to(device),
                                   None if mb["attention_mask"] is None else mb["attention_mask"].to(device),
                                   None if mb["pixels"] is None else mb["pixels"].to(device), mb["labels"].to(device),

@@ -157,3 +157,15 @@ def test_fsdp_checkpoints_load_anywhere(tmp_path, repo_root, data):
                             f"train.resume={tmp_path / 'one/checkpoint-2'}"), capture_output=True, text=True, timeout=600)
     assert r.returncode == 1
     assert "global batch (train.batch_size x train.grad_accum x processes) 8, this run has 2" in r.stderr
+
+
+def test_fsdp_with_accumulation_takes_the_steps_of_one_process(tmp_path, repo_root, data):
+    """FSDP2 over 2 processes x batch 2 x 2 accumulation steps (gradients reduced on the last micro-batch
+    only) ends with the weights of 1 process x batch 8."""
+    common = ("train.max_steps=3", "train.save_every=0")
+    _train(repo_root, tmp_path / "fsdp", data, *common, "train.batch_size=2", "train.grad_accum=2",
+           "train.strategy=fsdp", nproc=2, torchrun=True)
+    _train(repo_root, tmp_path / "one", data, *common, "train.batch_size=8")
+    _same_steps(_log(tmp_path / "one"), _log(tmp_path / "fsdp"))
+    _same_weights(tmp_path / "one/final", tmp_path / "fsdp/final")
+
