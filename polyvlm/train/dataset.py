@@ -61,8 +61,9 @@ class TrainDataset(torch.utils.data.Dataset):
 
     def __init__(self, records: Sequence[Record] | LazyRecords, processor: Processor, image_root: str | Path,
                  on_bad_record: str = "error", read_errors: list[RecordError] | None = None,
-                 show_progress: bool | None = None):
-        """`read_errors`: records that could not even be parsed; they follow the same policy."""
+                 show_progress: bool | None = None, cache: Path | None = None):
+        """`read_errors`: records that could not even be parsed; they follow the same policy. `cache`: a file
+        for the arrays of a `LazyRecords` source, reused while data, processor and policy are unchanged."""
         if on_bad_record not in ("error", "skip"):
             raise ValueError(f"data.on_bad_record must be 'error' or 'skip', got '{on_bad_record}'")
         self.processor = processor
@@ -70,6 +71,16 @@ class TrainDataset(torch.utils.data.Dataset):
         self.on_bad_record = on_bad_record
         self.records = records
         self.skipped: Counter[str] = Counter()
+        key = None
+        if cache is not None and isinstance(records, LazyRecords):
+            from polyvlm.train import data_cache
+
+            key = data_cache.source_key(records, processor, on_bad_record)
+            if (hit := data_cache.load(cache, key)) is not None:
+                self._set(hit["index"], hit["lengths"], hit["has_image"], hit["lang_codes"], hit["lang_names"])
+                self.skipped.update(hit["skipped"])
+                log.info("%d checked records from %s (data and settings unchanged)", len(self.index), cache)
+                return
         errors: list[RecordError] = []
         for e in read_errors or []:
             if on_bad_record == "error":
@@ -107,11 +118,22 @@ class TrainDataset(torch.utils.data.Dataset):
             log.warning("skipped %d bad records: %s", sum(self.skipped.values()), dict(self.skipped))
         if not keep:
             raise RecordError("no usable training records", str(image_root), code="empty_dataset")
-        self.index = np.frombuffer(keep, dtype=np.int64)  # dataset position -> record position
-        self.lengths = np.frombuffer(lengths, dtype=np.int32)  # tokens of each example
-        self.has_image = np.frombuffer(media, dtype=np.int8).astype(bool)
-        self._lang_codes = np.frombuffer(langs, dtype=np.int32)
-        self._lang_names = list(lang_ids)
+        self._set(np.frombuffer(keep, dtype=np.int64), np.frombuffer(lengths, dtype=np.int32),
+                  np.frombuffer(media, dtype=np.int8).astype(bool), np.frombuffer(langs, dtype=np.int32), list(lang_ids))
+        if key is not None:
+            from polyvlm.train import data_cache
+
+            data_cache.save(cache, key, {"index": self.index, "lengths": self.lengths, "has_image": self.has_image,
+                                         "lang_codes": self._lang_codes, "lang_names": self._lang_names,
+                                         "skipped": dict(self.skipped)})
+
+    def _set(self, index: np.ndarray, lengths: np.ndarray, has_image: np.ndarray, lang_codes: np.ndarray,
+             lang_names: list[str | None]) -> None:
+        self.index = index  # dataset position -> record position
+        self.lengths = lengths  # tokens of each example
+        self.has_image = has_image
+        self._lang_codes = lang_codes
+        self._lang_names = lang_names
 
     @property
     def languages(self) -> list[str | None]:

@@ -277,3 +277,32 @@ def test_cached_encoder_features_give_the_same_run(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="needs a frozen vision encoder"):
         train(_cfg(tmp_path / "bad", data, "train.stage=finetune", "train.vision_lr=1e-5", "train.cache_features=true",
                    "train.max_steps=1"), show_progress=False)
+
+
+def test_checked_records_are_cached_for_a_resumed_run(tmp_path, monkeypatch):
+    """The pass that checks every record runs once per run directory: a resumed run reads its arrays from
+    RUN/data_index.npz; a changed data file (or processor setting) checks again."""
+    from polyvlm.train.dataset import TrainDataset
+
+    d = tmp_path / "data"
+    data = write_jsonl(make_split(d, 20, seed=6), d / "qa.jsonl")
+    prepared: list[str] = []
+    real = TrainDataset._prepare
+
+    def counting(self, rec, root):
+        prepared.append(rec.id)
+        return real(self, rec, root)
+
+    monkeypatch.setattr(TrainDataset, "_prepare", counting)
+    first = train(_cfg(tmp_path, data, "train.max_steps=2", "train.batch_size=2", "train.save_every=1"), show_progress=False)
+    checked = len(prepared)
+    assert checked >= 20 and (tmp_path / "run" / "data_index.npz").is_file()
+    prepared.clear()
+    again = train(_cfg(tmp_path, data, "train.max_steps=3", "train.batch_size=2", "train.resume=auto"), show_progress=False)
+    assert len(prepared) == 4 and again.start_step == 1  # the samples of steps 2 and 3, no pass over all 20
+    assert len(first.history) == 2
+    prepared.clear()
+    write_jsonl(make_split(d, 21, seed=6), data)  # the data changed: every record is checked again
+    train(_cfg(tmp_path, data, "train.max_steps=1", "train.batch_size=2", "train.output_dir=" + str(tmp_path / "run")),
+          show_progress=False)
+    assert len(prepared) >= 21
