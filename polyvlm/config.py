@@ -62,7 +62,7 @@ class DataConfig:
     image_root: str = _f("", "Directory media paths are resolved under; empty: the data file's directory.")
     on_bad_record: str = _f("error", "`error`: stop before the first step naming the record; `skip`: skip, count and log.")
     eval_path: str = _f("", "Optional held-out records scored for loss at the end of training.")
-    num_workers: int = _f(0, "DataLoader worker processes that decode media.")
+    num_workers: int = _f(0, "Worker processes that check every record before step 1 and decode media during training.")
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from array import array
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,9 +61,10 @@ class TrainDataset(torch.utils.data.Dataset):
 
     def __init__(self, records: Sequence[Record] | LazyRecords, processor: Processor, image_root: str | Path,
                  on_bad_record: str = "error", read_errors: list[RecordError] | None = None,
-                 show_progress: bool | None = None, cache: Path | None = None):
+                 show_progress: bool | None = None, cache: Path | None = None, num_workers: int = 0):
         """`read_errors`: records that could not even be parsed; they follow the same policy. `cache`: a file
-        for the arrays of a `LazyRecords` source, reused while data, processor and policy are unchanged."""
+        for the arrays of a `LazyRecords` source, reused while data, processor and policy are unchanged.
+        `num_workers`: processes that share the check (`data.num_workers`); results come back in order."""
         if on_bad_record not in ("error", "skip"):
             raise ValueError(f"data.on_bad_record must be 'error' or 'skip', got '{on_bad_record}'")
         self.processor = processor
@@ -92,12 +93,11 @@ class TrainDataset(torch.utils.data.Dataset):
         lang_ids: dict[str | None, int] = {}
         n = len(records)
         # a bar when the pass takes a while (large files); None: only on a terminal
-        bar = tqdm(range(n), desc="checking records", unit="rec", dynamic_ncols=True,
+        bar = tqdm(self._check_all(n, num_workers), total=n, desc="checking records", unit="rec", dynamic_ncols=True,
                    disable=n < 20_000 if show_progress is None else not show_progress)
-        for i in bar:
-            try:
-                ex = self._prepare(*self._locate(i))
-            except RecordError as e:
+        for i, ok, res in bar:
+            if not ok:
+                e = RecordError(*res)
                 if on_bad_record == "error":
                     errors.append(e)
                     if len(errors) >= 20:
@@ -106,10 +106,11 @@ class TrainDataset(torch.utils.data.Dataset):
                     self.skipped[e.code] += 1
                     log.warning("skipping record: %s", e)
                 continue
+            length, has_image, language = res
             keep.append(i)
-            lengths.append(len(ex.input_ids))
-            media.append(bool(ex.images))
-            langs.append(lang_ids.setdefault(ex.language, len(lang_ids)))
+            lengths.append(length)
+            media.append(has_image)
+            langs.append(lang_ids.setdefault(language, len(lang_ids)))
         bar.close()
         if errors:
             lines = "\n".join(str(e) for e in errors)
@@ -126,6 +127,17 @@ class TrainDataset(torch.utils.data.Dataset):
             data_cache.save(cache, key, {"index": self.index, "lengths": self.lengths, "has_image": self.has_image,
                                          "lang_codes": self._lang_codes, "lang_names": self._lang_names,
                                          "skipped": dict(self.skipped)})
+
+    def _check_all(self, n: int, num_workers: int) -> Iterator[tuple[int, bool, tuple]]:
+        """(position, ok, (length, has image, language) or RecordError args) for every record, in order."""
+        check = _Check(self)
+        if num_workers > 0 and n > 1:
+            loader = torch.utils.data.DataLoader(check, batch_size=256, num_workers=num_workers, collate_fn=list)
+            for batch in loader:
+                yield from batch
+        else:
+            for i in range(n):
+                yield check[i]
 
     def _set(self, index: np.ndarray, lengths: np.ndarray, has_image: np.ndarray, lang_codes: np.ndarray,
              lang_names: list[str | None]) -> None:
@@ -192,6 +204,23 @@ class TrainDataset(torch.utils.data.Dataset):
             pixels = self.processor.images_to_media(imgs, [ex.language] * len(imgs))
             pixels.audio, pixels.video = audio, video
         return {"input_ids": ex.input_ids, "labels": ex.labels, "pixels": pixels, "language": ex.language}
+
+
+class _Check(torch.utils.data.Dataset):
+    """One record checked and measured, as plain values (what a DataLoader worker sends back)."""
+
+    def __init__(self, ds: TrainDataset):
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return len(self.ds.records)
+
+    def __getitem__(self, i: int) -> tuple[int, bool, tuple]:
+        try:
+            ex = self.ds._prepare(*self.ds._locate(i))
+        except RecordError as e:
+            return i, False, (e.reason, e.source, e.record_id, e.code)
+        return i, True, (len(ex.input_ids), bool(ex.images), ex.language)
 
 
 def collate(items: list[dict | None], pad_id: int) -> dict:

@@ -192,7 +192,7 @@ def train(cfg: Config, records: list[Record] | None = None, image_root: str | Pa
     model.to(device)
     # rank 0 keeps the checked-record arrays in the run directory: a resumed run does not check every record again
     ds = TrainDataset(records, processor, root, cfg.data.on_bad_record, read_errors,
-                      cache=out / "data_index.npz" if dd.main else None)
+                      cache=out / "data_index.npz" if dd.main else None, num_workers=cfg.data.num_workers)
     log.info("%d training examples (%d skipped) from %s", len(ds), sum(ds.skipped.values()), cfg.data.path or "memory")
     groups = apply_stage(model, tc.stage, tc.lr, tc.vision_lr, tc.weight_decay)
     if tc.cache_features:

@@ -306,3 +306,26 @@ def test_checked_records_are_cached_for_a_resumed_run(tmp_path, monkeypatch):
     train(_cfg(tmp_path, data, "train.max_steps=1", "train.batch_size=2", "train.output_dir=" + str(tmp_path / "run")),
           show_progress=False)
     assert len(prepared) >= 21
+
+
+def test_record_check_in_worker_processes_equals_one_process(tmp_path):
+    """data.num_workers shares the pass that checks every record: the same arrays, skip counts and errors
+    (in file order) as one process, under both bad-record policies."""
+    from polyvlm.data.dataset import LazyRecords
+    from polyvlm.models import factory
+    from polyvlm.train.dataset import TrainDataset
+
+    data = _bad_data(tmp_path)
+    _, processor = factory.build(_cfg(tmp_path, data).model)
+    runs = [TrainDataset(LazyRecords([data]), processor, tmp_path, "skip", num_workers=w) for w in (0, 2)]
+    one, two = runs
+    assert len(one) == 4 and one.skipped == two.skipped and sum(one.skipped.values()) == 5
+    for name in ("index", "lengths", "has_image", "_lang_codes"):
+        assert getattr(one, name).tolist() == getattr(two, name).tolist(), name
+    assert one.languages == two.languages
+    messages = []
+    for w in (0, 2):
+        with pytest.raises(BadRecords) as e:
+            TrainDataset(LazyRecords([data]), processor, tmp_path, "error", num_workers=w)
+        messages.append(str(e.value))
+    assert messages[0] == messages[1] and "id=missing" in messages[0] and "id=unreadable" in messages[0]
