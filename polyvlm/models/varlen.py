@@ -34,15 +34,16 @@ def varlen_attention(module, query: torch.Tensor, key: torch.Tensor, value: torc
         key = key.repeat_interleave(n_rep, dim=1)
         value = value.repeat_interleave(n_rep, dim=1)
     cu = kwargs.get("cu_seq_lens_q")
-    bounds = cu.tolist() if cu is not None else [0, query.shape[2]]
+    sizes = (cu[1:] - cu[:-1]).tolist() if cu is not None else [query.shape[2]]
     p = dropout if module.training else 0.0
+    # split, not slice: the backward pass joins the per-sample gradients with one cat instead of zero-filling a
+    # full-length gradient for every sample and adding them up (about 10% of a small model's step on CPU)
     outs = [
-        F.scaled_dot_product_attention(query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], dropout_p=p,
-                                       is_causal=True, scale=scaling)
-        for a, b in zip(bounds[:-1], bounds[1:]) if b > a
+        F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True, scale=scaling)
+        for q, k, v in zip(query.split(sizes, 2), key.split(sizes, 2), value.split(sizes, 2)) if q.shape[2] > 0
     ]
-    out = torch.cat(outs, dim=2) if len(outs) > 1 else outs[0]
-    return out.transpose(1, 2).contiguous(), None
+    # [1, h, s_i, d] pieces -> one contiguous [1, s, h, d] in a single copy
+    return torch.cat([o.transpose(1, 2) for o in outs], dim=1), None
 
 
 AttentionInterface.register(NAME, varlen_attention)

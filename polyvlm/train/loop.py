@@ -38,7 +38,7 @@ from polyvlm.train.state import (
     rotate,
     save_state,
 )
-from polyvlm.utils import pick_device, seed_everything
+from polyvlm.utils import pick_device, reuse_freed_memory, seed_everything
 
 log = logging.getLogger("polyvlm.train")
 
@@ -172,6 +172,8 @@ def train(cfg: Config, records: list[Record] | None = None, image_root: str | Pa
     tc = cfg.train
     device = pick_device(tc.device)
     autocast = _autocast(tc.precision, device)
+    if tc.reuse_freed_memory and device.type == "cpu" and reuse_freed_memory():
+        log.debug("glibc malloc keeps freed memory for reuse (train.reuse_freed_memory)")
     dd = D.init_distributed(device)
     out = Path(tc.output_dir)
     if dd.main:

@@ -329,3 +329,16 @@ def test_record_check_in_worker_processes_equals_one_process(tmp_path):
             TrainDataset(LazyRecords([data]), processor, tmp_path, "error", num_workers=w)
         messages.append(str(e.value))
     assert messages[0] == messages[1] and "id=missing" in messages[0] and "id=unreadable" in messages[0]
+
+
+def test_cpu_training_reuses_freed_memory_unless_told_not_to(tmp_path, scenes, monkeypatch):
+    import polyvlm.train.loop as loop
+
+    calls = []
+    monkeypatch.setattr(loop, "reuse_freed_memory", lambda: calls.append(1) or True)
+    data, _ = scenes
+    train(_cfg(tmp_path / "a", data, "train.max_steps=1", "train.batch_size=2", "train.device=cpu"), show_progress=False)
+    assert calls == [1]
+    train(_cfg(tmp_path / "b", data, "train.max_steps=1", "train.batch_size=2", "train.device=cpu",
+               "train.reuse_freed_memory=false"), show_progress=False)
+    assert calls == [1]
