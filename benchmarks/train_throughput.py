@@ -135,7 +135,7 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=96)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=2, help="alternate the two sides this many times, keep each one's best")
+    p.add_argument("--repeats", type=int, default=3, help="alternate the two sides this many times, keep each one's best")
     p.add_argument("--side", choices=["polyvlm", "hf"], help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
     p.add_argument("--work", help=argparse.SUPPRESS)
