@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -78,26 +79,24 @@ def pick_device(name: str = "auto") -> torch.device:
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
 _MMAP_THRESHOLD_MAX = 32 << 20  # glibc refuses larger values on 64-bit
+_NEVER_TRIM = 2**31 - 1  # the largest value mallopt takes (a C int)
 
 
+@functools.cache
 def reuse_freed_memory() -> bool:
     """Make glibc malloc keep freed memory for reuse: blocks up to 32 MB come from the heap instead of their own
     mmap, and the heap is never trimmed. A training step frees and reallocates the same activation sizes every
     step; by default each large block goes back to the OS and returns as fresh pages the kernel must zero on
-    first touch. Process-wide and idempotent; returns False where malloc is not glibc's (macOS, musl, Windows).
+    first touch. Process-wide, applied once; returns False where malloc is not glibc's (macOS, musl, Windows).
     """
     import ctypes
-    import ctypes.util
 
-    name = ctypes.util.find_library("c")
-    if not name:
-        return False
     try:
-        libc = ctypes.CDLL(name)
+        libc = ctypes.CDLL(None)  # the symbols already loaded into this process, libc's among them
         libc.gnu_get_libc_version  # glibc only  # noqa: B018
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):
         return False
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, _NEVER_TRIM))
 
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
