@@ -38,7 +38,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--batch-size", type=int, default=16, help="global batch (split over the processes)")
     args = p.parse_args()
-    from polyvlm.quickstart.scenes import make_split, write_jsonl
+    from polyvlm.data.scenes import make_split, write_jsonl
 
     work = Path(tempfile.mkdtemp(prefix="polyvlm-scaling-"))
     data = write_jsonl(make_split(work, 256, seed=0), work / "qa.jsonl")

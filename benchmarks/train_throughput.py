@@ -29,7 +29,7 @@ LLM = {"model_type": "llama", "hidden_size": 384, "intermediate_size": 1536, "nu
 def make_data(out: Path, n: int, seed: int = 0) -> Path:
     """Realistic length spread: captions of 10-30 tokens (stage-1 style), instructions of 50-400 tokens (about 2.5
     tokens per word of this vocabulary), 20% of the instructions text-only; images add 64 tokens."""
-    from polyvlm.quickstart.scenes import corpus, make_split, write_jsonl
+    from polyvlm.data.scenes import corpus, make_split, write_jsonl
 
     words = " ".join(corpus()).split()
     rng = random.Random(seed)

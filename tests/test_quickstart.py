@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from polyvlm.quickstart.scenes import LANGUAGES, QTYPES
+from polyvlm.data.scenes import LANGUAGES, QTYPES
 
 
 def _polyvlm(*args: str, cwd: Path) -> subprocess.CompletedProcess:

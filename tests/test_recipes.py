@@ -77,7 +77,7 @@ def tiny_overrides(path: Path, data: Path, out: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory):
-    from polyvlm.quickstart.scenes import make_split, write_jsonl
+    from polyvlm.data.scenes import make_split, write_jsonl
 
     d = tmp_path_factory.mktemp("recipe_data")
     return write_jsonl(make_split(d, 8, seed=4), d / "qa.jsonl")

@@ -17,11 +17,11 @@ log = logging.getLogger("polyvlm.models")
 
 def builtin_tokenizer(name: str):
     if name == "builtin:tiny":
-        from polyvlm.quickstart.scenes import corpus
+        from polyvlm.data.scenes import corpus
 
         return train_tokenizer(corpus() * 4, vocab_size=600)
     if name == "builtin:tiny-av":  # + the multi-image and audio tones vocabulary
-        from polyvlm.quickstart.scenes import corpus_av
+        from polyvlm.data.scenes import corpus_av
 
         return train_tokenizer(corpus_av() * 4, vocab_size=700)
     raise ValueError(f"unknown built-in tokenizer '{name}' (known: builtin:tiny, builtin:tiny-av)")

@@ -13,7 +13,7 @@ from torch import nn
 from tqdm import tqdm
 
 from polyvlm.models.encoders.vision import VisionEncoder
-from polyvlm.quickstart.scenes import COLORS, COUNTS, SHAPES, SIDES, draw_scene, random_scene
+from polyvlm.data.scenes import COLORS, COUNTS, SHAPES, SIDES, draw_scene, random_scene
 from polyvlm.train.optim import warmup_cosine
 
 log = logging.getLogger("polyvlm.quickstart")

@@ -17,7 +17,7 @@ from polyvlm.config import Config, load_config
 from polyvlm.models import factory
 from polyvlm.models.checkpoint import save_checkpoint
 from polyvlm.quickstart.encoder import pretrain_encoder
-from polyvlm.quickstart.scenes import (
+from polyvlm.data.scenes import (
     CHANCE,
     EXTRA_CHANCE,
     LANGUAGES,
@@ -164,7 +164,7 @@ def pretrain_audio_encoder(enc, processor, steps: int = 150, batch_size: int = 3
     from torch import nn
     from tqdm import tqdm
 
-    from polyvlm.quickstart.scenes import COUNTS, tones
+    from polyvlm.data.scenes import COUNTS, tones
 
     torch.manual_seed(seed)
     rng = random.Random(seed + 31)

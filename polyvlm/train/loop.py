@@ -66,7 +66,7 @@ def load_records(cfg: Config, on_error: Callable[[RecordError], None] | None = N
     if not path:
         raise ValueError("data.path is empty: name a JSON/JSONL/Parquet file of LLaVA records")
     if path.startswith("builtin:scenes"):
-        from polyvlm.quickstart.scenes import make_split, write_jsonl
+        from polyvlm.data.scenes import make_split, write_jsonl
 
         parts = path.split(":")
         kind = parts[2] if len(parts) > 2 else "qa"

@@ -45,7 +45,7 @@ def test_convert_reports_bad_record_and_writes_nothing(tmp_path: Path, capsys: p
 
 def test_quickstart_scenes_validate_and_index(tmp_path: Path) -> None:
     """Integration with the quick start's synthetic data: it validates clean and indexes for training."""
-    scenes = pytest.importorskip("polyvlm.quickstart.scenes")
+    scenes = pytest.importorskip("polyvlm.data.scenes")
     from polyvlm.data.index import RecordIndex
 
     path = scenes.write_jsonl(scenes.make_split(tmp_path, 12, seed=0), tmp_path / "qa.jsonl")

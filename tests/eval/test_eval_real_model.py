@@ -12,7 +12,7 @@ from eval_fakes import tiny_checkpoint
 from polyvlm.eval.cli import main as eval_main
 from polyvlm.eval.tasks.quickstart import quickstart_available
 
-pytestmark = pytest.mark.skipif(not quickstart_available(), reason="polyvlm.quickstart.scenes is not available")
+pytestmark = pytest.mark.skipif(not quickstart_available(), reason="polyvlm.data.scenes is not available")
 
 
 @pytest.mark.slow

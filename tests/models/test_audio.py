@@ -16,7 +16,7 @@ from polyvlm.data.records import RecordError, Turn
 from polyvlm.infer import ChatRequest
 from polyvlm.models import factory
 from polyvlm.models.encoders.audio import LogMel, load_audio, resample
-from polyvlm.quickstart.scenes import write_jsonl
+from polyvlm.data.scenes import write_jsonl
 from polyvlm.testing import TINY_RECIPE
 
 WHISPER = ("model.audio_config={model_type: whisper, d_model: 32, encoder_layers: 1, encoder_attention_heads: 2, "

@@ -97,7 +97,7 @@ def test_lora_needs_a_rank():
 
 
 def test_train_stage_lora_two_steps(tmp_path):
-    from polyvlm.quickstart.scenes import make_split, write_jsonl
+    from polyvlm.data.scenes import make_split, write_jsonl
     from polyvlm.train.loop import train
 
     data = write_jsonl(make_split(tmp_path, 8, seed=2), tmp_path / "qa.jsonl")

@@ -128,7 +128,7 @@ def test_routing_reads_the_prompt_not_the_answer_nor_padding(moe_model):
 
 @pytest.mark.slow
 def test_training_logs_router_per_language(tmp_path, caplog):
-    from polyvlm.quickstart.scenes import make_split, write_jsonl
+    from polyvlm.data.scenes import make_split, write_jsonl
     from polyvlm.train.loop import train
 
     data = write_jsonl(make_split(tmp_path, 12, seed=1, langs=["en", "zh"]), tmp_path / "qa.jsonl")

@@ -11,7 +11,7 @@ import torch
 from polyvlm.config import load_config
 from polyvlm.data.records import RecordError
 from polyvlm.models.encoders.video import pool_frames, probe_video, read_frames, sample_indices
-from polyvlm.quickstart.scenes import write_jsonl
+from polyvlm.data.scenes import write_jsonl
 from polyvlm.testing import TINY_RECIPE
 
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from polyvlm.quickstart.scenes import make_split, write_jsonl
+from polyvlm.data.scenes import make_split, write_jsonl
 
 pytestmark = pytest.mark.slow
 METRICS = {"loss", "lr", "grad_norm", "tokens_per_s", "supervised_tokens_per_s", "supervised_fraction", "padding_fraction"}

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from polyvlm.config import load_config
-from polyvlm.quickstart.scenes import make_split, write_jsonl
+from polyvlm.data.scenes import make_split, write_jsonl
 from polyvlm.testing import TINY_RECIPE
 from polyvlm.train.dataset import BadRecords
 from polyvlm.train.loop import train

@@ -1,4 +1,4 @@
-"""The `quickstart` task: held-out synthetic scenes (fixed seed, six languages) from polyvlm.quickstart.scenes."""
+"""The `quickstart` task: held-out synthetic scenes (fixed seed, six languages) from polyvlm.data.scenes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from polyvlm.data.records import Record, parse_record, resolve_media
 from polyvlm.eval.tasks.base import Sample, TaskError
 from polyvlm.eval.tasks.jsonl import VQA_PROMPT, JsonlTask
 
-SCENES_MODULE = "polyvlm.quickstart.scenes"
+SCENES_MODULE = "polyvlm.data.scenes"
 
 
 def quickstart_available() -> bool:

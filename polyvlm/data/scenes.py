@@ -1,5 +1,8 @@
-"""The quick start's synthetic multilingual visual data: pictures of simple scenes (shapes of one colour,
-a count, a side) with questions and one-word answers in en, zh, pt, ar, tr, ru, and captions for stage 1.
+"""Built-in synthetic multilingual data: scene pictures, questions, captions, audio tones, tokenizer corpus.
+
+Pictures of simple scenes (shapes of one colour, a count, a side) with questions and one-word answers in en, zh,
+pt, ar, tr, ru, and captions for stage 1. Used by the quick start, the `builtin:tiny` tokenizers, the
+`builtin:scenes` data paths and the `quickstart` eval task.
 
 Everything is generated from a seed, so the same seed gives the same pictures, questions and answers.
 """
