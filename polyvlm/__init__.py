@@ -14,22 +14,20 @@ if TYPE_CHECKING:
 HF_PREFIX = "hf-llava:"
 
 
-def load(path: str | Path, device: str = "cpu") -> tuple[Any, Any]:
-    """Load a polyvlm checkpoint directory, or `hf-llava:DIR` (a Hugging Face Llava or LLaVA-NeXT directory,
-    e.g. one written by `polyvlm export`) -> (PolyVLM in eval mode, Processor)."""
-    if str(path).startswith(HF_PREFIX):
-        from polyvlm.models.hf_import import import_hf_llava
+def load(path: str | Path, device: str = "cpu", **options: Any) -> tuple[Any, Any]:
+    """Load a checkpoint directory in any layout polyvlm reads (its own, transformers Llava / LLaVA-NeXT, ...),
+    or `FORMAT:DIR` forcing one (e.g. `hf-llava:DIR`) -> (PolyVLM in eval mode, Processor).
 
-        model, processor = import_hf_llava(str(path)[len(HF_PREFIX):])
-        return model.to(device).eval(), processor
-    from polyvlm.models.checkpoint import load as _load
+    `options` go to `polyvlm.models.layouts.load_checkpoint` (template, max_length, dtype, vision_tower)."""
+    from polyvlm.models.layouts import load_checkpoint
 
-    return _load(path, device)
+    return load_checkpoint(path, device, **options)
 
 
 def load_generator(path: str | Path, device: str = "cpu") -> VLMGenerator:
     """A checkpoint behind the `polyvlm.infer.Generator` interface (what eval, serve and synth call)."""
     from polyvlm.models.generate import VLMGenerator
+    from polyvlm.models.layouts import split_spec
 
     model, processor = load(path, device)
-    return VLMGenerator(model, processor, name=Path(str(path).removeprefix(HF_PREFIX)).name)
+    return VLMGenerator(model, processor, name=split_spec(path)[1].name)

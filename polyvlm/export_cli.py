@@ -1,86 +1,71 @@
-"""`polyvlm export SRC --format hf-llava|hf-llava-next|polyvlm --out DIR`: move models between polyvlm checkpoints
-and the Hugging Face Llava / LLaVA-NeXT layouts (loadable by transformers, servable by vLLM)."""
+"""`polyvlm export SRC --format FORMAT --out DIR`: read a checkpoint in any layout polyvlm reads and write it in
+one polyvlm writes (its own, or the transformers Llava / LLaVA-NeXT layouts that transformers and vLLM load)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-from pathlib import Path
 
 from polyvlm.utils import DTYPES, setup_logging
 
 log = logging.getLogger("polyvlm.export")
-FORMATS = ("hf-llava", "hf-llava-next", "polyvlm")
+
+
+def _formats() -> list[str]:
+    from polyvlm.models.layouts import writable_layouts
+
+    return writable_layouts()
 
 
 def _parser() -> argparse.ArgumentParser:
+    from polyvlm.models.layouts import known_layouts
+
     p = argparse.ArgumentParser(
         prog="polyvlm export",
-        description="Export a polyvlm checkpoint to the Hugging Face Llava layout (hf-llava; hf-llava-next for "
-                    "image_aspect_ratio anyres), or import a Llava directory as a polyvlm checkpoint.",
+        description="Convert a checkpoint between layouts: export a polyvlm checkpoint to the Hugging Face Llava "
+                    "layout (hf-llava; hf-llava-next for image_aspect_ratio anyres), or import a released model "
+                    "as a polyvlm checkpoint (--format polyvlm).",
         epilog="examples:\n  polyvlm export runs/tiny/final --format hf-llava --out exports/tiny-llava\n"
                "  polyvlm export runs/tiny_anyres/final --format hf-llava-next --out exports/tiny-llava-next\n"
-               "  polyvlm export hf-llava:exports/tiny-llava --format polyvlm --out runs/imported",
+               "  polyvlm export hf-llava:exports/tiny-llava --format polyvlm --out runs/imported\n\n"
+               f"layouts read (recognised from the files, or forced with FORMAT:DIR):\n{known_layouts()}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("src", help="a polyvlm checkpoint directory, or hf-llava:DIR (a Hugging Face Llava directory)")
-    p.add_argument("--format", choices=FORMATS, default="hf-llava", help="what to write (default: hf-llava)")
+    p.add_argument("src", help="a checkpoint directory in any layout polyvlm reads, or FORMAT:DIR to force one")
+    p.add_argument("--format", choices=_formats(), default="hf-llava", help="what to write (default: hf-llava)")
     p.add_argument("--out", required=True, help="output directory (written atomically; replaced when it exists)")
     p.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="cast weights (default: keep the model's)")
-    p.add_argument("--max-shard-size", default="5GB", help="hf-llava(-next): largest safetensors shard (default 5GB)")
+    p.add_argument("--max-shard-size", default="5GB", help="Hugging Face layouts: largest safetensors shard (default 5GB)")
     p.add_argument("--template", default="auto",
-                   help="importing hf-llava:DIR (Llava or LLaVA-NeXT): polyvlm chat template name, or auto (recognise the directory's template)")
-    p.add_argument("--max-length", type=int, default=2048, help="importing hf-llava: the processor's max_length")
+                   help="importing a released model: polyvlm chat template name, or auto (the layout's own or the "
+                        "one recognised from the directory's chat template)")
+    p.add_argument("--max-length", type=int, default=2048, help="importing: the processor's max_length")
+    p.add_argument("--vision-tower", default=None,
+                   help="importing a model whose config names its vision tower by hub id: the tower's local "
+                        "directory (default: $POLYVLM_VISION_TOWER)")
     return p
 
 
-def _is_llava_dir(path: Path) -> bool:
-    f = path / "config.json"
-    if not f.is_file():
-        return False
-    try:
-        return json.loads(f.read_text()).get("model_type") in ("llava", "llava_next")
-    except json.JSONDecodeError:
-        return False
+def load_source(src: str, template: str = "auto", max_length: int = 2048, dtype: str | None = None,
+                vision_tower: str | None = None):
+    """(model, processor) from `src` in any layout (`FORMAT:DIR` forces one)."""
+    from polyvlm.models.layouts import load_checkpoint
 
-
-def load_source(src: str, template: str = "auto", max_length: int = 2048, dtype: str | None = None):
-    """(model, processor) from a polyvlm checkpoint or `hf-llava:DIR` (a bare Llava directory works too)."""
-    from polyvlm.models.checkpoint import is_checkpoint, load
-    from polyvlm.models.hf_import import PREFIX, import_hf_llava
-
-    path = Path(src[len(PREFIX):] if src.startswith(PREFIX) else src)
-    if src.startswith(PREFIX) or (not is_checkpoint(path) and _is_llava_dir(path)):
-        return import_hf_llava(path, template=None if template == "auto" else template, max_length=max_length,
-                               dtype=dtype or "float32")
-    if not is_checkpoint(path):
-        raise FileNotFoundError(f"{path}: neither a polyvlm checkpoint (model.safetensors, config.yaml, processor.json) "
-                                "nor a Hugging Face Llava directory (config.json with model_type llava)")
-    return load(path)
+    return load_checkpoint(src, template=None if template == "auto" else template, max_length=max_length,
+                           dtype=dtype, vision_tower=vision_tower)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging()
-    from polyvlm.models.export import ExportError, export_hf_llava
-    from polyvlm.models.hf_import import HFImportError
+    from polyvlm.models.layouts import save_layout
 
     try:
-        model, processor = load_source(args.src, args.template, args.max_length, args.dtype)
-        if args.format != "polyvlm":
-            out = export_hf_llava(model, processor, args.out, dtype=args.dtype, max_shard_size=args.max_shard_size,
-                                  fmt=args.format)
-        else:
-            from polyvlm.config import Config
-            from polyvlm.models.checkpoint import save_checkpoint
-
-            if args.dtype:
-                model.to(DTYPES[args.dtype])
-                model.cfg.dtype = args.dtype
-            out = save_checkpoint(model, processor, Config(model=model.cfg), args.out, extra={"imported_from": args.src})
-    except (ExportError, HFImportError, FileNotFoundError, ValueError) as e:
+        model, processor = load_source(args.src, args.template, args.max_length, args.dtype, args.vision_tower)
+        out = save_layout(args.format, model, processor, args.out, dtype=args.dtype,
+                          max_shard_size=args.max_shard_size, extra={"imported_from": args.src})
+    except (FileNotFoundError, ValueError) as e:  # LayoutError, ExportError, HFImportError are ValueErrors
         print(f"polyvlm export: error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {args.format} model to {out}")

@@ -13,15 +13,17 @@ def merge_checkpoint(ckpt: str | Path, out: str | Path) -> Path:
     import yaml
 
     from polyvlm.config import config_from_dict
-    from polyvlm.models.checkpoint import is_checkpoint, load, save_checkpoint
+    from polyvlm.models.checkpoint import save_checkpoint
+    from polyvlm.models.layouts import load_checkpoint, resolve
     from polyvlm.models.lora import ADAPTER_DIR, merge
 
-    ckpt = Path(ckpt)
-    if not is_checkpoint(ckpt):
-        raise FileNotFoundError(f"{ckpt}: not a polyvlm checkpoint")
+    layout, ckpt = resolve(ckpt)
+    if layout.name != "polyvlm":
+        raise ValueError(f"{ckpt}: a {layout.name} checkpoint has no polyvlm LoRA adapters ({ADAPTER_DIR}/); only "
+                         "checkpoints written by `polyvlm train` with train.stage=lora can be merged")
     if not (ckpt / ADAPTER_DIR).is_dir():
         raise ValueError(f"{ckpt}: has no LoRA adapters ({ADAPTER_DIR}/); nothing to merge")
-    model, processor = load(ckpt)
+    model, processor = load_checkpoint(f"polyvlm:{ckpt}")
     cfg = config_from_dict(yaml.safe_load((ckpt / "config.yaml").read_text(encoding="utf-8")))
     merge(model)
     return save_checkpoint(model, processor, cfg, out, {"merged_lora_from": str(ckpt)})
@@ -29,7 +31,7 @@ def merge_checkpoint(ckpt: str | Path, out: str | Path) -> Path:
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="polyvlm merge-lora", description=__doc__)
-    p.add_argument("checkpoint", help="a checkpoint written by stage lora (has an adapter/ directory)")
+    p.add_argument("checkpoint", help="a checkpoint written by stage lora (has an adapter/ directory), or polyvlm:DIR")
     p.add_argument("--out", required=True, help="directory of the merged checkpoint")
     args = p.parse_args(argv)
     try:

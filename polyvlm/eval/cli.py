@@ -18,7 +18,7 @@ log = logging.getLogger("polyvlm.eval")
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="polyvlm eval", description=__doc__)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model", help="polyvlm checkpoint directory or hf-llava:DIR (in-process, batched greedy generation)")
+    src.add_argument("--model", help="checkpoint directory in any layout polyvlm reads, or FORMAT:DIR (in-process, batched greedy generation)")
     src.add_argument("--endpoint", help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1")
     src.add_argument("--predictions", help="JSONL of existing predictions (`id` or `index`, `prediction`)")
     p.add_argument("--tasks", required=True, help="comma-separated task names and .tsv/.jsonl/.yaml paths (suites too)")
@@ -97,21 +97,19 @@ def main(argv: list[str] | None = None) -> int:
     model_name, model_id = args.model or args.endpoint or args.predictions, ""
     if args.model:
         import polyvlm
-        from polyvlm.models.checkpoint import is_checkpoint
+        from polyvlm.models.layouts import LayoutError, resolve
 
-        hf_dir = args.model.removeprefix(polyvlm.HF_PREFIX) if args.model.startswith(polyvlm.HF_PREFIX) else ""
-        if hf_dir and not (Path(hf_dir) / "config.json").is_file():
-            return fail(f"--model {args.model}: {hf_dir} has no config.json (a Hugging Face Llava directory)")
-        if not hf_dir and not is_checkpoint(Path(args.model)):
-            return fail(f"--model {args.model}: not a polyvlm checkpoint directory (as written by `polyvlm train`) "
-                        "nor hf-llava:DIR")
+        try:
+            model_dir = resolve(args.model)[1]  # any checkpoint layout, or FORMAT:DIR
+        except LayoutError as e:
+            return fail(f"--model {e}")  # the message starts with the directory
         device = pick_device(args.device)
         try:
             generator = polyvlm.load_generator(args.model, device=device)
         except ValueError as e:  # HFImportError: names the directory and the reason
             return fail(e)
         backend = GeneratorBackend(generator, args.batch_size)
-        model_id = checkpoint_id(hf_dir or args.model)
+        model_id = checkpoint_id(str(model_dir))
     elif args.endpoint:
         backend = EndpointBackend(args.endpoint, args.endpoint_model, args.concurrency, args.retries, args.timeout,
                                   api_key=args.api_key)

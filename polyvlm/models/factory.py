@@ -3,7 +3,6 @@ Hugging Face directories and/or configs; `builtin:tiny` trains the quick start's
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 from polyvlm.config import ModelConfig
@@ -38,24 +37,13 @@ def build(cfg: ModelConfig) -> tuple[PolyVLM, Processor]:
 
 
 def _build(cfg: ModelConfig) -> tuple[PolyVLM, Processor]:
-    """A model and processor for `cfg`. With `init_from`, parts and tokenizer come from that checkpoint and
-    the template / max_length / connector settings from `cfg`."""
+    """A model and processor for `cfg`. With `init_from` (a checkpoint in any layout), parts and tokenizer come
+    from that checkpoint and the template / max_length / connector settings from `cfg`."""
     get_template(cfg.template)  # fail early on an unknown template
-    if cfg.init_from.startswith("hf-llava:"):
-        from polyvlm.models.hf_import import build_from_config
+    if cfg.init_from:  # any checkpoint layout; it must agree with cfg (polyvlm.models.layouts)
+        from polyvlm.models.layouts import load_checkpoint
 
-        return build_from_config(cfg)
-    if cfg.init_from:
-        from polyvlm.models.checkpoint import load
-
-        model, processor = load(cfg.init_from)
-        if model.cfg.connector != cfg.connector:
-            raise ValueError(
-                f"model.connector '{cfg.connector}' differs from the init_from checkpoint's '{model.cfg.connector}'"
-            )
-        model.cfg = cfg
-        processor = Processor(processor.tokenizer, dataclasses.replace(
-            processor.config, template=cfg.template, max_length=cfg.max_length, **media_settings(model, cfg)))
+        model, processor = load_checkpoint(cfg.init_from, cfg=cfg)
         model.train()
         log.info("initialised from checkpoint %s", cfg.init_from)
         return model, processor

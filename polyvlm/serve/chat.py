@@ -11,7 +11,7 @@ from polyvlm.infer import ChatRequest
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="polyvlm chat", description="Ask a checkpoint a question about media.")
-    p.add_argument("checkpoint", help="polyvlm checkpoint directory (e.g. runs/quickstart/stage2/final) or hf-llava:DIR")
+    p.add_argument("checkpoint", help="checkpoint directory in any layout polyvlm reads (e.g. runs/quickstart/stage2/final), or FORMAT:DIR")
     p.add_argument("question", nargs="?", help="the question; omit it for an interactive chat")
     p.add_argument("--image", action="append", default=[], help="image file (repeat for several)")
     p.add_argument("--system", default=None, help="system prompt")

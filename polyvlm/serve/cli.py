@@ -16,7 +16,7 @@ def parser() -> argparse.ArgumentParser:
         description="Serve a checkpoint with an OpenAI-compatible API: POST /v1/chat/completions, GET /v1/models, "
                     "GET /health, and the Gradio demo at /ui with --ui.",
     )
-    p.add_argument("checkpoint", help="checkpoint directory (as written by `polyvlm train`) or hf-llava:DIR")
+    p.add_argument("checkpoint", help="checkpoint directory in any layout polyvlm reads (see `polyvlm export --help`), or FORMAT:DIR")
     add_config_flags(p)
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
@@ -30,8 +30,12 @@ def main(argv: list[str]) -> int:
     from polyvlm.utils import setup_logging
 
     setup_logging(getattr(logging, args.log_level.upper()))
-    if not os.path.isdir(args.checkpoint):
-        print(f"polyvlm serve: checkpoint {args.checkpoint}: no such directory", file=sys.stderr)
+    from polyvlm.models.layouts import LayoutError, resolve
+
+    try:
+        resolve(args.checkpoint)  # any checkpoint layout, or FORMAT:DIR; fail before the server starts
+    except LayoutError as e:
+        print(f"polyvlm serve: checkpoint {args.checkpoint}: {e}", file=sys.stderr)
         return 2
     if cfg.ui:
         try:

@@ -31,13 +31,20 @@ def test_cli_errors_are_one_clear_line(tmp_path, capsys):
 
     assert main([str(tmp_path / "nothing"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert "nothing: neither a polyvlm checkpoint" in err and "Traceback" not in err
+    assert "nothing: no such checkpoint directory" in err and "Traceback" not in err
     ckpt = make_tiny_checkpoint(tmp_path / "linear", overrides=["model.connector=linear"])
     assert main([str(ckpt), "--out", str(tmp_path / "o")]) == 2
     assert "cannot export to hf-llava: the `linear` connector" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
     assert main([f"hf-llava:{tmp_path / 'nothing'}", "--format", "polyvlm", "--out", str(tmp_path / "o")]) == 2
-    assert "no config.json" in capsys.readouterr().err
+    assert "nothing: no such checkpoint directory (given as hf-llava:" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main([f"hf-llava:{tmp_path / 'empty'}", "--format", "polyvlm", "--out", str(tmp_path / "o")]) == 2
+    assert "empty: not a hf-llava checkpoint" in (err := capsys.readouterr().err) and "no config.json" in err
+    assert main([str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err  # auto-detection lists every layout polyvlm reads
+    assert "empty: not a polyvlm checkpoint, nor one in another layout" in err
+    assert all(f"  {name}: " in err for name in ("polyvlm", "hf-llava", "hf-llava-next"))
 
 
 WHISPER = ("model.audio_config={model_type: whisper, d_model: 32, encoder_layers: 1, encoder_attention_heads: 2, "

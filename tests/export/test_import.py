@@ -203,4 +203,4 @@ def test_eval_and_chat_run_on_an_exported_directory(tiny_ckpt, exported, tmp_pat
     assert answers[0] == answers[1]
     assert polyvlm_main(["eval", "--model", f"hf-llava:{tmp_path}", "--tasks", "quickstart", "--out",
                          str(tmp_path / "bad")]) == 2
-    assert "has no config.json" in capsys.readouterr().err
+    assert "not a hf-llava checkpoint" in (err := capsys.readouterr().err) and "no config.json" in err
