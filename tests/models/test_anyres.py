@@ -9,9 +9,9 @@ from PIL import Image
 
 from polyvlm.config import load_config
 from polyvlm.data.records import Turn
+from polyvlm.data.scenes import write_jsonl
 from polyvlm.models import factory
 from polyvlm.models.anyres import best_resolution, layout, merge, parse_mode, parse_pinpoints, unpadded_size
-from polyvlm.data.scenes import write_jsonl
 from polyvlm.testing import TINY_RECIPE
 
 ANYRES = ["model.image_aspect_ratio=anyres_max_4", "model.image_grid_pinpoints=(1x1),...,(3x3)", "model.max_length=512"]
