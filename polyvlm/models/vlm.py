@@ -13,7 +13,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, Pre
 
 from polyvlm.config import ModelConfig
 from polyvlm.models.anyres import parse_mode
-from polyvlm.models.connectors import build_connector
+from polyvlm.models.connectors import Connector, build_connector
 from polyvlm.models.encoders.audio import AudioEncoder, build_audio_encoder
 from polyvlm.models.encoders.embed import RouterStats, embed_media
 from polyvlm.models.encoders.media import MediaBatch
@@ -43,9 +43,9 @@ class PolyVLM(nn.Module):
     `image_newline` [d_lm] when images are anyres. `router_stats` gathers moe router distributions per language.
     """
 
-    def __init__(self, cfg: ModelConfig, vision: VisionEncoder, connector: nn.Module, llm: PreTrainedModel,
+    def __init__(self, cfg: ModelConfig, vision: VisionEncoder, connector: Connector, llm: PreTrainedModel,
                  media_token_ids: dict[str, int], audio: AudioEncoder | None = None,
-                 audio_connector: nn.Module | None = None):
+                 audio_connector: Connector | None = None):
         super().__init__()
         self.cfg = cfg
         self.vision = vision
@@ -66,15 +66,15 @@ class PolyVLM(nn.Module):
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """pixels [n, 3, H, W] -> embeddings [n, t, d_lm]. Runs without grad when the encoder is frozen.
 
-        No prompt here: a moe connector acts as its projector (`embed` routes with the prompt)."""
+        No prompt here: the connector's prompt-free `project` (`embed` routes a moe connector with the prompt)."""
         frozen = not any(p.requires_grad for p in self.vision.parameters())
         with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
             feats = self.vision(pixels)
-        return self.connector(feats.to(self.connector_dtype))
+        return self.connector.project(feats.to(self.connector_dtype))
 
     @property
     def connector_dtype(self) -> torch.dtype:
-        return next(self.connector.parameters()).dtype
+        return self.connector.dtype
 
     def embed(self, input_ids: torch.Tensor, pixels: torch.Tensor | MediaBatch | None = None,
               attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,

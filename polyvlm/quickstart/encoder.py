@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from polyvlm.models.encoders.vision import VisionEncoder
 from polyvlm.data.scenes import COLORS, COUNTS, SHAPES, SIDES, draw_scene, random_scene
+from polyvlm.models.encoders.vision import VisionEncoder
 from polyvlm.train.optim import warmup_cosine
 
 log = logging.getLogger("polyvlm.quickstart")

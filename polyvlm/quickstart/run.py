@@ -14,9 +14,6 @@ from pathlib import Path
 import torch
 
 from polyvlm.config import Config, load_config
-from polyvlm.models import factory
-from polyvlm.models.checkpoint import save_checkpoint
-from polyvlm.quickstart.encoder import pretrain_encoder
 from polyvlm.data.scenes import (
     CHANCE,
     EXTRA_CHANCE,
@@ -28,6 +25,9 @@ from polyvlm.data.scenes import (
     make_tone_records,
     write_jsonl,
 )
+from polyvlm.models import factory
+from polyvlm.models.checkpoint import save_checkpoint
+from polyvlm.quickstart.encoder import pretrain_encoder
 from polyvlm.utils import seed_everything, setup_logging
 
 log = logging.getLogger("polyvlm.quickstart")
@@ -146,7 +146,7 @@ def run(out: str | Path, seed: int = 0, plan: Plan | None = None, overrides: lis
         "checkpoint": str(s2.checkpoint),
         "history": {"stage1": s1.history, "stage2": s2.history},
     }
-    if getattr(gen.model.connector, "needs_prompt", False):
+    if gen.model.connector.needs_prompt:
         report["router"] = router_by_language(gen, eval_records)
     write_report(out, report, res["samples"])
     if "router" in report:

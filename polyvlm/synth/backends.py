@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from polyvlm.data.formats import bytes_to_data_uri
+from polyvlm.registry import Registry
 
 IMAGE_TOKEN = "<image>"
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -260,20 +261,16 @@ class OpenAIBackend(Backend):
         raise last
 
 
-def backends() -> dict[str, type[Backend]]:
-    """The backend registry: type name -> class (the in-process ones live in `local_backends`)."""
-    from polyvlm.synth.local_backends import TransformersBackend, VLLMBackend
-
-    return {"openai": OpenAIBackend, "transformers": TransformersBackend, "vllm": VLLMBackend}
+# type name -> class; the in-process ones live in `local_backends` (torch, optional vLLM): imported on first use
+BACKENDS: Registry[type[Backend]] = Registry("backend type")
+BACKENDS.register("openai")(OpenAIBackend)
+BACKENDS.register_lazy("transformers", "polyvlm.synth.local_backends:TransformersBackend")
+BACKENDS.register_lazy("vllm", "polyvlm.synth.local_backends:VLLMBackend")
 
 
 def build_backend(cfg: BackendConfig, **kw: Any) -> Backend:
     """Make a backend by its registered type name; an unknown name is an error listing the known ones."""
-    BACKENDS = backends()  # noqa: N806
-    cls = BACKENDS.get(cfg.type)
-    if cls is None:
-        raise ValueError(f"unknown backend type '{cfg.type}' (known: {', '.join(sorted(BACKENDS))})")
-    return cls(cfg, **kw)
+    return BACKENDS.get(cfg.type)(cfg, **kw)
 
 
 _THINK = re.compile(r"<think>.*?</think>", re.S)

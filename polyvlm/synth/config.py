@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from polyvlm.synth.backends import Backend, BackendConfig, BackendError, backends, build_backend
+from polyvlm.synth.backends import BACKENDS, Backend, BackendConfig, BackendError, build_backend
 from polyvlm.synth.stages.base import Stage, StageContext, get_stage, params_from_dict
 from polyvlm.synth.templates import PromptError, load_prompt
 
@@ -149,9 +149,11 @@ def has_module(name: str) -> bool:
 
 def check_backend(b: BackendConfig, where: str) -> None:
     """Fail at load time, before anything is written, on an unknown type or a missing optional extra."""
-    known = backends()
-    if b.type not in known:
-        raise PipelineError(f"{where}: unknown backend type '{b.type}' (known: {', '.join(sorted(known))})")
+    if b.type not in BACKENDS:
+        try:
+            BACKENDS.get(b.type)
+        except KeyError as e:
+            raise PipelineError(f"{where}: {e}") from None
     if b.type == "vllm" and not has_module("vllm"):
         raise PipelineError(f"{where}: backend 'vllm' needs vLLM, an optional extra: pip install 'polyvlm[vllm]' "
                             "(or use the `openai` backend against a `vllm serve` process)")

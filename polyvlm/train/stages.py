@@ -28,8 +28,7 @@ def apply_stage(model: nn.Module, stage: str, lr: float, vision_lr: float = 0.0,
         raise ValueError(f"unknown training stage '{stage}' (known: {', '.join(STAGES)})")
     model.requires_grad_(False)
     model.connector.requires_grad_(True)
-    if hasattr(model.connector, "set_active"):
-        model.connector.set_active(stage != "align")
+    model.connector.set_active(stage != "align")
     conn = [p for p in model.connector.parameters() if p.requires_grad]
     if getattr(model, "audio_connector", None) is not None:
         model.audio_connector.requires_grad_(True)

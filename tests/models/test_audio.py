@@ -13,10 +13,10 @@ from PIL import Image
 import polyvlm
 from polyvlm.config import load_config
 from polyvlm.data.records import RecordError, Turn
+from polyvlm.data.scenes import write_jsonl
 from polyvlm.infer import ChatRequest
 from polyvlm.models import factory
 from polyvlm.models.encoders.audio import LogMel, load_audio, resample
-from polyvlm.data.scenes import write_jsonl
 from polyvlm.testing import TINY_RECIPE
 
 WHISPER = ("model.audio_config={model_type: whisper, d_model: 32, encoder_layers: 1, encoder_attention_heads: 2, "

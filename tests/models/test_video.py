@@ -10,8 +10,8 @@ import torch
 
 from polyvlm.config import load_config
 from polyvlm.data.records import RecordError
-from polyvlm.models.encoders.video import pool_frames, probe_video, read_frames, sample_indices
 from polyvlm.data.scenes import write_jsonl
+from polyvlm.models.encoders.video import pool_frames, probe_video, read_frames, sample_indices
 from polyvlm.testing import TINY_RECIPE
 
 

@@ -39,7 +39,8 @@ def test_missing_vllm_and_unknown_backend_are_clear_errors(tmp_path, image_dir, 
     assert "backends.m: backend 'vllm' needs vLLM" in err and "pip install 'polyvlm[vllm]'" in err
     p = _pipe(tmp_path, image_dir, [{"stage": "judge", "backend": "m"}], {"m": {"type": "openia", "model": "x"}})
     assert synth_main([p]) == 2
-    assert "backends.m: unknown backend type 'openia' (known: openai, transformers, vllm)" in capsys.readouterr().err
+    assert "backends.m: unknown backend type 'openia' (did you mean 'openai'?) (known: openai, transformers, vllm)" in \
+        capsys.readouterr().err
     p = _pipe(tmp_path, image_dir, [{"stage": "judge", "backend": "m"}], {"m": {"type": "openai"}})
     assert synth_main([p]) == 2 and "backends.m: backend 'openai': `model` is required" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

@@ -5,17 +5,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from polyvlm.models.connectors.base import Connector
 from polyvlm.registry import Registry
 
-CONNECTORS: Registry = Registry("connector")
+CONNECTORS: Registry[type[Connector]] = Registry("connector")
 
 
 @CONNECTORS.register("linear")
-class LinearConnector(nn.Module):
+class LinearConnector(Connector):
     """features [n, t, d_enc] -> embeddings [n, t, d_lm] through one linear layer."""
 
     def __init__(self, d_enc: int, d_lm: int):
-        super().__init__()
+        super().__init__(d_enc, d_lm)
         self.proj = nn.Linear(d_enc, d_lm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -23,11 +24,11 @@ class LinearConnector(nn.Module):
 
 
 @CONNECTORS.register("mlp2x_gelu")
-class MLP2xGelu(nn.Module):
+class MLP2xGelu(Connector):
     """LLaVA-1.5 projector: Linear(d_enc, d_lm) -> GELU -> Linear(d_lm, d_lm). [n, t, d_enc] -> [n, t, d_lm]."""
 
     def __init__(self, d_enc: int, d_lm: int):
-        super().__init__()
+        super().__init__(d_enc, d_lm)
         self.linear_1 = nn.Linear(d_enc, d_lm)
         self.act = nn.GELU()
         self.linear_2 = nn.Linear(d_lm, d_lm)
@@ -36,12 +37,12 @@ class MLP2xGelu(nn.Module):
         return self.linear_2(self.act(self.linear_1(x)))
 
 
-def build_connector(name: str, d_enc: int, d_lm: int, cfg=None) -> nn.Module:
+def build_connector(name: str, d_enc: int, d_lm: int, cfg=None) -> Connector:
     """`cfg` (a ModelConfig) feeds connectors with settings (their `from_config`, e.g. moe's experts)."""
     cls = CONNECTORS.get(name)
-    if cfg is not None and hasattr(cls, "from_config"):
-        return cls.from_config(d_enc, d_lm, cfg)
-    return cls(d_enc, d_lm)
+    return cls(d_enc, d_lm) if cfg is None else cls.from_config(d_enc, d_lm, cfg)
 
 
 from polyvlm.models.connectors import moe, pool  # noqa: E402,F401  (registers moe, pool1)
+
+__all__ = ["CONNECTORS", "Connector", "LinearConnector", "MLP2xGelu", "build_connector"]

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from polyvlm.models.connectors import CONNECTORS, MLP2xGelu
+from polyvlm.models.connectors.base import Connector
 
 
 class SwiGLUExpert(nn.Module):
@@ -45,7 +46,7 @@ def prompt_summary(query: torch.Tensor, prompt: torch.Tensor, mask: torch.Tensor
 
 
 @CONNECTORS.register("moe")
-class MoEConnector(nn.Module):
+class MoEConnector(Connector):
     """`forward(x [n, t, d_enc], cls [n, d_enc], prompt [n, k, d_lm], prompt_mask [n, k]) -> [n, t, d_lm]`.
 
     Without `cls`/`prompt`, or while inactive (stage `align`), it is the plain MLP projector. `active` is a
@@ -56,7 +57,7 @@ class MoEConnector(nn.Module):
     needs_prompt = True
 
     def __init__(self, d_enc: int, d_lm: int, n_experts: int = 6, intermediate: int = 0, moe_weight: float = 0.1):
-        super().__init__()
+        super().__init__(d_enc, d_lm)
         if n_experts < 1:
             raise ValueError(f"model.moe_experts must be >= 1, got {n_experts}")
         self.projector = MLP2xGelu(d_enc, d_lm)
@@ -69,6 +70,10 @@ class MoEConnector(nn.Module):
     @classmethod
     def from_config(cls, d_enc: int, d_lm: int, cfg) -> MoEConnector:
         return cls(d_enc, d_lm, cfg.moe_experts, cfg.moe_intermediate, cfg.moe_weight)
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """[n, t, d_enc] -> [n, t, d_lm] through the MLP projector only (no routing)."""
+        return self.projector(x)
 
     def set_active(self, active: bool) -> None:
         """Stage `align` bypasses (and freezes) the mixture; `finetune` trains it."""

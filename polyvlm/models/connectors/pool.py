@@ -6,16 +6,17 @@ import torch
 from torch import nn
 
 from polyvlm.models.connectors import CONNECTORS
+from polyvlm.models.connectors.base import Connector
 
 
 @CONNECTORS.register("pool1")
-class Pool1Connector(nn.Module):
+class Pool1Connector(Connector):
     """features [n, t, d_enc] (or an already pooled [n, d_enc]) -> [n, 1, d_lm]: mean over t, then Linear."""
 
     tokens_out = 1
 
     def __init__(self, d_enc: int, d_lm: int):
-        super().__init__()
+        super().__init__(d_enc, d_lm)
         self.proj = nn.Linear(d_enc, d_lm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

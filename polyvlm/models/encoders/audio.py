@@ -20,6 +20,7 @@ from transformers.audio_utils import mel_filter_bank
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from polyvlm.data.records import RecordError
+from polyvlm.models.encoders import ENCODERS, build_encoder
 
 SAMPLE_RATE = 16_000
 N_FFT = 400
@@ -77,11 +78,14 @@ class LogMel(nn.Module):
         return self(batch)
 
 
+@ENCODERS.register("whisper")
 class AudioEncoder(nn.Module):
     """`forward(features [n, mels, 2 * P]) -> [n, P // pool, d]`: Whisper encoder states, averaged over `pool` frames.
 
     P is the encoder's `max_source_positions` (1500 for released Whisper models), d its `d_model`.
     """
+
+    modality = "audio"
 
     def __init__(self, encoder: WhisperEncoder, pool: int = 1):
         super().__init__()
@@ -102,6 +106,15 @@ class AudioEncoder(nn.Module):
     def frames_out(self) -> int:
         return self.positions // self.pool
 
+    @classmethod
+    def create(cls, path: str, config: dict | PretrainedConfig, pool: int = 1) -> AudioEncoder:
+        """From a local Whisper directory, a WhisperConfig, or its kwargs (random init)."""
+        if path:
+            return cls(WhisperModel.from_pretrained(path).get_encoder(), pool)
+        if not isinstance(config, PretrainedConfig):
+            config = WhisperConfig(**{k: v for k, v in config.items() if k != "model_type"})
+        return cls(WhisperEncoder(config), pool)
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         dtype = next(self.encoder.parameters()).dtype
         h = self.encoder(input_features=features.to(dtype)).last_hidden_state  # [n, P, d]
@@ -111,17 +124,8 @@ class AudioEncoder(nn.Module):
 
 
 def build_audio_encoder(path: str, config: dict | PretrainedConfig, pool: int = 1) -> AudioEncoder | None:
-    """From a local Whisper directory, Whisper config kwargs (`model_type: whisper`), a config object, or
-    None when neither is given (a model without audio)."""
-    if path:
-        encoder = WhisperModel.from_pretrained(path).get_encoder()
-    elif isinstance(config, PretrainedConfig):
-        encoder = WhisperEncoder(config)
-    elif config:
-        kwargs = {k: v for k, v in config.items() if k != "model_type"}
-        if config.get("model_type", "whisper") != "whisper":
-            raise ValueError(f"model.audio_config: model_type must be whisper, got {config.get('model_type')!r}")
-        encoder = WhisperEncoder(WhisperConfig(**kwargs))
-    else:
+    """The registered audio encoder for a local directory, config kwargs (`model_type`, default whisper) or a
+    config object; None when neither is given (a model without audio)."""
+    if not path and not config:
         return None
-    return AudioEncoder(encoder, pool)
+    return build_encoder("audio", path, config, pool=pool)

@@ -62,8 +62,8 @@ def _project(model: PolyVLM, feats: torch.Tensor, cls: torch.Tensor, prompt: tor
              prompt_mask: torch.Tensor | None, langs: list[str | None]) -> torch.Tensor:
     """Vision features [n, t, d_enc] (+ CLS [n, d_enc]) -> [n, t, d_lm]; the moe connector gets its prompt."""
     c = model.connector
-    dt = next(c.parameters()).dtype
-    if getattr(c, "needs_prompt", False) and prompt is not None:
+    dt = c.dtype
+    if c.needs_prompt and prompt is not None:
         out = c(feats.to(dt), cls.to(dt), prompt, prompt_mask)
         if c.last_routing is not None:
             model.router_stats.add(c.last_routing, langs)
@@ -134,7 +134,7 @@ def _features(model: PolyVLM, modality: str, media: MediaBatch, slots: torch.Ten
         lays = anyres_layouts(model, media.image_sizes) if anyres else []
         counts = [lay.tokens for lay in lays] if anyres else [feats.shape[1]] * media.n_images
         prompt = mask = None
-        if getattr(model.connector, "needs_prompt", False) and sum(counts) == n_slots:
+        if model.connector.needs_prompt and sum(counts) == n_slots:
             prompt, mask = prompts_for(slots, counts)  # per image
             rep = torch.tensor(media.image_views, device=prompt.device)
             prompt, mask = prompt.repeat_interleave(rep, 0), mask.repeat_interleave(rep, 0)  # per view
@@ -155,8 +155,7 @@ def _features(model: PolyVLM, modality: str, media: MediaBatch, slots: torch.Ten
             feats, _ = model.vision.forward_with_cls(frames)
         if model.vision.has_cls and model.vision.select == "full":
             feats = feats[:, 1:]
-        project = getattr(model.connector, "projector", model.connector)  # the moe mixture routes images only
-        out = project(feats.to(next(project.parameters()).dtype))
+        out = model.connector.project(feats.to(model.connector.dtype))  # the moe mixture routes images only
         if out.shape[1] > 1:
             out = pool_frames(out)  # 2x2 over the patch grid
         sizes = [v.shape[0] for v in media.video]
@@ -174,9 +173,9 @@ def _features(model: PolyVLM, modality: str, media: MediaBatch, slots: torch.Ten
 def media_tokens(model: PolyVLM) -> dict[str, int]:
     """Placeholder tokens per input (image: per pad image or per anyres base view; video: per frame)."""
     v = model.vision
-    single = getattr(model.connector, "tokens_out", None) == 1
+    single = model.connector.tokens_out == 1
     grid = v.image_size // v.patch_size
     out = {"image": 1 if single else v.tokens_per_image, "video": 1 if single else pooled_side(grid) ** 2}
     if model.audio is not None:
-        out["audio"] = 1 if getattr(model.audio_connector, "tokens_out", None) == 1 else model.audio.frames_out
+        out["audio"] = 1 if model.audio_connector.tokens_out == 1 else model.audio.frames_out
     return out

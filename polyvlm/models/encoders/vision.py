@@ -11,7 +11,6 @@ import torch
 from PIL import Image
 from torch import nn
 from transformers import (
-    AutoConfig,
     CLIPVisionConfig,
     CLIPVisionModel,
     PretrainedConfig,
@@ -19,7 +18,7 @@ from transformers import (
     SiglipVisionModel,
 )
 
-from polyvlm.models.encoders import ENCODERS
+from polyvlm.models.encoders import ENCODERS, build_encoder
 from polyvlm.models.encoders.feature_cache import FeatureCache
 
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
@@ -34,6 +33,7 @@ class VisionEncoder(nn.Module):
     """
 
     family = ""
+    modality = "image"  # also encodes video frames
     mean: tuple[float, float, float] = CLIP_MEAN
     std: tuple[float, float, float] = CLIP_STD
 
@@ -152,15 +152,6 @@ def _kwargs(config: dict) -> dict:
 def build_vision_encoder(
     path: str, config: dict | PretrainedConfig, feature_layer: int = -2, select: str = "patch"
 ) -> VisionEncoder:
-    """From a local HF directory (its config.json names the type), config kwargs with `model_type`, or a HF
-    config object (random init)."""
-    if isinstance(config, PretrainedConfig) and not path:
-        model_type = config.model_type
-    elif path:
-        hf = AutoConfig.from_pretrained(path)
-        model_type = getattr(hf, "model_type", "")
-        if model_type in ("clip", "siglip"):  # a full CLIP/SigLIP checkpoint: take its vision tower
-            model_type += "_vision_model"
-    else:
-        model_type = config.get("model_type", "clip_vision_model")
-    return ENCODERS.get(model_type).create(path, config, feature_layer, select)
+    """The registered image encoder for a local HF directory (its config.json names the type; a full CLIP/SigLIP
+    checkpoint gives its vision tower), config kwargs with `model_type`, or a HF config object (random init)."""
+    return build_encoder("image", path, config, feature_layer=feature_layer, select=select)

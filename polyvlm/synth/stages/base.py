@@ -19,26 +19,23 @@ from typing import Any, ClassVar
 
 from polyvlm.data.langs import language_or_none
 from polyvlm.data.records import PLACEHOLDERS, RecordError, parse_record, resolve_media
+from polyvlm.registry import Registry
 from polyvlm.synth.backends import Backend, SynthRequest, strip_reasoning
 from polyvlm.synth.templates import PromptTemplate
 
-STAGES: dict[str, type[Stage]] = {}
+STAGES: Registry[type[Stage]] = Registry("stage")
 
 
 def register(cls: type[Stage]) -> type[Stage]:
     """Class decorator: make a stage available by its `name` in pipeline files."""
-    if cls.name in STAGES:
-        raise ValueError(f"stage '{cls.name}' registered twice")
-    STAGES[cls.name] = cls
-    return cls
+    return STAGES.register(cls.name)(cls)
 
 
 def get_stage(name: str) -> type[Stage]:
+    """The stage class registered as `name`; unknown names raise an error listing the known ones."""
     import polyvlm.synth.stages  # noqa: F401 - registers the built-in stages
 
-    if name not in STAGES:
-        raise ValueError(f"unknown stage '{name}' (known: {', '.join(sorted(STAGES))})")
-    return STAGES[name]
+    return STAGES.get(name)
 
 
 @dataclass
