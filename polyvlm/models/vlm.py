@@ -85,6 +85,26 @@ class PolyVLM(nn.Module):
         """
         return embed_media(self, input_ids, pixels, attention_mask, labels, position_ids)
 
+    def _every_media_parameter_in_graph(self, embeds: torch.Tensor) -> torch.Tensor:
+        """embeds [b, s, d] + 0 x (every trainable parameter of the encoders, connectors, image_newline).
+
+        While training, a batch without images (or audio, or with an expert no input chose) would leave those
+        parameters without a gradient on this process only: DDP then waits for buckets that never fill, and
+        FSDP2's reduce-scatter gets buffers of different sizes per rank (gloo aborts). With this zero term every
+        process produces the same set of gradients every micro-batch, whatever its modalities.
+        """
+        if not (self.training and torch.is_grad_enabled()):
+            return embeds
+        parts = [self.vision, self.connector, self.audio, self.audio_connector]
+        params = [p for m in parts if m is not None for p in m.parameters() if p.requires_grad]
+        newline = getattr(self, "image_newline", None)
+        if newline is not None and newline.requires_grad:
+            params.append(newline)
+        if not params:
+            return embeds
+        zero = torch.stack([p.sum().float() for p in params]).sum() * 0.0
+        return embeds + zero.to(embeds.dtype)
+
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, pixels: torch.Tensor | None = None,
         labels: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
@@ -92,6 +112,7 @@ class PolyVLM(nn.Module):
     ) -> VLMOutput:
         """`attn_kwargs`: sample boundaries of a packed row (`cu_seq_lens_q` ...) for varlen attention."""
         embeds = self.embed(input_ids, pixels, attention_mask, labels, position_ids)
+        embeds = self._every_media_parameter_in_graph(embeds)
         extra = dict(attn_kwargs or {})
         shift_labels = labels[:, 1:] if labels is not None else None
         keep = None

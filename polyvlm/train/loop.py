@@ -165,38 +165,47 @@ def _autocast(precision: str, device: torch.device):
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
-def train(cfg: Config, records: list[Record] | None = None, image_root: str | Path | None = None,
-          show_progress: bool = True) -> TrainResult:
-    """Run `cfg.train.max_steps` optimizer steps of `cfg.train.stage`; returns the final checkpoint path."""
-    t0 = time.time()
-    tc = cfg.train
-    device = pick_device(tc.device)
-    autocast = _autocast(tc.precision, device)
-    if tc.reuse_freed_memory and device.type == "cpu" and reuse_freed_memory():
-        log.debug("glibc malloc keeps freed memory for reuse (train.reuse_freed_memory)")
-    dd = D.init_distributed(device)
-    out = Path(tc.output_dir)
-    if dd.main:
-        out.mkdir(parents=True, exist_ok=True)
-        cfg.save(out / "config.yaml")
-    D.barrier(dd)
-    seed_everything(tc.seed)
+@dataclass
+class _Run:
+    """Everything one training run holds between steps."""
+
+    cfg: Config
+    device: torch.device
+    dd: D.Dist
+    out: Path
+    model: torch.nn.Module
+    processor: object
+    ds: TrainDataset
+    wrapped: torch.nn.Module
+    opt: torch.optim.Optimizer
+    sched: object
+    params: list[torch.nn.Parameter]
+    sampler: StepSampler
+    position: dict
+    sharded: bool
+    start: int = 0
+    attn_impl: str | None = None
+    autocast: contextlib.AbstractContextManager = field(default_factory=contextlib.nullcontext)
+
+
+def _read_data(cfg: Config, records: list[Record] | None, image_root: str | Path | None, dd: D.Dist
+               ) -> tuple[Sequence[Record] | LazyRecords, Path, list[RecordError]]:
+    """The records and their media root; rank 0 reads first (it may generate the data), the others after it."""
     read_errors: list[RecordError] = []
-    if records is None:
-        if dd.main:
-            records, root = load_records(cfg, read_errors.append)
-        D.barrier(dd)  # rank 0 may have generated the data
-        if not dd.main:
-            records, root = load_records(cfg, read_errors.append)
-    else:
-        root = Path(image_root or ".")
-    model, processor = factory.build(cfg.model)
-    model.to(device)
-    # rank 0 keeps the checked-record arrays in the run directory: a resumed run does not check every record again
-    ds = TrainDataset(records, processor, root, cfg.data.on_bad_record, read_errors,
-                      cache=out / "data_index.npz" if dd.main else None, num_workers=cfg.data.num_workers)
-    log.info("%d training examples (%d skipped) from %s", len(ds), sum(ds.skipped.values()), cfg.data.path or "memory")
-    groups = apply_stage(model, tc.stage, tc.lr, tc.vision_lr, tc.weight_decay)
+    if records is not None:
+        return records, Path(image_root or "."), read_errors
+    if dd.main:
+        records, root = load_records(cfg, read_errors.append)
+    D.barrier(dd)
+    if not dd.main:
+        records, root = load_records(cfg, read_errors.append)
+    return records, root, read_errors
+
+
+def _prepare_model(model: torch.nn.Module, cfg: Config) -> str:
+    """Apply the run's model options (feature cache, activation checkpointing, varlen attention for packing);
+    returns the LM's attention implementation, restored by `_restore_model`."""
+    tc = cfg.train
     if tc.cache_features:
         if any(p.requires_grad for p in model.vision.parameters()):
             raise ValueError(f"train.cache_features needs a frozen vision encoder; stage {tc.stage} trains it "
@@ -215,70 +224,135 @@ def train(cfg: Config, records: list[Record] | None = None, image_root: str | Pa
         from polyvlm.models import varlen
 
         model.llm.set_attn_implementation(varlen.NAME)
-    sharded = D.sharded(tc.strategy, dd)
+    return attn_impl
+
+
+def _restore_model(run: _Run) -> None:
+    if run.model.vision.feature_cache is not None:
+        log.info("%s", run.model.vision.feature_cache.summary())
+        run.model.vision.feature_cache = None
+    if run.cfg.train.packing:
+        run.model.llm.set_attn_implementation(run.attn_impl)
+
+
+def _setup(cfg: Config, records: list[Record] | None, image_root: str | Path | None) -> _Run:
+    """Process group, data (checked), model (staged, wrapped), optimizer, sampler, and the resumed state."""
+    tc = cfg.train
+    device = pick_device(tc.device)
+    autocast = _autocast(tc.precision, device)  # a bad value fails before any work
+    if tc.reuse_freed_memory and device.type == "cpu" and reuse_freed_memory():
+        log.debug("glibc malloc keeps freed memory for reuse (train.reuse_freed_memory)")
+    dd = D.init_distributed(device)
+    out = Path(tc.output_dir)
+    if dd.main:
+        out.mkdir(parents=True, exist_ok=True)
+        cfg.save(out / "config.yaml")
+    D.barrier(dd)
+    seed_everything(tc.seed)
+    records, root, read_errors = _read_data(cfg, records, image_root, dd)
+    model, processor = factory.build(cfg.model)
+    model.to(device)
+    # rank 0 keeps the checked-record arrays in the run directory: a resumed run does not check every record again
+    ds = TrainDataset(records, processor, root, cfg.data.on_bad_record, read_errors,
+                      cache=out / "data_index.npz" if dd.main else None, num_workers=cfg.data.num_workers)
+    log.info("%d training examples (%d skipped) from %s", len(ds), sum(ds.skipped.values()), cfg.data.path or "memory")
+    groups = apply_stage(model, tc.stage, tc.lr, tc.vision_lr, tc.weight_decay)
+    attn_impl = _prepare_model(model, cfg)
     wrapped = D.wrap(model, tc.strategy, dd, groups)
     opt, sched = build_optimizer(groups, tc.max_steps, tc.warmup_ratio, tc.min_lr_ratio)
-    params = [p for g in groups for p in g["params"]]
     keys = list(zip(ds.has_image.tolist(), ds.lengths.tolist())) if tc.group_by_length and not tc.packing else None
     sampler = StepSampler(len(ds), tc.batch_size, tc.grad_accum, dd.world, tc.seed, keys)
     position = {"global_batch": sampler.global_batch, "seed": tc.seed, "examples": len(ds)}
-    start = 0
+    run = _Run(cfg, device, dd, out, model, processor, ds, wrapped, opt, sched, [p for g in groups for p in g["params"]],
+               sampler, position, D.sharded(tc.strategy, dd), attn_impl=attn_impl, autocast=autocast)
     resume_from = _resume_dir(cfg, out)
     if resume_from is not None:
-        start = _resume(resume_from, model, opt, sched, position, sharded, dd.rank)
-        log.info("resumed from %s at step %d", resume_from, start)
-    model.train()
+        run.start = _resume(resume_from, model, opt, sched, position, run.sharded, dd.rank)
+        log.info("resumed from %s at step %d", resume_from, run.start)
+    return run
+
+
+def _forward(run: _Run, mb: dict):
+    """One micro-batch through the (wrapped) model -> VLMOutput with `loss_sum`."""
+    dev = run.device
+
+    def to(x):
+        return None if x is None else x.to(dev)
+
+    return run.wrapped(to(mb["input_ids"]), to(mb["attention_mask"]), to(mb["pixels"]), to(mb["labels"]),
+                       to(mb["position_ids"]), mb.get("attn_kwargs"))
+
+
+def _step(run: _Run, micro: list[dict], stats: StepStats) -> dict:
+    """One optimizer step over this rank's micro-batches; returns the step's log row (summed over ranks).
+
+    Every rank divides by the supervised tokens of the whole step; DDP and FSDP average gradients over ranks,
+    so scaling by world makes the result the gradient of sum(token losses) / n_sup. Forward AND backward of
+    every micro-batch but the last run with gradient sync off: the gradients are reduced once, after the last.
+    """
+    tc, dd = run.cfg.train, run.dd
+    n_sup = D.all_sum(sum(supervised_tokens(mb) for mb in micro), dd)
+    scale = dd.world / max(n_sup, 1.0)
+    for m, mb in enumerate(micro):
+        with _grad_sync(run.wrapped, m == len(micro) - 1):
+            with run.autocast:
+                res = _forward(run, mb)
+            (res.loss_sum * scale).backward()
+        stats.add(mb, float(res.loss_sum.detach()), res.token_loss)
+    gnorm = torch.nn.utils.clip_grad_norm_(run.params, tc.max_grad_norm if tc.max_grad_norm > 0 else math.inf)
+    gnorm = float(gnorm.full_tensor() if hasattr(gnorm, "full_tensor") else gnorm)  # a DTensor under FSDP
+    lr = run.sched.get_last_lr()[0]
+    run.opt.step()
+    run.sched.step()
+    run.opt.zero_grad(set_to_none=True)
+    row = stats.finish(n_sup, dd)
+    return {"loss": row.pop("loss"), "lr": lr, "grad_norm": round(gnorm, 4), **row}
+
+
+def _checkpoint(run: _Run, step: int, final: bool) -> Path:
+    """Write `final` (weights) or `checkpoint-STEP` (weights + resumable state); every rank must call it."""
+    tc, dd = run.cfg.train, run.dd
+    sd = D.full_state_dict(run.wrapped, tc.strategy, dd)
+    path = run.out / ("final" if final else f"checkpoint-{step}")
+    writer = None
+    if not final:  # every rank takes part in gathering sharded optimizer state and the RNG states
+        osd = optimizer_state(run.model, run.opt, run.sharded) if dd.main or run.sharded else None
+        rngs = D.gather_objects(rng_state(), dd)
+        extra = {**run.position, "samples_seen": step * run.sampler.global_batch, "world": dd.world}
+        writer = lambda d: save_state(d, step, osd, run.sched, rngs, extra)  # noqa: E731
+    if dd.main:
+        save_checkpoint(run.model, run.processor, run.cfg, path, {"step": step}, write_extra=writer, state_dict=sd)
+        if not final:
+            rotate(run.out, tc.keep_last)
+    D.barrier(dd)
+    return path
+
+
+def _loader(run: _Run) -> torch.utils.data.DataLoader:
+    """This rank's micro-batches from the resumed step on, decoded and collated ahead of the step by
+    data.num_workers processes (none: inline)."""
+    tc = run.cfg.train
+    make = partial(_make_batch, packing=tc.packing, pad_id=run.processor.pad_id)
+    return torch.utils.data.DataLoader(run.ds, batch_sampler=run.sampler.batches(run.start, tc.max_steps, run.dd.rank),
+                                       collate_fn=make, num_workers=run.cfg.data.num_workers)
+
+
+def train(cfg: Config, records: list[Record] | None = None, image_root: str | Path | None = None,
+          show_progress: bool = True) -> TrainResult:
+    """Run `cfg.train.max_steps` optimizer steps of `cfg.train.stage`; returns the final checkpoint path."""
+    t0 = time.time()
+    tc = cfg.train
+    run = _setup(cfg, records, image_root)
+    run.model.train()
     history: list[dict] = []
-    metrics = MetricsLogger(out, tc.tensorboard, tc.wandb, cfg.to_dict(), start) if dd.main else None
-    bar = tqdm(total=tc.max_steps, initial=start, desc=tc.stage, disable=not (show_progress and dd.main), dynamic_ncols=True)
-    stats = StepStats(sorted({lang or "und" for lang in ds.languages}))
-    make = partial(_make_batch, packing=tc.packing, pad_id=processor.pad_id)
-    # samples are decoded and collated ahead of the step by data.num_workers processes (none: inline)
-    loader = torch.utils.data.DataLoader(ds, batch_sampler=sampler.batches(start, tc.max_steps, dd.rank), collate_fn=make,
-                                         num_workers=cfg.data.num_workers)
-    batches = iter(loader)
-
-    def checkpoint(step: int, final: bool) -> Path:
-        sd = D.full_state_dict(wrapped, tc.strategy, dd)
-        path = out / ("final" if final else f"checkpoint-{step}")
-        writer = None
-        if not final:  # every rank takes part in gathering sharded optimizer state and the RNG states
-            osd = optimizer_state(model, opt, sharded) if dd.main or sharded else None
-            rngs = D.gather_objects(rng_state(), dd)
-            extra = {**position, "samples_seen": step * sampler.global_batch, "world": dd.world}
-            writer = lambda d: save_state(d, step, osd, sched, rngs, extra)  # noqa: E731
-        if dd.main:
-            save_checkpoint(model, processor, cfg, path, {"step": step}, write_extra=writer, state_dict=sd)
-            if not final:
-                rotate(out, tc.keep_last)
-        D.barrier(dd)
-        return path
-
+    metrics = MetricsLogger(run.out, tc.tensorboard, tc.wandb, cfg.to_dict(), run.start) if run.dd.main else None
+    bar = tqdm(total=tc.max_steps, initial=run.start, desc=tc.stage, disable=not (show_progress and run.dd.main),
+               dynamic_ncols=True)
+    stats = StepStats(sorted({lang or "und" for lang in run.ds.languages}))
+    batches = iter(_loader(run))
     try:
-        for step in range(start, tc.max_steps):
-            micro = [next(batches) for _ in range(tc.grad_accum)]
-            # every rank divides by the supervised tokens of the whole step; DDP averages gradients over
-            # ranks, so scaling by world makes the result the gradient of sum(token losses) / n_sup
-            n_sup = D.all_sum(sum(supervised_tokens(mb) for mb in micro), dd)
-            scale = dd.world / max(n_sup, 1.0)
-            for m, mb in enumerate(micro):
-                with _grad_sync(wrapped, m == len(micro) - 1), autocast:
-                    res = wrapped(mb["input_ids"].to(device),
-                                  None if mb["attention_mask"] is None else mb["attention_mask"].to(device),
-                                  None if mb["pixels"] is None else mb["pixels"].to(device), mb["labels"].to(device),
-                                  None if mb["position_ids"] is None else mb["position_ids"].to(device),
-                                  mb.get("attn_kwargs"))
-                    loss = res.loss_sum * scale
-                loss.backward()
-                stats.add(mb, float(res.loss_sum.detach()), res.token_loss)
-            gnorm = torch.nn.utils.clip_grad_norm_(params, tc.max_grad_norm if tc.max_grad_norm > 0 else math.inf)
-            gnorm = float(gnorm.full_tensor() if hasattr(gnorm, "full_tensor") else gnorm)  # a DTensor under FSDP
-            lr = sched.get_last_lr()[0]
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
-            row = stats.finish(n_sup, dd)
-            row = {"loss": row.pop("loss"), "lr": lr, "grad_norm": round(gnorm, 4), **row}
+        for step in range(run.start, tc.max_steps):
+            row = _step(run, [next(batches) for _ in range(tc.grad_accum)], stats)
             history.append({"step": step + 1, **row})
             bar.set_postfix_str(progress_line(row))
             bar.update(1)
@@ -287,17 +361,13 @@ def train(cfg: Config, records: list[Record] | None = None, image_root: str | Pa
                 if not show_progress:
                     log.info("step %d/%d %s", step + 1, tc.max_steps, progress_line(row))
             if tc.save_every and (step + 1) % tc.save_every == 0 and step + 1 < tc.max_steps:
-                checkpoint(step + 1, final=False)
-        final = checkpoint(tc.max_steps, final=True)
+                _checkpoint(run, step + 1, final=False)
+        final = _checkpoint(run, tc.max_steps, final=True)
     finally:
         bar.close()
-        if model.vision.feature_cache is not None:
-            log.info("%s", model.vision.feature_cache.summary())
-            model.vision.feature_cache = None
-        if tc.packing:
-            model.llm.set_attn_implementation(attn_impl)
+        _restore_model(run)
         if metrics is not None:
             metrics.close()
     log.info("saved %s", final)
-    D.cleanup(dd)
-    return TrainResult(final, history, dict(ds.skipped), time.time() - t0, start)
+    D.cleanup(run.dd)
+    return TrainResult(final, history, dict(run.ds.skipped), time.time() - t0, run.start)
