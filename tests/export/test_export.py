@@ -71,21 +71,30 @@ def test_resized_square_image_gives_same_pixels(tiny, hf_loaded):
 
 
 def test_greedy_generation_same_tokens(tiny, hf_loaded):
+    """12 greedy tokens with stopping off on both sides (a random model may end its turn at once), then the
+    same decode with the exported generation config's stop ids: both sides stop at the same place."""
     from polyvlm.models.generate import SampleParams, generate_ids
 
     model, processor = tiny
     hf, hf_proc = hf_loaded
     image = square_image(64, seed=1)
     ids, pixels = polyvlm_inputs(processor, "Describe the scene.", image)
-    ours = generate_ids(model, [ids[0].tolist()], pixels, [SampleParams(max_new_tokens=12)], processor.stop_ids,
-                        processor.pad_id)[0]
     inputs = hf_inputs(hf_proc, "Describe the scene.", image)
-    with torch.no_grad():
-        out = hf.generate(**inputs, max_new_tokens=12, do_sample=False)
-    new = out[0, inputs["input_ids"].shape[1]:].tolist()
-    cut = next((i for i, t in enumerate(new) if t in processor.stop_ids), len(new))
-    assert ours == new[:cut]
-    assert len(ours) > 0 or cut == 0
+
+    def ours(stop_ids: set[int]) -> list[int]:
+        return generate_ids(model, [ids[0].tolist()], pixels, [SampleParams(max_new_tokens=12)], stop_ids,
+                            processor.pad_id)[0]
+
+    def theirs(eos: list[int]) -> list[int]:
+        with torch.no_grad():
+            out = hf.generate(**inputs, max_new_tokens=12, do_sample=False, eos_token_id=eos, pad_token_id=processor.pad_id)
+        return out[0, inputs["input_ids"].shape[1]:].tolist()
+
+    free = theirs([-1])  # an id no token has: transformers never stops early
+    assert len(free) == 12 and ours(set()) == free
+    new = theirs(list(processor.stop_ids))
+    cut = next((i for i, t in enumerate(free) if t in processor.stop_ids), 12)
+    assert ours(processor.stop_ids) == new[:cut] == free[:cut]
 
 
 @pytest.mark.parametrize("name", TEMPLATES.names())

@@ -47,11 +47,15 @@ def test_openai_client_against_the_tiny_model(generator):
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0, timeout=120)
         plain = client.chat.completions.create(model=generator.name, messages=_image_message("what is it?"),
                                                max_tokens=6, temperature=0)
-        assert plain.usage.completion_tokens <= 6 and plain.choices[0].finish_reason in ("stop", "length")
         from polyvlm.serve.protocol import parse_chat
 
-        parsed = parse_chat({"messages": _image_message("what is it?")}, ServeConfig(), generator.modalities, generator.name)
+        parsed = parse_chat({"messages": _image_message("what is it?"), "max_tokens": 6, "temperature": 0},
+                            ServeConfig(), generator.modalities, generator.name)
         assert plain.usage.prompt_tokens == generator.count_prompt_tokens(parsed.request)
+        (direct,) = generator.generate([parsed.request])  # the answer the model gives outside the server
+        assert plain.choices[0].message.content == direct.text
+        assert plain.usage.completion_tokens == direct.completion_tokens
+        assert plain.choices[0].finish_reason == direct.finish_reason
         chunks = list(client.chat.completions.create(model=generator.name, messages=_image_message("what is it?"),
                                                      max_tokens=6, temperature=0, stream=True))
         assert "".join(c.choices[0].delta.content or "" for c in chunks) == plain.choices[0].message.content
@@ -67,12 +71,22 @@ def test_openai_client_against_the_tiny_model(generator):
 
 
 def test_terminal_chat_with_the_tiny_model(generator):
+    from polyvlm.infer import ChatRequest
+
     out = io.StringIO()
     run_chat(generator, io.StringIO("hello\nagain\n/quit\n"), out, max_tokens=4)
-    assert out.getvalue().count(">>> ") == 3
+    history: list[dict] = []
+    answers = []
+    for line in ("hello", "again"):  # each turn sees the conversation so far, answered greedily
+        history.append({"role": "user", "content": line})
+        (c,) = generator.generate([ChatRequest(list(history), max_new_tokens=4, temperature=0.0)])
+        history.append({"role": "assistant", "content": c.text})
+        answers.append(c.text)
+    body = out.getvalue().split("\n", 1)[1]  # after the banner line
+    assert body == "".join(f">>> {a}\n" for a in answers) + ">>> ", body
 
 
-def test_polyvlm_serve_process(ckpt):
+def test_polyvlm_serve_process(ckpt, generator):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -91,8 +105,13 @@ def test_polyvlm_serve_process(ckpt):
                 time.sleep(0.2)
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-proc", max_retries=0, timeout=120)
         assert [m.id for m in client.models.list()] == [ckpt.name]
-        r = client.chat.completions.create(model=ckpt.name, messages=_image_message("hi"), max_tokens=3)
-        assert r.usage.completion_tokens <= 3
+        r = client.chat.completions.create(model=ckpt.name, messages=_image_message("hi"), max_tokens=3, temperature=0)
+        from polyvlm.serve.protocol import parse_chat
+
+        req = parse_chat({"messages": _image_message("hi"), "max_tokens": 3, "temperature": 0}, ServeConfig(),
+                         generator.modalities, generator.name).request
+        (direct,) = generator.generate([req])  # the same checkpoint answering in this process
+        assert (r.choices[0].message.content, r.usage.completion_tokens) == (direct.text, direct.completion_tokens)
         assert httpx.get(f"http://127.0.0.1:{port}/v1/models").status_code == 401  # the env key is enforced
     finally:
         proc.terminate()
