@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from tqdm import tqdm
@@ -47,3 +47,28 @@ def score(gen: Generator, records: list[Record], batch_size: int = 32, show_prog
         return {k: sum(v) / len(v) for k, v in d.items()}
 
     return {"accuracy": mean(hits), "by_type": mean(by_type), "by_lang_type": mean(by_lt), "samples": samples}
+
+
+def majority_baseline(train: list[dict], records: list[Record]) -> dict:
+    """The most-frequent-answer baseline: for each (language, question type), always answer what the
+    training questions of that kind most often answer. Same keys as `score`, without samples."""
+    counts: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    for r in train:
+        if "qtype" in r and "answer" in r:
+            counts[(r.get("language") or "und", r["qtype"])][normalize_answer(r["answer"])] += 1
+    hits: dict[str, list[int]] = defaultdict(list)
+    by_type: dict[str, list[int]] = defaultdict(list)
+    by_lt: dict[str, list[int]] = defaultdict(list)
+    for r in records:
+        lang, qtype = r.language or "und", r.extra["qtype"]
+        common = counts.get((lang, qtype))
+        guess = common.most_common(1)[0][0] if common else None
+        ok = int(guess == normalize_answer(r.extra["answer"]))
+        hits[lang].append(ok)
+        by_type[qtype].append(ok)
+        by_lt[f"{lang}/{qtype}"].append(ok)
+
+    def mean(d: dict[str, list[int]]) -> dict[str, float]:
+        return {k: sum(v) / len(v) for k, v in d.items()}
+
+    return {"accuracy": mean(hits), "by_type": mean(by_type), "by_lang_type": mean(by_lt)}

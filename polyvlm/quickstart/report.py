@@ -20,12 +20,16 @@ def write_report(out: Path, report: dict, samples: list[dict]) -> None:
     types = list(report["accuracy_by_type"])
     by = report["accuracy_by_language_and_type"]
     lines = ["# polyvlm quick start", "", f"checkpoint: `{report['checkpoint']}`  ", f"wall time: {report['wall_seconds']:.0f} s", "",
-             "| language | accuracy | chance | " + " | ".join(types) + " |", "|---|---|---|" + "---|" * len(types)]
+             "| language | accuracy | chance | majority | " + " | ".join(types) + " |", "|---|---|---|---|" + "---|" * len(types)]
     for lang in langs:
         cells = " | ".join(f"{by.get(f'{lang}/{t}', float('nan')):.2f}" for t in types)
-        lines.append(f"| {lang} | {report['accuracy'][lang]:.3f} | {report['chance'][lang]:.3f} | {cells} |")
-    lines += ["", "| question type | accuracy | chance |", "|---|---|---|"]
-    lines += [f"| {t} | {report['accuracy_by_type'][t]:.3f} | {report['chance_by_type'][t]:.3f} |" for t in types]
+        lines.append(f"| {lang} | {report['accuracy'][lang]:.3f} | {report['chance'][lang]:.3f} | "
+                     f"{report['majority'][lang]:.3f} | {cells} |")
+    lines += ["", "| question type | accuracy | chance | majority |", "|---|---|---|---|"]
+    lines += [f"| {t} | {report['accuracy_by_type'][t]:.3f} | {report['chance_by_type'][t]:.3f} | "
+              f"{report['majority_by_type'][t]:.3f} |" for t in types]
+    lines += ["", "chance: a uniform guess among the possible answers; majority: always the most frequent training "
+              "answer of the question's language and type."]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
@@ -35,11 +39,13 @@ def write_report(out: Path, report: dict, samples: list[dict]) -> None:
     axes[0].legend()
     axes[1].bar(langs, [report["accuracy"][x] for x in langs], color="tab:blue", label="accuracy")
     axes[1].plot(langs, [report["chance"][x] for x in langs], "k--", label="chance")
+    axes[1].plot(langs, [report["majority"][x] for x in langs], "k:", label="majority answer")
     axes[1].axhline(0.8, color="tab:red", lw=0.8, label="target 0.80")
     axes[1].set(title="accuracy by language", ylim=(0, 1))
     axes[1].legend(loc="lower right")
     axes[2].bar(types, [report["accuracy_by_type"][t] for t in types], color="tab:green", label="accuracy")
     axes[2].plot(types, [report["chance_by_type"][t] for t in types], "k--", label="chance")
+    axes[2].plot(types, [report["majority_by_type"][t] for t in types], "k:", label="majority answer")
     axes[2].set(title="accuracy by question type", ylim=(0, 1))
     axes[2].legend(loc="lower right")
     fig.tight_layout()

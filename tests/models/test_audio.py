@@ -191,4 +191,4 @@ def test_quickstart_moe_audio_multi_image(tmp_path, capsys):
     assert all(sum(v) == pytest.approx(1.0, abs=1e-3) for v in report["router"].values())
     samples = [json.loads(x) for x in (out / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
     assert {s["qtype"] for s in samples} >= {"beeps", "pitch", "more"}
-    assert "moe router" in (out / "report.md").read_text() and "every language >= 0.80" in capsys.readouterr().out
+    assert "moe router" in (out / "report.md").read_text() and "| language | accuracy | chance | majority |" in capsys.readouterr().out

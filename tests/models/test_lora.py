@@ -106,9 +106,9 @@ def test_train_stage_lora_two_steps(tmp_path):
     res = train(cfg, show_progress=False)
     assert len(res.history) == 2 and (res.checkpoint / "adapter" / "adapter_model.safetensors").is_file()
     gen = polyvlm.load_generator(res.checkpoint)
-    from polyvlm.infer import ChatRequest
-
     from models_helpers import greedy_by_hand
+
+    from polyvlm.infer import ChatRequest
 
     assert has_lora(gen.model)  # the generator runs the adapters, not just the base weights
     trained = [p for n, p in gen.model.llm.named_parameters() if "lora_B" in n]
