@@ -1,4 +1,4 @@
-"""Text checks for translation: protected-span masking, number comparison, language identification (langid).
+"""Text checks for translation: protected-span masking, number comparison, language identification (py3langid).
 
 `mask(text)` replaces media placeholders, code, URLs, inline maths and option letters with markers `⟦n⟧`
 that the translator is told to keep; `unmask` puts them back and says which marker went missing.
@@ -11,8 +11,6 @@ import unicodedata
 from collections import Counter
 from functools import lru_cache
 from typing import Any
-
-import numpy as np
 
 from polyvlm.data.langs import NAMES, normalize_language
 
@@ -28,8 +26,8 @@ _PROTECT = re.compile(
 _MARK = re.compile(r"⟦(\d+)⟧")
 _NUMBER = re.compile(r"\d+(?:[.,\u00a0\u202f]\d+)*")
 
-# langid confuses these close pairs on short texts; an identification inside the group counts as a match.
-_GROUPS = [{"ms", "id"}, {"no", "nb", "nn", "da"}, {"sr", "hr", "bs"}, {"zh", "yue"}]
+# The identifier confuses these close pairs on short texts; an identification inside the group counts as a match.
+_GROUPS = [{"ms", "id"}, {"no", "nb", "nn", "da"}, {"sr", "hr", "bs", "sh"}, {"zh", "yue", "wuu"}, {"ar", "ary", "arz"}]
 
 
 def mask(text: str) -> tuple[str, list[str]]:
@@ -73,29 +71,31 @@ def plain_text(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _identifier() -> Any:
-    from langid.langid import LanguageIdentifier, model
+    """py3langid's identifier (the maintained langid.py fork; its model ships in the wheel) over its 140
+    languages, probabilities normalised."""
+    try:
+        from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    except ImportError as e:
+        raise ImportError("language identification needs py3langid: pip install 'polyvlm[synth]'") from e
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
-    return LanguageIdentifier.from_modelstring(model, norm_probs=True)
 
-
-def identifier_languages() -> set[str]:
-    return set(_identifier().nb_classes)
+@lru_cache(maxsize=1)
+def identifier_languages() -> frozenset[str]:
+    """The ISO 639-1 (or 639-3 where there is none) codes the identifier can return."""
+    return frozenset(str(x) for x in _identifier().labels) - {"zxx"}  # zxx: no linguistic content
 
 
 def identify(text: str) -> tuple[str, float]:
-    """(ISO 639-1 code, probability) from langid's model.
+    """(language code, probability) of the identifier's best guess for `text`."""
+    lang, prob = _identifier().classify(text)
+    return str(lang), float(prob)
 
-    Same maths as `LanguageIdentifier.classify` with normalised probabilities, but the dot product runs over
-    the few hundred features present in `text` instead of all ~7,500 (an (n_features, 97) matrix product
-    per call otherwise dominates a translation stage's CPU).
-    """
-    ident = _identifier()
-    fv = ident.instance2fv(text)
-    nz = np.flatnonzero(fv)
-    log_p = ident.nb_pc + fv[nz].astype(np.float64) @ ident.nb_ptc[nz]
-    best = int(np.argmax(log_p))
-    prob = 1.0 / float(np.exp(log_p - log_p[best]).sum())
-    return str(ident.nb_classes[best]), prob
+
+def identifies(tag: str) -> bool:
+    """True when the identifier can tell `tag`'s language (`zh-Hant` -> zh); False means its texts go
+    unchecked (Sundanese, for one, is not among its languages)."""
+    return tag.split("-")[0].lower() in identifier_languages()
 
 
 def same_language(expected: str, found: str) -> bool:
@@ -103,16 +103,24 @@ def same_language(expected: str, found: str) -> bool:
     return a == b or any(a in g and b in g for g in _GROUPS)
 
 
-def check_language(text: str, expected: str, min_letters: int = 20) -> str | None:
-    """None when `text` is in `expected` (or too short / unsupported to tell); otherwise the reason."""
-    letters = sum(ch.isalpha() for ch in text)
-    base = expected.split("-")[0].lower()
-    if letters < min_letters or base not in identifier_languages():
-        return None
+def language_status(text: str, expected: str, min_letters: int = 20) -> tuple[str, str | None]:
+    """("ok" | "wrong" | "unchecked" | "too_short", reason): "unchecked" when no identifier covers `expected`
+    (never a silent pass), "too_short" under `min_letters` letters (identification is unreliable there)."""
+    if not identifies(expected):
+        return "unchecked", f"no language identifier covers {expected}"
+    if sum(ch.isalpha() for ch in text) < min_letters:
+        return "too_short", None
     found, prob = identify(text)
-    if same_language(base, found):
-        return None
-    return f"expected language {expected}, identified {found} (p={prob:.2f})"
+    if same_language(expected, found):
+        return "ok", None
+    return "wrong", f"expected language {expected}, identified {found} (p={prob:.2f})"
+
+
+def check_language(text: str, expected: str, min_letters: int = 20) -> str | None:
+    """The reason when `text` is identified as another language than `expected`, else None (use
+    `language_status` or `identifies` to tell a pass from an unchecked language)."""
+    status, reason = language_status(text, expected, min_letters)
+    return reason if status == "wrong" else None
 
 
 _NAME_OF = {tag: name.title() for name, tag in NAMES.items() if name not in ("bangla", "farsi", "mandarin")}

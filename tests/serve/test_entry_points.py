@@ -233,6 +233,8 @@ def test_polyvlm_serve_ui_in_chromium(tmp_path_factory, media_dir):
     missing = [n for n in ("gradio", "playwright") if importlib.util.find_spec(n) is None]
     if not shutil.which("chromium"):
         missing.append("chromium (apt-get install -y chromium)")
+    if missing and os.environ.get("POLYVLM_REQUIRE_BROWSER"):  # CI (.ci/run): `make test` installed them
+        pytest.fail(f"POLYVLM_REQUIRE_BROWSER is set and the web demo test misses: {', '.join(missing)}")
     if missing:
         pytest.skip(f"web demo test needs: {', '.join(missing)}")
     from playwright.sync_api import sync_playwright

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 import shutil
 from collections.abc import Iterator
 
@@ -19,6 +20,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 missing = [n for n in ("gradio", "playwright") if importlib.util.find_spec(n) is None]
 if not shutil.which("chromium"):
     missing.append("chromium (apt-get install -y chromium)")
+if missing and os.environ.get("POLYVLM_REQUIRE_BROWSER"):  # CI (.ci/run): `make test` must have installed them
+    raise RuntimeError(f"POLYVLM_REQUIRE_BROWSER is set and the web demo tests miss: {', '.join(missing)}")
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(missing), reason=f"web demo test needs: {', '.join(missing)}")]
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -78,7 +78,7 @@ def test_pangea_translate_recipe(tmp_path, image_dir, fake_server, capsys):
     report, md = _run(ROOT / "recipes/synth/pangea_translate.yaml", tmp_path, server.url, inp, image_dir, capsys)
     tr = next(s for s in report["detail"] if s["stage"] == "translate")
     # the fake server has canned sentences for 8 of the 14 targets; the other 6 come back in English and
-    # are rejected by langid, per language, with the reason
+    # are rejected by the language identifier, per language, with the reason
     assert tr["out"]["records"] == 3 * (1 + 8) and tr["rejections"] == {"wrong_language": 3 * 6}
     assert "| translate | wrong_language | 18 |" in md and "identified en" in md
     final = read_final(tmp_path / "out-pangea_translate")

@@ -161,7 +161,7 @@ class RecaptionParams:
     max_tokens: int = 1024
     temperature: float = 0.7
     attempts: int = 2
-    check_language: bool = True  # the caption must be in the alt-text's language (langid)
+    check_language: bool = True  # the caption must be in the alt-text's language (identified; uncovered languages marked unchecked)
     alt_text_key: str = "alt_text"
 
 
@@ -212,5 +212,6 @@ class Recaption(Stage):
             conv = [{"from": "human", "value": "<image>\n" + prompt}, {"from": "gpt", "value": caption}]
             for q, a in pairs:
                 conv += [{"from": "human", "value": q}, {"from": "gpt", "value": a}]
-            return ok([derive(record, "-cap", conv, language=lang, category="caption")], language=lang)
+            extra = {"language_check": "unchecked"} if p.check_language and lang != "und" and not textcheck.identifies(lang) else {}
+            return ok([derive(record, "-cap", conv, language=lang, category="caption", **extra)], language=lang)
         return reject(*problem)

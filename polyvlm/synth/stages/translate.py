@@ -2,13 +2,14 @@
 
 Each turn is masked (placeholders, code, URLs, maths, option letters become `⟦n⟧`), translated, unmasked
 and checked: every marker back exactly once, the same media placeholder counts, the same numbers, the
-target language by langid, and a length ratio in bounds. A failed turn is retried (with some sampling
+target language by the identifier (lid.176), and a length ratio in bounds. A failed turn is retried (with some sampling
 temperature); a language whose turns still fail is rejected with the reason, the other languages are kept.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 
 from polyvlm.data.langs import normalize_language
@@ -16,17 +17,19 @@ from polyvlm.data.records import PLACEHOLDERS, RecordError
 from polyvlm.synth import textcheck
 from polyvlm.synth.stages.base import Result, Stage, check_conversation, derive, ok, register, reject
 
+log = logging.getLogger("polyvlm.synth")
+
 
 @dataclass
 class TranslateParams:
     languages: list = field(default_factory=list)  # target BCP-47 tags, e.g. [zh-Hans, sw, hi]
-    source_language: str = ""  # empty: the record's `language`, else identified with langid, else en
+    source_language: str = ""  # empty: the record's `language`, else identified by the language identifier, else en
     keep_original: bool = True  # also pass the source record through
     attempts: int = 3  # model calls per turn before the language is rejected
     retry_temperature: float = 0.3
     min_length_ratio: float = 0.2  # translated / source characters (protected spans excluded)
     max_length_ratio: float = 4.0
-    min_letters_for_langid: int = 20  # shorter turns skip the language check (langid is unreliable)
+    min_letters_for_langid: int = 20  # shorter turns skip the language check (identification is unreliable)
     max_tokens: int = 1024
 
 
@@ -81,6 +84,10 @@ class Translate(Stage):
             if norm is None:
                 raise ValueError(f"stage translate: language {tag!r}: {problem}")
             self.targets.append(norm)
+        unchecked = [t for t in self.targets if not textcheck.identifies(t)]
+        if unchecked:
+            log.warning("stage translate: no language identifier covers %s; those translations are kept with "
+                        "language_check=unchecked", ", ".join(unchecked))
 
     def warm(self) -> None:
         textcheck.identifier_languages()
@@ -122,7 +129,8 @@ class Translate(Stage):
                 t.cancel()
             raise
         conv = [{**t, "value": v} for t, v in zip(turns, texts)]
-        return derive(record, f"-{target}", conv, language=target, translated_from=src)
+        extra = {} if textcheck.identifies(target) else {"language_check": "unchecked"}  # said, not passed silently
+        return derive(record, f"-{target}", conv, language=target, translated_from=src, **extra)
 
     async def process(self, record: dict) -> Result:
         try:
