@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import types
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from polyvlm.registry import nearest
 
 
 class ConfigError(ValueError):
@@ -113,18 +116,25 @@ class Config:
         atomic_write_text(Path(path), yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
 
 
-def _check_type(key: str, value: Any, tp: Any) -> Any:
-    """Return `value` coerced to `tp` or raise ConfigError naming the key."""
+def coerce(key: str, value: Any, tp: Any) -> Any:
+    """Return `value` coerced to the type hint `tp` or raise ConfigError naming the key. int -> float and a
+    YAML string such as `1e-3` -> float; `list[X]` / `dict[K, V]` check the container; a dataclass type takes a
+    mapping (a whole section, checked by the command's loader); Any takes anything."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         for arg in typing.get_args(tp):
             if arg is type(None) and value is None:
                 return None
             try:
-                return _check_type(key, value, arg)
+                return coerce(key, value, arg)
             except ConfigError:
                 continue
         raise ConfigError(f"config key '{key}': expected {tp}, got {type(value).__name__} {value!r}")
+    if tp is Any:
+        return value
+    if dataclasses.is_dataclass(tp):
+        tp = dict
+    tp = origin or tp
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if tp is float and isinstance(value, str):  # YAML reads 1e-3 as a string
@@ -137,29 +147,141 @@ def _check_type(key: str, value: Any, tp: Any) -> Any:
     return value
 
 
+_check_type = coerce  # the name other modules used before
+
+
+def unknown_key(key: str, known: list[str]) -> ConfigError:
+    """The one error for a key no schema declares: names it, suggests the nearest known key, lists them."""
+    known = sorted(known)
+    return ConfigError(f"unknown config key '{key}'{nearest(key, known)} (known: {', '.join(known)})")
+
+
 def _merge(obj: Any, data: dict, prefix: str = "") -> None:
     hints = typing.get_type_hints(type(obj))
     names = {f.name for f in dataclasses.fields(obj)}
     for key, value in data.items():
         full = f"{prefix}{key}"
         if key not in names:
-            raise ConfigError(f"unknown config key '{full}' (known: {', '.join(sorted(prefix + n for n in names))})")
+            raise unknown_key(full, [prefix + n for n in names])
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
                 raise ConfigError(f"config key '{full}': expected a mapping, got {value!r}")
             _merge(current, value, full + ".")
         else:
-            setattr(obj, key, _check_type(full, value, hints[key]))
+            setattr(obj, key, coerce(full, value, hints[key]))
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """`train.lr=1e-3` -> (["train", "lr"], 0.001); values are parsed as YAML scalars."""
+    """`train.lr=1e-3` -> (["train", "lr"], 0.001); values are parsed as YAML scalars (or flow `[...]`/`{...}`)."""
     if "=" not in text:
         raise ConfigError(f"override '{text}' is not of the form key=value")
     key, raw = text.split("=", 1)
-    value = yaml.safe_load(raw) if raw != "" else ""
-    return key.strip().split("."), value
+    keys = key.strip().split(".")
+    if not all(keys):
+        raise ConfigError(f"override '{text}': empty key")
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override '{key.strip()}': value is not valid YAML: {e}") from None
+    return keys, value
+
+
+def key_type(schema: type, keys: list[str]) -> Any:
+    """The type hint that dotted `keys` reach in a dataclass `schema`: dataclass fields by name, `dict[str, X]`
+    entries by any name, `list[X]` items by index; a plain `dict` or a class with `open_keys = True` accepts
+    any key. An unknown field raises `unknown_key` with the nearest full name."""
+    tp: Any = schema
+    for i, k in enumerate(keys):
+        here = ".".join(keys[: i + 1])
+        origin = typing.get_origin(tp)
+        if dataclasses.is_dataclass(tp):
+            names = [f.name for f in dataclasses.fields(tp)]
+            if k in names:
+                tp = typing.get_type_hints(tp)[k]
+            elif getattr(tp, "open_keys", False):
+                tp = Any
+            else:
+                raise unknown_key(here, [".".join([*keys[:i], n]) for n in names])
+        elif origin is dict:
+            tp = typing.get_args(tp)[1] if typing.get_args(tp) else Any
+        elif origin is list or tp is list:
+            if not k.isdigit():
+                raise ConfigError(f"config key '{here}': '{k}' is not a list index")
+            tp = typing.get_args(tp)[0] if typing.get_args(tp) else Any
+        elif tp in (dict, Any):
+            tp = Any
+        else:
+            raise ConfigError(f"config key '{'.'.join(keys[:i])}' is a {getattr(tp, '__name__', tp)}; "
+                              f"it has no key '{k}'")
+    return tp
+
+
+def _put(data: dict, keys: list[str], value: Any, text: str) -> None:
+    """Set `value` at dotted `keys` in nested dicts/lists, creating the missing mappings."""
+    cursor: Any = data
+    for i, k in enumerate(keys):
+        last = i == len(keys) - 1
+        if isinstance(cursor, list):
+            at = int(k)
+            if at >= len(cursor):
+                raise ConfigError(f"override '{text}': index {at} is out of range ({len(cursor)} items)")
+            if last:
+                cursor[at] = value
+            cursor = cursor[at]
+        elif last:
+            cursor[k] = value
+        else:
+            if not isinstance(cursor.get(k), (dict, list)):
+                cursor[k] = {}
+            cursor = cursor[k]
+
+
+def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...], schema: type) -> dict:
+    """The one `key=value` override syntax of every command: each override (dotted key, YAML value) is checked
+    against the dataclass `schema` (unknown key: `unknown_key` with the nearest name; wrong type: ConfigError
+    naming the key), coerced like a recipe value, and set into the raw mapping `data` (returned)."""
+    for text in overrides:
+        keys, value = parse_override(text)
+        _put(data, keys, coerce(".".join(keys), value, key_type(schema, keys)), text)
+    return data
+
+
+OVERRIDES_HELP = "settings as KEY=VALUE (dotted keys, YAML values), applied after the flags; e.g. {example}"
+
+
+def add_overrides_argument(parser: argparse.ArgumentParser, example: str) -> None:
+    """The positional `KEY=VALUE ...` of every command that reads settings (parse with `parse_args_with_overrides`)."""
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=OVERRIDES_HELP.format(example=example))
+
+
+def parser_schema(parser: argparse.ArgumentParser) -> type:
+    """A dataclass with one field per option of `parser` (its dest, typed from the action) for `apply_overrides`."""
+    fields: list[tuple[str, Any]] = []
+    for a in parser._actions:
+        if a.dest in (argparse.SUPPRESS, "help", "overrides") or not a.option_strings and a.nargs == "*":
+            continue
+        if a.nargs == 0 and isinstance(a.const, bool):  # store_true / store_false
+            tp: Any = bool
+        elif isinstance(a, argparse._AppendAction):
+            tp = list
+        else:
+            tp = a.type if a.type in (int, float, str) else (str if a.type is None else Any)
+        fields.append((a.dest, tp | None if a.default is None and tp not in (bool, Any) else tp))
+    return dataclasses.make_dataclass(f"{parser.prog.replace(' ', '_')}_settings", fields)
+
+
+def parse_args_with_overrides(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse flags and positionals in any order, then apply the `KEY=VALUE` overrides onto the namespace with the
+    same checks as a recipe (unknown key: nearest name suggested; wrong type or choice: the key named)."""
+    args = parser.parse_intermixed_args(argv)
+    data = apply_overrides({}, getattr(args, "overrides", None) or [], parser_schema(parser))
+    choices = {a.dest: a.choices for a in parser._actions if a.choices}
+    for key, value in data.items():
+        if key in choices and value not in choices[key]:
+            raise ConfigError(f"config key '{key}': expected one of {', '.join(map(str, choices[key]))}, got {value!r}")
+        setattr(args, key, value)
+    return args
 
 
 def load_config(recipe: str | Path | None = None, overrides: list[str] | None = None, base: dict | None = None) -> Config:
@@ -167,6 +289,7 @@ def load_config(recipe: str | Path | None = None, overrides: list[str] | None = 
     cfg = Config()
     if base:
         _merge(cfg, base)
+    data: dict = {}
     if recipe:
         path = Path(recipe)
         if not path.is_file():
@@ -181,14 +304,8 @@ def load_config(recipe: str | Path | None = None, overrides: list[str] | None = 
             _merge(cfg, data)
         except ConfigError as e:
             raise ConfigError(f"recipe {path}: {e}") from None
-    for text in overrides or []:
-        keys, value = parse_override(text)
-        nested: dict = {}
-        cursor = nested
-        for k in keys[:-1]:
-            cursor = cursor.setdefault(k, {})
-        cursor[keys[-1]] = value
-        _merge(cfg, nested)
+    if overrides:  # onto the resolved values: `model.llm_config.num_hidden_layers=2` keeps the other llm_config keys
+        _merge(cfg, apply_overrides(cfg.to_dict(), overrides, Config))
     return cfg
 
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from polyvlm import __version__
+from polyvlm.config import ConfigError, add_overrides_argument, parse_args_with_overrides
 from polyvlm.utils import setup_logging
 
 log = logging.getLogger("polyvlm.eval")
@@ -17,6 +18,7 @@ log = logging.getLogger("polyvlm.eval")
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="polyvlm eval", description=__doc__)
+    add_overrides_argument(p, "limit=20 batch_size=8 max_new_tokens=16")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", help="checkpoint directory in any layout polyvlm reads, or FORMAT:DIR (in-process, batched greedy generation)")
     src.add_argument("--endpoint", help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1")
@@ -63,7 +65,11 @@ def pick_device(device: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    try:
+        args = parse_args_with_overrides(parser(), argv)
+    except ConfigError as e:
+        print(f"polyvlm eval: {e}", file=sys.stderr)
+        return 2
     setup_logging()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request drowns the progress bar
     from polyvlm.eval.backends import EndpointBackend, GeneratorBackend, read_predictions

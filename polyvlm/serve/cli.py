@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 
+from polyvlm.config import ConfigError, add_overrides_argument, parse_args_with_overrides
 from polyvlm.serve.config import add_config_flags, config_from_args
 
 
@@ -19,11 +20,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="checkpoint directory in any layout polyvlm reads (see `polyvlm export --help`), or FORMAT:DIR")
     add_config_flags(p)
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    add_overrides_argument(p, "port=8001 max_batch_size=4 allowed_media_domains=[example.org]")
     return p
 
 
 def main(argv: list[str]) -> int:
-    args = parser().parse_args(argv)
+    try:
+        args = parse_args_with_overrides(parser(), argv)
+    except ConfigError as e:
+        print(f"polyvlm serve: {e}", file=sys.stderr)
+        return 2
     cfg = config_from_args(args)
     if not cfg.api_key:
         cfg.api_key = os.environ.get("POLYVLM_API_KEY", "")

@@ -5,27 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-import yaml
-
+from polyvlm.config import add_overrides_argument
 from polyvlm.data.records import RecordError
 from polyvlm.synth.config import PipelineError, load_pipeline
 from polyvlm.synth.pipeline import Pipeline, PipelineIncomplete
 from polyvlm.synth.templates import PromptError
 from polyvlm.utils import setup_logging
-
-
-def parse_overrides(texts: list[str]) -> dict:
-    """`--set KEY=VALUE` arguments -> {key: YAML value}; `--set 'backends={m: {...}}'` replaces a whole section."""
-    overrides = {}
-    for text in texts:
-        if "=" not in text:
-            raise ValueError(f"--set {text!r} is not KEY=VALUE")
-        key, raw = text.split("=", 1)
-        try:
-            overrides[key.strip()] = yaml.safe_load(raw) if raw else ""
-        except yaml.YAMLError as e:
-            raise ValueError(f"--set {key.strip()}: value is not valid YAML: {e}") from None
-    return overrides
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,18 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("pipeline", help="pipeline YAML file (see recipes/synth/)")
     ap.add_argument("--resume", action="store_true",
                     help="continue a run in an existing output directory, skipping finished work")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a top-level pipeline key, e.g. --set output=runs/x --set concurrency=8")
+    add_overrides_argument(ap, "output=runs/x concurrency=8 backends.main.model=qwen2-vl")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="the same as a positional KEY=VALUE, e.g. --set output=runs/x --set concurrency=8")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)
     setup_logging()
-    try:
-        overrides = parse_overrides(args.overrides)
-    except ValueError as e:
-        print(f"polyvlm synth: {e}", file=sys.stderr)
-        return 2
-    if args.no_progress:
-        overrides["progress"] = False
+    overrides = [*args.sets, *args.overrides] + (["progress=false"] if args.no_progress else [])
     try:
         cfg = load_pipeline(args.pipeline, overrides)
         summary = Pipeline(cfg).run(resume=args.resume)

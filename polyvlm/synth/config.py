@@ -21,10 +21,11 @@ import dataclasses
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
+from polyvlm.config import ConfigError, apply_overrides
 from polyvlm.synth.backends import BACKENDS, Backend, BackendConfig, BackendError, build_backend
 from polyvlm.synth.stages.base import Stage, StageContext, get_stage, params_from_dict
 from polyvlm.synth.templates import PromptError, load_prompt
@@ -45,6 +46,8 @@ class RayConfig:
 
 @dataclass
 class StageSpec:
+    open_keys: ClassVar[bool] = True  # in a pipeline file, any other key of a stage is a stage parameter
+
     stage: str
     params: dict = field(default_factory=dict)
     backend: str = ""
@@ -53,7 +56,7 @@ class StageSpec:
 
 @dataclass
 class PipelineConfig:
-    input: list = field(default_factory=list)
+    input: list | str = field(default_factory=list)  # a file or a list of files (normalised to a list)
     output: str = ""
     image_root: str = ""
     runner: str = "local"
@@ -163,7 +166,9 @@ def check_backend(b: BackendConfig, where: str) -> None:
         raise PipelineError(f"{where}: concurrency must be >= 1, max_retries >= 0 and timeout > 0")
 
 
-def load_pipeline(path: str | Path, overrides: dict | None = None) -> PipelineConfig:
+def load_pipeline(path: str | Path, overrides: list[str] | None = None) -> PipelineConfig:
+    """Read and validate a pipeline file after `KEY=VALUE` overrides (dotted keys: `ray.num_actors=4`,
+    `backends.main.concurrency=8`, `stages.1.threshold=4`; a YAML mapping replaces a whole section)."""
     path = Path(path)
     if not path.is_file():
         raise PipelineError(f"pipeline {path}: no such file")
@@ -172,7 +177,10 @@ def load_pipeline(path: str | Path, overrides: dict | None = None) -> PipelineCo
     except yaml.YAMLError as e:
         raise PipelineError(f"pipeline {path}: not valid YAML: {e}") from None
     if isinstance(data, dict) and overrides:
-        data.update(overrides)
+        try:
+            apply_overrides(data, overrides, PipelineConfig)
+        except ConfigError as e:
+            raise PipelineError(f"pipeline {path}: {e}") from None
     return pipeline_from_dict(data, f"pipeline {path}")
 
 

@@ -47,11 +47,20 @@ def test_missing_vllm_and_unknown_backend_are_clear_errors(tmp_path, image_dir, 
 
 
 def test_bad_set_values(tmp_path, image_dir, capsys):
+    """`--set KEY=VALUE` and a positional KEY=VALUE share `polyvlm.config.apply_overrides`: same errors as train."""
     p = _pipe(tmp_path, image_dir, [{"stage": "categorize"}])
-    assert synth_main([p, "--set", "concurrency"]) == 2 and "is not KEY=VALUE" in capsys.readouterr().err
-    assert synth_main([p, "--set", "backends={m: ["]) == 2 and "--set backends: value is not valid YAML" in \
+    assert synth_main([p, "--set", "concurrency"]) == 2
+    assert "override 'concurrency' is not of the form key=value" in capsys.readouterr().err
+    assert synth_main([p, "--set", "backends={m: ["]) == 2 and "override 'backends': value is not valid YAML" in \
         capsys.readouterr().err
-    assert synth_main([p, "--set", "concurency=4"]) == 2 and "unknown key(s) ['concurency']" in capsys.readouterr().err
+    for args in (["--set", "concurency=4"], ["concurency=4"]):
+        assert synth_main([p, *args]) == 2
+        assert "unknown config key 'concurency' (did you mean 'concurrency'?)" in capsys.readouterr().err
+    assert synth_main([p, "ray.num_actor=4"]) == 2
+    assert "unknown config key 'ray.num_actor' (did you mean 'ray.num_actors'?)" in capsys.readouterr().err
+    assert synth_main([p, "concurrency=many"]) == 2
+    assert "config key 'concurrency': expected int, got str 'many'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_edited_prompt_gets_fresh_results_on_resume(tmp_path, image_dir, fake_server, capsys):
@@ -131,3 +140,15 @@ def test_upstream_change_reuses_downstream_results_by_key(tmp_path, image_dir, f
     key = lambda r: json.dumps(r, sort_keys=True)  # noqa: E731
     assert sorted(map(key, read_final(tmp_path / "out"))) == sorted(map(key, read_final(tmp_path / "fresh")))
     assert len(read_final(tmp_path / "fresh")) == 2 * kept
+
+
+def test_dotted_overrides_reach_sections_backends_and_stage_params(tmp_path, image_dir):
+    from polyvlm.synth.config import load_pipeline
+
+    p = _pipe(tmp_path, image_dir, [{"stage": "categorize"}, {"stage": "judge", "backend": "m", "threshold": 3.0}],
+              {"m": {"type": "openai", "model": "x"}})
+    cfg = load_pipeline(p, ["ray.num_actors=3", "backends.m.concurrency=5", "stages.1.threshold=4",
+                            "input=" + str(tmp_path / "seed.jsonl"), "concurrency=8"])
+    assert cfg.ray.num_actors == 3 and cfg.backends["m"].concurrency == 5 and cfg.concurrency == 8
+    assert cfg.stages[1].params == {"threshold": 4} and cfg.input == [str(tmp_path / "seed.jsonl")]
+    assert cfg.backends["m"].model == "x"  # the other keys of the section stay

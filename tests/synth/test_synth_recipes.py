@@ -15,7 +15,6 @@ from synth_helpers import conv, read_final, write_jsonl
 
 from polyvlm.synth import textcheck
 from polyvlm.synth.cli import main as synth_main
-from polyvlm.synth.cli import parse_overrides
 from polyvlm.synth.config import load_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,7 +149,7 @@ def test_readme_synth_commands_resolve(monkeypatch):
     assert len(cmds) >= 3
     for args in cmds:
         sets = [args[i + 1] for i, a in enumerate(args) if a == "--set"]
-        cfg = load_pipeline(args[0], parse_overrides(sets))
+        cfg = load_pipeline(args[0], sets)
         missing = [p for p in cfg.input if not Path(p).exists()]
         # the shared Pangea sample sits beside the repository on the development machine, not in every clone
         assert all("pangea-sample" in p for p in missing), (args, missing)
