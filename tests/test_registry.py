@@ -44,13 +44,14 @@ def test_lazy_entry_imports_on_first_get_and_stays_lazy_when_the_import_fails():
 
 
 def test_every_kind_is_a_registry():
+    from polyvlm.data.formats import FORMATS
     from polyvlm.models.connectors import CONNECTORS
     from polyvlm.models.encoders import ENCODERS
     from polyvlm.models.templates import TEMPLATES
     from polyvlm.synth.backends import BACKENDS
     from polyvlm.synth.stages import STAGES
 
-    for reg in (CONNECTORS, ENCODERS, TEMPLATES, STAGES, BACKENDS):
+    for reg in (CONNECTORS, ENCODERS, TEMPLATES, STAGES, BACKENDS, FORMATS):
         assert isinstance(reg, Registry) and reg.names()
     assert {"linear", "mlp2x_gelu", "moe", "pool1"} <= set(CONNECTORS.names())
     assert {"clip_vision_model", "siglip_vision_model", "whisper"} <= set(ENCODERS.names())

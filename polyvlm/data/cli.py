@@ -153,9 +153,9 @@ def _convert(argv: list[str]) -> int:
 
     ap = argparse.ArgumentParser(prog="polyvlm data convert", description="Convert records between formats, streaming.")
     ap.add_argument("input", help="a .json/.jsonl/.parquet/.tsv file (.gz/.zst ok) or a saved HF dataset directory")
-    ap.add_argument("--to", choices=["jsonl", "parquet"], required=True)
+    ap.add_argument("--to", choices=[n for n in FORMATS.names() if FORMATS.get(n).write], required=True)
     ap.add_argument("--out", required=True, help="output file (.jsonl, .jsonl.gz, .jsonl.zst or .parquet)")
-    ap.add_argument("--from", dest="fmt", choices=FORMATS, help="input format (default: from the suffix)")
+    ap.add_argument("--from", dest="fmt", choices=FORMATS.names(), help="input format (default: from the suffix)")
     ap.add_argument("--skip-bad", action="store_true", help="skip records that do not parse (counted) instead of stopping")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)

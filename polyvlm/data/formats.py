@@ -1,4 +1,11 @@
-"""Record layouts other than LLaVA turned into LLaVA dicts: OpenAI `messages`, Parquet/Arrow rows, media blobs.
+"""The data file format registry (`FORMATS`), and record layouts other than LLaVA turned into LLaVA dicts.
+
+A `DataFormat` says how a file of that format is recognised (suffix, directory marker, a sniff when the
+suffix is ambiguous) and names the functions that read it (streaming), index it (random access), write it and
+locate records in it for validation; readers, `RecordIndex`, `RecordWriter` and the validator look them up
+here instead of branching on the format's name. Adding a format is its functions plus one entry.
+
+Layouts: OpenAI `messages`, Parquet/Arrow rows, media blobs.
 
 Everything a reader yields goes through `to_llava_dict`, so validation, statistics and training see one
 layout: `{"id", "conversations": [{"from", "value"}], "image"/"audio"/"video", "language", ...}`.
@@ -8,14 +15,91 @@ Media given inline (base64, Arrow image structs) become `data:` URIs; `polyvlm.d
 from __future__ import annotations
 
 import base64
+import importlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from polyvlm.data.records import MEDIA_KEYS, PLACEHOLDERS, RecordError
+from polyvlm.registry import Registry
 
 # Schema metadata key marking a Parquet file written by polyvlm (see `writers.PARQUET_SCHEMA`).
 POLYVLM_PARQUET_KEY = b"polyvlm.layout"
 POLYVLM_PARQUET_VERSION = b"1"
+
+
+
+@dataclass(frozen=True)
+class DataFormat:
+    """One data file format. Capabilities are `module:attribute` names, imported when first used (pyarrow only
+    for Parquet); an empty one means the format lacks it.
+
+    - read(path) -> iterator of (index, line or None, LLaVA dict | RecordError) — every format has it;
+    - index: a `RecordIndex` access class (`cls(path, cache)`: `len`, `source(i)`, `raw(i)`), random access;
+    - write: a `RecordWriter` sink class (`cls(tmp_path, writer)`: `write(dict)`, `close(ok)`);
+    - locate(path, indices) -> {index: (line, id)}: finds a few records for the validator cheaply;
+    - sniff(path) -> format name: picks between formats sharing a suffix (`.json`: an array or JSON lines).
+    """
+
+    name: str
+    suffixes: tuple[str, ...] = ()  # name endings before .gz/.zst
+    marker: tuple[str, ...] = ()  # files whose presence makes a directory this format
+    read: str = ""
+    index: str = ""
+    write: str = ""
+    locate: str = ""
+    sniff: str = ""
+    line_based: bool = True  # records are named file:line (else file#index)
+    compressible: bool = True  # .gz/.zst accepted when reading
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def capability(self, what: str) -> Callable[..., Any] | None:
+        """The function or class named by capability `what` (read, index, write, locate, sniff), or None."""
+        if what not in self._cache:
+            target = getattr(self, what)
+            module, _, attr = target.partition(":")
+            self._cache[what] = getattr(importlib.import_module(module), attr) if target else None
+        return self._cache[what]
+
+
+FORMATS: Registry[DataFormat] = Registry("data format")
+
+
+def register_format(fmt: DataFormat) -> DataFormat:
+    return FORMATS.register(fmt.name)(fmt)
+
+
+_R, _I, _W, _V = "polyvlm.data.readers", "polyvlm.data.index", "polyvlm.data.writers", "polyvlm.data.validate"
+register_format(DataFormat("jsonl", ("jsonl", "ndjson"), read=f"{_R}:iter_jsonl", index=f"{_I}:JsonlAccess",
+                           write=f"{_W}:JsonlSink", locate=f"{_V}:locate_lines"))
+register_format(DataFormat("json", ("json",), read=f"{_R}:iter_json_array", index=f"{_I}:JsonArrayAccess",
+                           sniff=f"{_R}:sniff_json"))
+register_format(DataFormat("parquet", ("parquet",), read=f"{_R}:iter_parquet", index=f"{_I}:ParquetAccess",
+                           write=f"{_W}:ParquetSink", locate=f"{_V}:locate_rows", line_based=False,
+                           compressible=False))
+register_format(DataFormat("tsv", ("tsv",), read="polyvlm.data.tsv:iter_tsv"))
+register_format(DataFormat("hf", marker=("state.json", "dataset_dict.json"), read=f"{_R}:iter_hf",
+                           line_based=False, compressible=False))
+
+
+def format_for_name(name: str) -> DataFormat | None:
+    """The format whose suffix ends `name` (compression suffix already removed), or None."""
+    suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return next((FORMATS.get(n) for n in FORMATS.names() if suffix in FORMATS.get(n).suffixes), None)
+
+
+def format_for_dir(path: Path) -> DataFormat | None:
+    """The format a directory is saved in (its marker files), or None."""
+    return next((FORMATS.get(n) for n in FORMATS.names()
+                 if any((path / m).is_file() for m in FORMATS.get(n).marker)), None)
+
+
+def file_suffixes() -> tuple[str, ...]:
+    """Every registered file suffix (`.json`, `.jsonl`, ...), for messages and directory listings."""
+    return tuple(sorted(s for n in FORMATS.names() for s in FORMATS.get(n).suffixes))
+
 
 _MAGIC = [
     (b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG", "image/png"), (b"GIF8", "image/gif"), (b"BM", "image/bmp"),

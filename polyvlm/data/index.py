@@ -1,5 +1,7 @@
 """Random access to records by position: byte offsets for JSONL / JSON arrays, row groups for Parquet.
 
+Each format's access class is its `index` capability in `polyvlm.data.formats.FORMATS`.
+
 `RecordIndex(path)[i]` reads one record from disk and returns a `Record` whose `.source` is `file:line`
 (or `file#row` for Parquet). Memory holds only the offsets (8 bytes per record, plus line numbers for JSON
 arrays) and, for Parquet, the last row group read. The index can be cached beside the data file as
@@ -17,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from polyvlm.data.formats import POLYVLM_PARQUET_KEY, arrow_row_to_llava, to_llava_dict
+from polyvlm.data.formats import FORMATS, POLYVLM_PARQUET_KEY, arrow_row_to_llava, to_llava_dict
 from polyvlm.data.readers import _ArrayScanner, detect_format, split_compression
 from polyvlm.data.records import Record, RecordError, parse_record
 
@@ -76,32 +78,24 @@ def json_array_offsets(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(offsets, dtype=np.int64), np.asarray(lines, dtype=np.int64)
 
 
-class RecordIndex:
-    """Random access `index[i] -> Record` over one JSONL, JSON-array or Parquet file (not compressed).
+class _OffsetAccess:
+    """Records at byte offsets of a text file; offsets (+ lines) cached in `<file>.idx.npz` (see RecordIndex)."""
 
-    `cache`: `None` uses a valid `<file>.idx.npz` if present and writes one when the directory is writable;
-    `True` requires writing it; `False` never touches it.
-    """
-
-    def __init__(self, path: str | Path, cache: bool | None = None):
-        self.path = Path(path)
-        self.fmt = detect_format(self.path)
-        if split_compression(self.path)[1] is not None:
-            raise RecordError("random access needs an uncompressed file; decompress it or convert it "
-                              "(`polyvlm data convert IN --to parquet`)", str(self.path), code="unsupported_format")
-        if self.fmt not in ("jsonl", "json", "parquet"):
-            raise RecordError(f"random access supports JSONL, JSON arrays and Parquet, not '{self.fmt}'; "
-                              "convert it first with `polyvlm data convert`", str(self.path), code="unsupported_format")
+    def __init__(self, path: Path, cache: bool | None):
+        self.path = path
+        self.lines: np.ndarray | None = None
         self._fh: Any = None
         self._pid = -1
-        self._group: tuple[int, Any] | None = None  # (row group, its Arrow table)
-        self.lines: np.ndarray | None = None
-        if self.fmt == "parquet":
-            self._open_parquet()
-        else:
-            self._load_offsets(cache)
+        self._load_offsets(cache)
 
-    # -- building -----------------------------------------------------------------------------------
+    @staticmethod
+    def offsets_of(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+        raise NotImplementedError
+
+    def decode(self, fh: Any, i: int) -> Any:
+        """The decoded JSON value of record i (raises UnicodeDecodeError / JSONDecodeError)."""
+        raise NotImplementedError
+
     @property
     def cache_path(self) -> Path:
         return self.path.with_name(self.path.name + ".idx.npz")
@@ -121,10 +115,7 @@ class RecordIndex:
                         return
             except (OSError, ValueError, KeyError):
                 pass  # unreadable cache: rebuild
-        if self.fmt == "jsonl":
-            self.offsets, self.lines = jsonl_offsets(self.path)
-        else:
-            self.offsets, self.lines = json_array_offsets(self.path)
+        self.offsets, self.lines = self.offsets_of(self.path)
         if cache is not False:
             self._write_cache(stamp, required=cache is True)
 
@@ -142,36 +133,130 @@ class RecordIndex:
             if required:
                 raise
 
-    def _open_parquet(self) -> None:
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def source(self, i: int) -> str:
+        line = int(self.lines[i]) if self.lines is not None else i + 1
+        return f"{self.path}:{line}"
+
+    def raw(self, i: int) -> Any:
+        if self._fh is None or self._pid != os.getpid():  # reopened in each DataLoader worker
+            self._fh, self._pid = open(self.path, "rb"), os.getpid()
+        try:
+            obj = self.decode(self._fh, i)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            return RecordError(f"malformed JSON: {e}", self.source(i), code="malformed_json")
+        return to_llava_dict(obj)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_fh": None, "_pid": -1}
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        self._fh = None
+
+
+class JsonlAccess(_OffsetAccess):
+    """JSON lines: record i is the line at offsets[i]."""
+
+    offsets_of = staticmethod(jsonl_offsets)
+
+    def decode(self, fh: Any, i: int) -> Any:
+        start = int(self.offsets[i])
+        fh.seek(start)
+        return json.loads(fh.readline().decode("utf-8-sig" if start == 0 else "utf-8"))
+
+
+class JsonArrayAccess(_OffsetAccess):
+    """A JSON array: record i spans offsets[i] to the next element's offset."""
+
+    offsets_of = staticmethod(json_array_offsets)
+
+    def decode(self, fh: Any, i: int) -> Any:
+        start = int(self.offsets[i])
+        fh.seek(start)
+        data = fh.read(int(self.offsets[i + 1]) - start) if i + 1 < len(self.offsets) else fh.read()
+        return json.JSONDecoder().raw_decode(data.decode("utf-8-sig" if start == 0 else "utf-8"))[0]
+
+
+class ParquetAccess:
+    """Parquet rows by row group: `offsets` holds each group's first row and the end; the last group read is kept."""
+
+    lines = None
+
+    def __init__(self, path: Path, cache: bool | None = None):
         import pyarrow.parquet as pq
 
-        pf = pq.ParquetFile(self.path)
+        self.path = path
+        pf = pq.ParquetFile(path)
         md = pf.metadata
         sizes = np.array([md.row_group(g).num_rows for g in range(md.num_row_groups)], dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)  # row-group starts, and the end
         self._ours = (pf.schema_arrow.metadata or {}).get(POLYVLM_PARQUET_KEY) is not None
+        self._fh: Any = None
+        self._pid = -1
+        self._group: tuple[int, Any] | None = None  # (row group, its Arrow table)
 
-    # -- access -------------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return int(self.offsets[-1]) if self.fmt == "parquet" else len(self.offsets)
-
-    def _handle(self) -> Any:
-        if self._fh is None or self._pid != os.getpid():
-            if self.fmt == "parquet":
-                import pyarrow.parquet as pq
-
-                self._fh = pq.ParquetFile(self.path)
-            else:
-                self._fh = open(self.path, "rb")
-            self._pid = os.getpid()
-            self._group = None
-        return self._fh
+        return int(self.offsets[-1])
 
     def source(self, i: int) -> str:
-        if self.fmt == "parquet":
-            return f"{self.path}#{i}"
-        line = int(self.lines[i]) if self.lines is not None else i + 1
-        return f"{self.path}:{line}"
+        return f"{self.path}#{i}"
+
+    def raw(self, i: int) -> Any:
+        if self._fh is None or self._pid != os.getpid():
+            import pyarrow.parquet as pq
+
+            self._fh, self._pid, self._group = pq.ParquetFile(self.path), os.getpid(), None
+        g = int(np.searchsorted(self.offsets, i, side="right") - 1)
+        if self._group is None or self._group[0] != g:
+            self._group = (g, self._fh.read_row_group(g))
+        row = self._group[1].slice(i - int(self.offsets[g]), 1).to_pylist()[0]
+        return arrow_row_to_llava(row, self._ours)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_fh": None, "_group": None, "_pid": -1}
+
+    def close(self) -> None:
+        self._fh = None
+
+
+class RecordIndex:
+    """Random access `index[i] -> Record` over one uncompressed file of a format with an `index` capability
+    (JSONL, JSON arrays, Parquet; see `polyvlm.data.formats.FORMATS`).
+
+    `cache`: `None` uses a valid `<file>.idx.npz` if present and writes one when the directory is writable;
+    `True` requires writing it; `False` never touches it (formats indexed by byte offsets).
+    """
+
+    def __init__(self, path: str | Path, cache: bool | None = None):
+        self.path = Path(path)
+        self.fmt = detect_format(self.path)
+        if split_compression(self.path)[1] is not None:
+            raise RecordError("random access needs an uncompressed file; decompress it or convert it "
+                              "(`polyvlm data convert IN --to parquet`)", str(self.path), code="unsupported_format")
+        access = FORMATS.get(self.fmt).capability("index")
+        if access is None:
+            able = [n for n in FORMATS.names() if FORMATS.get(n).index]
+            raise RecordError(f"random access supports {', '.join(able)}, not '{self.fmt}'; "
+                              "convert it first with `polyvlm data convert`", str(self.path), code="unsupported_format")
+        self.access = access(self.path, cache)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        return self.access.offsets
+
+    @property
+    def lines(self) -> np.ndarray | None:
+        return self.access.lines
+
+    def __len__(self) -> int:
+        return len(self.access)
+
+    def source(self, i: int) -> str:
+        return self.access.source(i)
 
     def raw(self, i: int) -> Any:
         """The decoded record at position i, in LLaVA layout (a RecordError for undecodable bytes)."""
@@ -179,30 +264,8 @@ class RecordIndex:
         if not -n <= i < n:
             raise IndexError(f"record {i} out of range for {self.path} ({n} records)")
         i %= n
-        fh = self._handle()
-        if self.fmt == "parquet":
-            g = int(np.searchsorted(self.offsets, i, side="right") - 1)
-            if self._group is None or self._group[0] != g:
-                self._group = (g, fh.read_row_group(g))
-            row = self._group[1].slice(i - int(self.offsets[g]), 1).to_pylist()[0]
-            return self._sourced(arrow_row_to_llava(row, self._ours), i)
-        start = int(self.offsets[i])
-        fh.seek(start)
-        if self.fmt == "jsonl":
-            data = fh.readline()
-        else:
-            end = int(self.offsets[i + 1]) if i + 1 < n else None
-            data = fh.read(end - start) if end is not None else fh.read()
-        try:
-            text = data.decode("utf-8-sig" if start == 0 else "utf-8")
-            obj = json.loads(text) if self.fmt == "jsonl" else json.JSONDecoder().raw_decode(text)[0]
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            return RecordError(f"malformed JSON: {e}", self.source(i), code="malformed_json")
-        return self._sourced(to_llava_dict(obj), i)
-
-    def _sourced(self, obj: Any, i: int) -> Any:
-        """A RecordError made without a location (by `formats`) gets this record's file and line."""
-        if isinstance(obj, RecordError) and not obj.source:
+        obj = self.access.raw(i)
+        if isinstance(obj, RecordError) and not obj.source:  # made by `formats` without a location
             return RecordError(obj.reason, self.source(i), obj.record_id, obj.code)
         return obj
 
@@ -212,15 +275,8 @@ class RecordIndex:
             raise obj
         return parse_record(obj, self.source(i % len(self)))
 
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_fh"], state["_group"], state["_pid"] = None, None, -1
-        return state
-
     def close(self) -> None:
-        if self._fh is not None and self.fmt != "parquet":
-            self._fh.close()
-        self._fh = None
+        self.access.close()
 
     def __repr__(self) -> str:
         return f"RecordIndex({str(self.path)!r}, {self.fmt}, {len(self)} records)"

@@ -17,14 +17,18 @@ from pathlib import Path
 from typing import IO, Any
 
 from polyvlm.data.formats import (
+    FORMATS,
     POLYVLM_PARQUET_KEY,
     arrow_row_to_llava,
+    file_suffixes,
+    format_for_dir,
+    format_for_name,
     to_llava_dict,
 )
 from polyvlm.data.records import Record, RecordError, parse_record
-from polyvlm.data.tsv import iter_tsv
 
-FORMATS = ("jsonl", "json", "parquet", "tsv", "hf")
+__all__ = ["FORMATS", "detect_format", "expand_paths", "iter_raw", "iter_records", "open_binary", "source_of",
+           "split_compression"]
 CHUNK = 1 << 20
 _TAIL = 32  # see _ArrayScanner.may_continue
 MIX_MANIFEST = "manifest.json"  # what `polyvlm data mix` writes beside its shards
@@ -55,27 +59,33 @@ def open_binary(path: str | Path) -> IO[bytes]:
 
 
 def detect_format(path: str | Path) -> str:
-    """The reader a path needs, from its suffix (and, for `.json`, its first character)."""
+    """The registered format of a path: a directory by its marker files, a file by its suffix (before .gz/.zst),
+    refined by the format's sniff when the suffix is shared (`.json`: an array, or JSON lines)."""
     path = Path(path)
     if path.is_dir():
-        if (path / "state.json").is_file() or (path / "dataset_dict.json").is_file():
-            return "hf"
-        raise RecordError("a directory that is not a Hugging Face dataset saved with save_to_disk", str(path), code="unsupported_format")
+        fmt = format_for_dir(path)
+        if fmt is None:
+            raise RecordError("a directory that is not a Hugging Face dataset saved with save_to_disk", str(path),
+                              code="unsupported_format")
+        return fmt.name
     if not path.is_file():
         raise RecordError("no such file", str(path), code="missing_file")
     name, _ = split_compression(path)
-    suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    if suffix in ("jsonl", "ndjson"):
-        return "jsonl"
-    if suffix == "parquet":
-        return "parquet"
-    if suffix == "tsv":
-        return "tsv"
-    if suffix == "json":
-        with open_binary(path) as f:
-            head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-        return "json" if head.startswith(b"[") or not head else "jsonl"
-    raise RecordError(f"unknown data format '.{suffix}' (expected .json, .jsonl, .parquet, .tsv, optionally .gz/.zst)", str(path), code="unsupported_format")
+    fmt = format_for_name(name)
+    if fmt is None:
+        suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+        expected = ", ".join("." + x for x in file_suffixes())
+        raise RecordError(f"unknown data format '.{suffix}' (expected {expected}, optionally .gz/.zst)", str(path),
+                          code="unsupported_format")
+    sniff = fmt.capability("sniff")
+    return sniff(path) if sniff else fmt.name
+
+
+def sniff_json(path: Path) -> str:
+    """`.json` holds one array (`json`) or, as many datasets ship it, one record per line (`jsonl`)."""
+    with open_binary(path) as f:
+        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return "json" if head.startswith(b"[") or not head else "jsonl"
 
 
 _DECODER = json.JSONDecoder()
@@ -95,7 +105,7 @@ def _loads_line(line: bytes) -> Any:
     return obj
 
 
-def _iter_jsonl(path: Path) -> Iterator[RawItem]:
+def iter_jsonl(path: Path) -> Iterator[RawItem]:
     with open_binary(path) as f:
         index = 0
         for lineno, line in enumerate(f, 1):
@@ -218,7 +228,7 @@ class _ArrayScanner:
             yield index, self.line_at(self.pos), self.byte_at(self.pos), self.error(self.pos, "extra data after the closing ']'")
 
 
-def _iter_json_array(path: Path) -> Iterator[RawItem]:
+def iter_json_array(path: Path) -> Iterator[RawItem]:
     with open_binary(path) as fb, io.TextIOWrapper(fb, encoding="utf-8-sig", errors="strict") as f:
         try:
             for index, line, _, obj in _ArrayScanner(f, str(path)).elements():
@@ -227,7 +237,7 @@ def _iter_json_array(path: Path) -> Iterator[RawItem]:
             yield -1, None, RecordError(f"not UTF-8 ({e.reason}); the rest of the file was not read", str(path), code="malformed_json")
 
 
-def _iter_parquet(path: Path, batch_size: int = 1024) -> Iterator[RawItem]:
+def iter_parquet(path: Path, batch_size: int = 1024) -> Iterator[RawItem]:
     import pyarrow.parquet as pq
 
     index = 0
@@ -253,7 +263,7 @@ def hf_split_dirs(path: Path) -> list[Path]:
     return [path / s for s in splits]
 
 
-def _iter_hf(path: Path, start: int = 0) -> Iterator[RawItem]:
+def iter_hf(path: Path, start: int = 0) -> Iterator[RawItem]:
     """A `datasets` Dataset or DatasetDict saved with `save_to_disk` (Arrow stream files), read with pyarrow.
 
     A DatasetDict's splits are read in the listed order with one running index (`iter_records` names
@@ -264,7 +274,7 @@ def _iter_hf(path: Path, start: int = 0) -> Iterator[RawItem]:
     if (path / "dataset_dict.json").is_file():
         index = start
         for split in hf_split_dirs(path):
-            for item in _iter_hf(split, index):
+            for item in iter_hf(split, index):
                 yield item
                 index = item[0] + 1 if item[0] >= 0 else index
         return
@@ -282,18 +292,14 @@ def _iter_hf(path: Path, start: int = 0) -> Iterator[RawItem]:
                                     str(path), code="unreadable_file")
 
 
-_READERS: dict[str, Callable[[Path], Iterator[RawItem]]] = {
-    "jsonl": _iter_jsonl, "json": _iter_json_array, "parquet": _iter_parquet, "tsv": iter_tsv, "hf": _iter_hf,
-}
-
-
 def iter_raw(path: str | Path, fmt: str | None = None) -> Iterator[RawItem]:
-    """Yield `(index, line or None, obj)` for each record of one file, streaming."""
+    """Yield `(index, line or None, obj)` for each record of one file, streaming (the format's `read`)."""
     path = Path(path)
     fmt = fmt or detect_format(path)
-    if fmt not in _READERS:
-        raise RecordError(f"unknown format '{fmt}' (known: {', '.join(FORMATS)})", str(path), code="unsupported_format")
-    return _READERS[fmt](path)
+    if fmt not in FORMATS:
+        raise RecordError(f"unknown format '{fmt}' (known: {', '.join(FORMATS.names())})", str(path),
+                          code="unsupported_format")
+    return FORMATS.get(fmt).capability("read")(path)  # type: ignore[misc]
 
 
 def source_of(path: str | Path, index: int, line: int | None) -> str:
@@ -309,9 +315,10 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
             out.extend(hf_split_dirs(p))
         elif p.is_dir() and not (p / "state.json").is_file():
             kids = sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith(".") and q.name != MIX_MANIFEST
-                          and split_compression(q)[0].rsplit(".", 1)[-1] in ("json", "jsonl", "ndjson", "parquet", "tsv"))
+                          and format_for_name(split_compression(q)[0]) is not None)
             if not kids:
-                raise RecordError("directory holds no .json/.jsonl/.parquet/.tsv files", str(p), code="missing_file")
+                raise RecordError(f"directory holds no {'/'.join('.' + x for x in file_suffixes())} files", str(p),
+                                  code="missing_file")
             out.extend(kids)
         else:
             out.append(p)

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from polyvlm.data.dupes import IdHashes
-from polyvlm.data.formats import to_llava_dict
+from polyvlm.data.formats import FORMATS, to_llava_dict
 from polyvlm.data.langs import normalize_language
 from polyvlm.data.media import DEFAULT_MAX_PIXELS, check_media_file, data_uri_bytes, is_data_uri
 from polyvlm.data.readers import detect_format, expand_paths, iter_raw, open_binary
@@ -353,44 +353,47 @@ class Validator:
 
 
 def _locate(path: Path, indices: set[int]) -> dict[int, tuple[int | None, str | None]]:
-    """Line and normalised id of some records of one file, in memory that does not grow with the file.
-
-    JSONL: one pass over the lines decoding only the wanted ones (the same index rule as the reader);
-    Parquet: the row groups holding them; anything else: the reader.
-    """
-    out: dict[int, tuple[int | None, str | None]] = {}
+    """Line and normalised id of some records of one file, in memory that does not grow with the file: the
+    format's `locate` capability when it has one, else a pass of its reader."""
     fmt = detect_format(path)
+    locate = FORMATS.get(fmt).capability("locate")
+    if locate is not None:
+        return locate(path, indices)
+    return {index: (line, _rid(obj)) for index, line, obj in iter_raw(path, fmt) if index in indices}
 
-    def rid(obj: Any) -> str | None:
-        return norm_id(obj.get("id")) if isinstance(obj, dict) else None
 
-    if fmt == "parquet":
-        from polyvlm.data.index import RecordIndex
+def _rid(obj: Any) -> str | None:
+    return norm_id(obj.get("id")) if isinstance(obj, dict) else None
 
-        ix = RecordIndex(path, cache=False)
-        return {i: (None, rid(ix.raw(i))) for i in indices}
-    if fmt == "jsonl":
-        last = max(indices)
-        index = 0
-        with open_binary(path) as f:
-            for lineno, line in enumerate(f, 1):
-                if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark
-                    line = line[3:]
-                if not line.strip():
-                    continue
-                if index in indices:
-                    try:
-                        obj = json.loads(line.decode("utf-8"))
-                    except ValueError:  # JSONDecodeError and UnicodeDecodeError
-                        obj = None
-                    out[index] = (lineno, rid(to_llava_dict(obj)))
-                if index == last:
-                    break
-                index += 1
-        return out
-    for index, line, obj in iter_raw(path, fmt):
-        if index in indices:
-            out[index] = (line, rid(obj))
+
+def locate_rows(path: Path, indices: set[int]) -> dict[int, tuple[int | None, str | None]]:
+    """Parquet: read only the row groups holding the wanted rows."""
+    from polyvlm.data.index import RecordIndex
+
+    ix = RecordIndex(path, cache=False)
+    return {i: (None, _rid(ix.raw(i))) for i in indices}
+
+
+def locate_lines(path: Path, indices: set[int]) -> dict[int, tuple[int | None, str | None]]:
+    """JSON lines: one pass over the lines decoding only the wanted ones (the same index rule as the reader)."""
+    out: dict[int, tuple[int | None, str | None]] = {}
+    last = max(indices)
+    index = 0
+    with open_binary(path) as f:
+        for lineno, line in enumerate(f, 1):
+            if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark
+                line = line[3:]
+            if not line.strip():
+                continue
+            if index in indices:
+                try:
+                    obj = json.loads(line.decode("utf-8"))
+                except ValueError:  # JSONDecodeError and UnicodeDecodeError
+                    obj = None
+                out[index] = (lineno, _rid(to_llava_dict(obj)))
+            if index == last:
+                break
+            index += 1
     return out
 
 
