@@ -13,6 +13,8 @@ $(BASE): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'
+	# tests only: ImageBind's reference code for the parity tests, without its torchvision/torchaudio pins
+	$(BIN)/pip install -q --no-deps imagebind-unofficial==0.1.1
 	touch $(BASE)
 
 # the web demo tests drive Debian's Chromium through Playwright (the `playwright` package comes with the dev
