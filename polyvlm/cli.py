@@ -23,13 +23,22 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def usage() -> str:
     width = max(len(k) for k in COMMANDS)
     rows = "\n".join(f"  {k.ljust(width)}  {h}" for k, (_, h) in COMMANDS.items())
-    return f"usage: polyvlm COMMAND [args]\n\ncommands:\n{rows}\n\n`polyvlm COMMAND --help` for each command's options."
+    return (f"usage: polyvlm COMMAND [args]\n       polyvlm --version\n\ncommands:\n{rows}\n\n"
+            "`polyvlm COMMAND --help` for each command's options.")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
+        return 0
+    if argv[0] in ("--version", "-V"):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"polyvlm {version('polyvlm')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            print("polyvlm (not installed; run `pip install -e .`)")
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:

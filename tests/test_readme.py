@@ -81,3 +81,13 @@ def test_readme_flags_are_accepted_by_their_command(repo_root):
                 bad.append(f"{flag} in: {shown.strip()}")
     assert checked > 30, checked  # the README shows many flags; the scan found them
     assert not bad, "\n".join(bad)
+
+
+def test_version_flag_prints_the_installed_version(repo_root):
+    import subprocess
+    import sys
+    import tomllib
+
+    want = tomllib.loads((repo_root / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    r = subprocess.run([sys.executable, "-m", "polyvlm", "--version"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout == f"polyvlm {want}\n", r.stdout + r.stderr

@@ -27,7 +27,7 @@ _MARK = re.compile(r"⟦(\d+)⟧")
 _NUMBER = re.compile(r"\d+(?:[.,\u00a0\u202f]\d+)*")
 
 # The identifier confuses these close pairs on short texts; an identification inside the group counts as a match.
-_GROUPS = [{"ms", "id"}, {"no", "nb", "nn", "da"}, {"sr", "hr", "bs", "sh"}, {"zh", "yue", "wuu"}, {"ar", "ary", "arz"}]
+_GROUPS = [{"ms", "id"}, {"no", "nb", "nn", "da"}, {"sr", "hr", "bs", "sh"}, {"zh", "yue", "wuu"}, {"ar", "ary", "arz"}, {"fil", "tl"}]
 
 
 def mask(text: str) -> tuple[str, list[str]]:
@@ -95,7 +95,8 @@ def identify(text: str) -> tuple[str, float]:
 def identifies(tag: str) -> bool:
     """True when the identifier can tell `tag`'s language (`zh-Hant` -> zh); False means its texts go
     unchecked (Sundanese, for one, is not among its languages)."""
-    return tag.split("-")[0].lower() in identifier_languages()
+    base, known = tag.split("-")[0].lower(), identifier_languages()
+    return base in known or any(base in g and g & known for g in _GROUPS)
 
 
 def same_language(expected: str, found: str) -> bool:

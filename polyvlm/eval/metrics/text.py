@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from rapidfuzz.distance import Levenshtein
+
 from polyvlm.eval.metrics import MetricResult, mean_result, register_metric
 
 # Scripts written without spaces between words: each character is one token (Chinese, Japanese kana,
@@ -100,19 +102,6 @@ def relaxed_accuracy(predictions: list[str], references: list[list[str]]) -> Met
     return mean_result([float(any(relaxed_match(p, r) for r in refs)) for p, refs in zip(predictions, references)])
 
 
-def levenshtein(a: str, b: str) -> int:
-    """Edit distance (insert, delete, substitute each cost 1), O(len(a) * len(b)) time, O(len(b)) memory."""
-    if len(a) < len(b):
-        a, b = b, a
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
 def anls_one(pred: str, refs: list[str], threshold: float = 0.5) -> float:
     """Average Normalized Levenshtein Similarity of one answer (DocVQA): the best over references of
     1 - NL when the normalised distance NL is below `threshold`, else 0."""
@@ -122,7 +111,7 @@ def anls_one(pred: str, refs: list[str], threshold: float = 0.5) -> float:
         r = " ".join(ref.lower().split())
         if not p and not r:
             return 1.0
-        nl = levenshtein(p, r) / max(len(p), len(r))
+        nl = Levenshtein.distance(p, r) / max(len(p), len(r))  # insert, delete, substitute: 1 each
         best = max(best, 1.0 - nl if nl < threshold else 0.0)
     return best
 

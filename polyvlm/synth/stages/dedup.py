@@ -96,11 +96,13 @@ class Dedup(Stage):
               near_of: np.ndarray) -> None:
         """MinHash LSH over the exact survivors, visited in content-hash order: a record sharing a band with an
         earlier kept record (about the same media) is a near duplicate of it."""
-        from datasketch import MinHash
-        from datasketch.lsh import _optimal_param
+        from datasketch import MinHash, MinHashLSH
 
         p = self.params
-        bands, rows = _optimal_param(p.threshold, p.num_perm, 0.5, 0.5)
+        # the bands x rows split datasketch's LSH picks for this threshold (false positives and negatives
+        # weighted equally); the index itself is ours (a sort over band keys), so only its parameters are read
+        lsh = MinHashLSH(threshold=p.threshold, num_perm=p.num_perm, weights=(0.5, 0.5))
+        bands, rows = lsh.b, lsh.r
         template = MinHash(num_perm=p.num_perm, seed=1)  # permutations made once, not per record
         reuse = {"permutations": template.permutations}
         if hasattr(template, "scheme"):  # datasketch >= 2 asks which hashing scheme the permutations are for
