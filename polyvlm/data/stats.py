@@ -8,7 +8,6 @@ characters. `Stats.table()` is the terminal view, `Stats.plot(path)` the PNG.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from polyvlm.atomic import mkstemp
 from polyvlm.data.langs import normalize_language
 from polyvlm.data.readers import expand_paths, iter_raw
 from polyvlm.data.records import MEDIA_KEYS, PLACEHOLDERS
@@ -141,7 +141,7 @@ class Stats:
         fig.tight_layout()
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+        fd, tmp = mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
         os.close(fd)
         try:
             fig.savefig(tmp, dpi=80)

@@ -8,10 +8,10 @@ import gzip
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import IO, Any
 
+from polyvlm.atomic import mkstemp
 from polyvlm.data.formats import FORMATS, POLYVLM_PARQUET_KEY, POLYVLM_PARQUET_VERSION, format_for_name
 from polyvlm.data.readers import split_compression
 from polyvlm.data.records import MEDIA_KEYS, Record, RecordError, normalise_id
@@ -135,7 +135,7 @@ class RecordWriter:
 
     def __enter__(self) -> RecordWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        fd, tmp = mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
         os.close(fd)
         self._tmp = Path(tmp)
         try:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from polyvlm.atomic import mkstemp
 from polyvlm.utils import atomic_write_text
 
 
@@ -91,7 +91,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("score")
     ax.legend(fontsize="small", ncol=min(8, len(langs)), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
+    fd, tmp = mkstemp(dir=path.parent, suffix=".png")
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=100)
