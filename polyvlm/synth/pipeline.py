@@ -265,91 +265,26 @@ class Pipeline:
 
     def _map(self, stage: Stage, spec: StageSpec, sdir: Path, upstream: Any, expected: int | None,
              key_parts: tuple[str, str, dict], st: dict) -> None:
-        map_dir = sdir / "map"
-        done, _ = scan_done(map_dir)
-        writer = ShardWriter(map_dir, shard_size=self.cfg.shard_size)
-        failures_f = open(sdir / "failures.jsonl", "w", encoding="utf-8")
-        prompt, model, params = key_parts
-        c_lang: Counter = Counter()
-        c_cat: Counter = Counter()
-        counters = {"inputs": 0, "already_done": 0, "reused": 0, "processed": 0, "failed": 0}
-        # the same stage under other configurations (an upstream change): same key, same result
+        """One attempt of a stage's map phase: skip finished keys, reuse results of the same key from the
+        stage's other directories, run the rest, record the attempt; failures stop or are skipped."""
         others = [d / "map" for d in sorted((self.out / "stages").glob(f"*-{stage.name}-*")) if d != sdir]
-        reuse = ResultIndex(others) if others else None
-        bar = tqdm(total=expected, desc=f"synth {stage.name}", unit="rec", disable=not self.cfg.progress,
-                   mininterval=1.0)
-
-        def line(item: WorkItem, status: str, res: Any) -> dict:
-            return {"key": item.key, "in_id": str(item.record.get("id")) if isinstance(item.record, dict) else None,
-                    "source": item.source, "status": status, "outputs": getattr(res, "outputs", []),
-                    "reason": res.reason, "code": res.code, "meta": getattr(res, "meta", {})}
-
-        def on_done(item: WorkItem, outcome: Outcome) -> None:
-            counters["processed"] += 1
-            bar.update(1)
-            if isinstance(outcome, Failure):
-                counters["failed"] += 1
-                failures_f.write(json.dumps({"key": item.key, "id": item.record.get("id"), "source": item.source,
-                                             "code": outcome.code, "reason": outcome.reason}, ensure_ascii=False) + "\n")
-                failures_f.flush()
-                if self.cfg.on_failure == "skip":
-                    writer.write(line(item, "failed", outcome))
-                return
-            writer.write(line(item, outcome.status, outcome))
-
-        def pending() -> Iterator[WorkItem]:
-            for rec, src, err in upstream():
-                counters["inputs"] += 1
-                lg, ct = _group(rec)
-                c_lang[lg] += 1
-                c_cat[ct] += 1
-                key = result_key(rec, stage.name, prompt, model, params)
-                sk = short_key(key)
-                if sk in done:
-                    counters["already_done"] += 1
-                    bar.update(1)
-                    continue
-                done.add(sk)  # identical input records are one unit of work
-                if err or not isinstance(rec, dict):
-                    on_done(WorkItem(key, rec if isinstance(rec, dict) else {}, src),
-                            reject("invalid_record", err or f"{src}: record is not an object"))
-                    continue
-                if reuse is not None and (old := reuse.get(key)) is not None:
-                    counters["reused"] += 1
-                    bar.update(1)
-                    writer.write({**old, "source": src})
-                    continue
-                yield WorkItem(key, rec, src)
-
+        attempt = _MapAttempt(self.cfg, stage, sdir, key_parts, expected, ResultIndex(others) if others else None)
         backend_obj = stage.ctx.backend if stage.uses_backend() else None
         before = dataclasses.replace(backend_obj.stats) if backend_obj else None
         stage.warm()
         t0 = time.perf_counter()
         try:
-            make_runner(self.cfg).run(stage, spec, pending(), on_done)
+            make_runner(self.cfg).run(stage, spec, attempt.pending(upstream), attempt.on_done)
         finally:
-            writer.close()
-            if reuse is not None:
-                reuse.close()
-            failures_f.close()
-            bar.close()
-            elapsed = time.perf_counter() - t0
             backend = backend_obj.stats.minus(before).as_dict() if backend_obj and before else {}
-            with open(sdir / "attempts.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps({"attempt": writer.attempt, **counters, "elapsed_s": round(elapsed, 3),
-                                    "backend": backend}) + "\n")
-        if counters["failed"] and self.cfg.on_failure == "stop":
+            attempt.close(time.perf_counter() - t0, backend)
+        if attempt.counters["failed"] and self.cfg.on_failure == "stop":
             raise PipelineIncomplete(
-                f"stage {stage.name}: {counters['failed']} record(s) failed (reasons in {sdir / 'failures.jsonl'}); "
-                "rerun with --resume to retry them")
-        attempts = [json.loads(x) for x in (sdir / "attempts.jsonl").read_text().splitlines() if x.strip()]
-        st["attempts"] = len(attempts)
-        st["earlier_attempts_s"] = round(sum(a["elapsed_s"] for a in attempts[:-1]), 3)
-        st["map_elapsed_s"] = round(sum(a["elapsed_s"] for a in attempts), 3)
-        st["processed"] = sum(a["processed"] for a in attempts)
-        st["reused"] = sum(a.get("reused", 0) for a in attempts)
-        st["backend"] = attempts[-1]["backend"]
-        st["in"] = {"records": counters["inputs"], "language": dict(c_lang), "category": dict(c_cat)}
+                f"stage {stage.name}: {attempt.counters['failed']} record(s) failed (reasons in "
+                f"{sdir / 'failures.jsonl'}); rerun with --resume to retry them")
+        _summarize_attempts(sdir, st)
+        st["in"] = {"records": attempt.counters["inputs"], "language": dict(attempt.c_lang),
+                    "category": dict(attempt.c_cat)}
 
     def _reduce(self, stage: Stage, sdir: Path, upstream: Any, st: dict) -> None:
         if stage.has_map:
@@ -373,3 +308,88 @@ class Pipeline:
         st["dropped"] = sum(dropped.values())
         for code, n in dropped.items():
             st["rejections"][code] = st["rejections"].get(code, 0) + n
+
+
+class _MapAttempt:
+    """The state of one map attempt over a stage directory: the result shards being written, the failures
+    file, counters, the progress bar and the reusable results of the stage's other directories."""
+
+    def __init__(self, cfg: PipelineConfig, stage: Stage, sdir: Path, key_parts: tuple[str, str, dict],
+                 expected: int | None, reuse: ResultIndex | None):
+        self.cfg, self.stage, self.sdir, self.key_parts, self.reuse = cfg, stage, sdir, key_parts, reuse
+        self.done, _ = scan_done(sdir / "map")
+        self.writer = ShardWriter(sdir / "map", shard_size=cfg.shard_size)
+        self.failures = open(sdir / "failures.jsonl", "w", encoding="utf-8")
+        self.c_lang: Counter = Counter()
+        self.c_cat: Counter = Counter()
+        self.counters = {"inputs": 0, "already_done": 0, "reused": 0, "processed": 0, "failed": 0}
+        self.bar = tqdm(total=expected, desc=f"synth {stage.name}", unit="rec", disable=not cfg.progress,
+                        mininterval=1.0)
+
+    @staticmethod
+    def line(item: WorkItem, status: str, res: Any) -> dict:
+        """The result line of one input record (see `store`)."""
+        return {"key": item.key, "in_id": str(item.record.get("id")) if isinstance(item.record, dict) else None,
+                "source": item.source, "status": status, "outputs": getattr(res, "outputs", []),
+                "reason": res.reason, "code": res.code, "meta": getattr(res, "meta", {})}
+
+    def on_done(self, item: WorkItem, outcome: Outcome) -> None:
+        self.counters["processed"] += 1
+        self.bar.update(1)
+        if isinstance(outcome, Failure):
+            self.counters["failed"] += 1
+            self.failures.write(json.dumps({"key": item.key, "id": item.record.get("id"), "source": item.source,
+                                            "code": outcome.code, "reason": outcome.reason}, ensure_ascii=False) + "\n")
+            self.failures.flush()
+            if self.cfg.on_failure == "skip":
+                self.writer.write(self.line(item, "failed", outcome))
+            return
+        self.writer.write(self.line(item, outcome.status, outcome))
+
+    def pending(self, upstream: Any) -> Iterator[WorkItem]:
+        """The work items still to run; finished keys are skipped, reusable results copied, bad input rejected."""
+        prompt, model, params = self.key_parts
+        for rec, src, err in upstream():
+            self.counters["inputs"] += 1
+            lg, ct = _group(rec)
+            self.c_lang[lg] += 1
+            self.c_cat[ct] += 1
+            key = result_key(rec, self.stage.name, prompt, model, params)
+            sk = short_key(key)
+            if sk in self.done:
+                self.counters["already_done"] += 1
+                self.bar.update(1)
+                continue
+            self.done.add(sk)  # identical input records are one unit of work
+            if err or not isinstance(rec, dict):
+                self.on_done(WorkItem(key, rec if isinstance(rec, dict) else {}, src),
+                             reject("invalid_record", err or f"{src}: record is not an object"))
+                continue
+            if self.reuse is not None and (old := self.reuse.get(key)) is not None:
+                self.counters["reused"] += 1
+                self.bar.update(1)
+                self.writer.write({**old, "source": src})
+                continue
+            yield WorkItem(key, rec, src)
+
+    def close(self, elapsed: float, backend: dict) -> None:
+        """Close the shards and files and append this attempt to `attempts.jsonl`."""
+        self.writer.close()
+        if self.reuse is not None:
+            self.reuse.close()
+        self.failures.close()
+        self.bar.close()
+        with open(self.sdir / "attempts.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps({"attempt": self.writer.attempt, **self.counters, "elapsed_s": round(elapsed, 3),
+                                "backend": backend}) + "\n")
+
+
+def _summarize_attempts(sdir: Path, st: dict) -> None:
+    """Stage statistics over every attempt of the map phase (a resumed stage adds up its attempts)."""
+    attempts = [json.loads(x) for x in (sdir / "attempts.jsonl").read_text().splitlines() if x.strip()]
+    st["attempts"] = len(attempts)
+    st["earlier_attempts_s"] = round(sum(a["elapsed_s"] for a in attempts[:-1]), 3)
+    st["map_elapsed_s"] = round(sum(a["elapsed_s"] for a in attempts), 3)
+    st["processed"] = sum(a["processed"] for a in attempts)
+    st["reused"] = sum(a.get("reused", 0) for a in attempts)
+    st["backend"] = attempts[-1]["backend"]
