@@ -48,7 +48,9 @@ class GeneratorBackend:
 
     def pop_router(self) -> dict[str, tuple[list[float], int]]:
         """A moe model's router distributions since the last call: language -> (summed weights [X], images)."""
-        stats = getattr(getattr(self.generator, "model", None), "router_stats", None)
+        from polyvlm.models.generate import VLMGenerator  # a PolyVLM in process: its `router_stats`
+
+        stats = self.generator.model.router_stats if isinstance(self.generator, VLMGenerator) else None
         if stats is None or not stats.counts:
             return {}
         out = {k: ([float(x) for x in stats.sums[k]], int(stats.counts[k])) for k in sorted(stats.sums)}
