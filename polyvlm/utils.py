@@ -1,4 +1,5 @@
-"""Small shared helpers: atomic writes, seeding, device choice, logging set-up."""
+"""Small shared helpers: atomic writes, seeding, device and dtype choice (one resolver for every command and
+training), logging set-up."""
 
 from __future__ import annotations
 
@@ -72,10 +73,102 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def pick_device(name: str = "auto") -> torch.device:
+DEVICE_CHOICES = "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps"
+DTYPE_CHOICES = {"auto": None, "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+_DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "float": "fp32"}
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """`--device` / `train.device` -> a torch device. `auto`: CUDA, then Apple MPS, then the CPU; `cuda` (and
+    `auto` on a GPU machine) is this process's GPU under torchrun (LOCAL_RANK), `cuda:N` a given one.
+
+    Raises ValueError naming the value and the reason (unknown name, no such device on this machine)."""
+    name = (name or "auto").strip().lower()
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+        name = "cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu"
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "mps":
+        if not _mps_available():
+            raise ValueError("device 'mps': Apple's Metal backend is not available on this machine (use cpu)")
+        return torch.device("mps")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device '{name}': no CUDA device is available here (torch {torch.__version__}, "
+                             f"built {'with CUDA ' + torch.version.cuda if torch.version.cuda else 'without CUDA'})")
+        index = name.partition(":")[2]
+        if index and not index.isdigit():
+            raise ValueError(f"device '{name}': expected cuda:N with N a GPU index")
+        i = int(index) if index else int(os.environ.get("LOCAL_RANK", "0"))
+        if i >= torch.cuda.device_count():
+            raise ValueError(f"device '{name}': GPU {i} does not exist ({torch.cuda.device_count()} visible)")
+        return torch.device("cuda", i)
+    raise ValueError(f"unknown device '{name}' (expected {DEVICE_CHOICES})")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """Alias of `resolve_device` (older name)."""
+    return resolve_device(name)
+
+
+def supports_bf16(device: torch.device) -> bool:
+    """Whether `device` computes in bfloat16: every CPU, Ampere and newer GPUs, MPS on macOS 14+."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "mps":
+        try:
+            torch.ones(1, dtype=torch.bfloat16, device=device)
+        except (RuntimeError, TypeError):
+            return False
+        return True
+    return device.type == "cpu"
+
+
+def resolve_dtype(name: str = "auto", device: torch.device | str = "cpu") -> torch.dtype:
+    """`--dtype` / `train.precision` -> a torch dtype for `device`. `auto`: bf16 on a GPU (CUDA or MPS) that
+    supports it, else fp32 (the CPU: bf16 matmuls there are slower than fp32 on most machines); `bf16`,
+    `fp16`, `fp32` (or their torch names). An explicit bf16 on a device without it is an error."""
+    key = (name or "auto").strip().lower()
+    key = _DTYPE_ALIASES.get(key, key)
+    if key not in DTYPE_CHOICES:
+        raise ValueError(f"unknown dtype '{name}' (expected {', '.join(DTYPE_CHOICES)})")
+    device = torch.device(device)
+    if key == "auto":
+        return torch.bfloat16 if device.type != "cpu" and supports_bf16(device) else torch.float32
+    if key == "bf16" and not supports_bf16(device):
+        raise ValueError(f"dtype 'bf16': device {device} has no bfloat16 support (use fp16 or fp32)")
+    return DTYPE_CHOICES[key]
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """torch dtype -> its name in `DTYPES` (what checkpoint loaders take): float32, bfloat16, float16."""
+    return next(k for k, v in DTYPES.items() if v == dtype)
+
+
+def add_device_flags(parser, what: str = "the model") -> None:
+    """`--device` and `--dtype` on a command that runs a model (chat, serve, eval, synth, export, train's
+    `train.device` / `train.precision` take the same values)."""
+    parser.add_argument("--device", default="auto", help=f"where {what} runs: {DEVICE_CHOICES}")
+    parser.add_argument("--dtype", default="auto",
+                        help=f"weights and compute dtype of {what}: auto (bf16 on a GPU that supports it, else fp32), "
+                             "bf16, fp16, fp32")
+
+
+def device_from_args(args) -> tuple[torch.device, torch.dtype]:
+    """(device, dtype) of parsed `add_device_flags` arguments; ValueError names the flag and the reason."""
+    try:
+        device = resolve_device(args.device)
+    except ValueError as e:
+        raise ValueError(f"--device: {e}") from None
+    try:
+        return device, resolve_dtype(args.dtype, device)
+    except ValueError as e:
+        raise ValueError(f"--dtype: {e}") from None
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)

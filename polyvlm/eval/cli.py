@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
-import os
 import sys
 from pathlib import Path
 
 from polyvlm import __version__
 from polyvlm.config import ConfigError, add_overrides_argument, parse_args_with_overrides
-from polyvlm.utils import setup_logging
+from polyvlm.utils import add_device_flags, device_from_args, setup_logging
 
 log = logging.getLogger("polyvlm.eval")
 
@@ -35,8 +34,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--judge", default="", help="OpenAI-compatible URL of an LLM judge (open chat; unparsed MCQ answers)")
     p.add_argument("--judge-model", default="", help="judge model name (default: its first /models)")
     p.add_argument("--max-new-tokens", type=int, default=None, help="override every task's generation length")
-    p.add_argument("--device", default="auto",
-                   help="device for --model: auto (the GPU of this rank when there is one, else cpu), cpu, cuda, cuda:N")
+    add_device_flags(p, "--model")
     return p
 
 
@@ -50,18 +48,6 @@ def checkpoint_id(path: str) -> str:
         with open(f, "rb") as fh:
             digest.update(fh.read(1 << 20))
     return f"{root}#{digest.hexdigest()[:16]}"
-
-
-def pick_device(device: str) -> str:
-    """`auto`: this process's GPU under torchrun (LOCAL_RANK), the GPU when there is one, else the CPU."""
-    import torch
-
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda":
-        device = f"cuda:{local}"
-    return device
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,9 +95,12 @@ def main(argv: list[str] | None = None) -> int:
             model_dir = resolve(args.model)[1]  # any checkpoint layout, or FORMAT:DIR
         except LayoutError as e:
             return fail(f"--model {e}")  # the message starts with the directory
-        device = pick_device(args.device)
         try:
-            generator = polyvlm.load_generator(args.model, device=device)
+            device, dtype = device_from_args(args)  # auto/cuda: this rank's GPU under torchrun (LOCAL_RANK)
+        except ValueError as e:
+            return fail(e)
+        try:
+            generator = polyvlm.load_generator(args.model, device=device, dtype=dtype)
         except ValueError as e:  # HFImportError: names the directory and the reason
             return fail(e)
         backend = GeneratorBackend(generator, args.batch_size)
@@ -127,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = {"polyvlm": __version__, "tasks": args.tasks, "limit": args.limit, "batch_size": args.batch_size
                 if args.model else None, "concurrency": args.concurrency if args.endpoint else None,
                 "max_new_tokens": args.max_new_tokens, "judge": judge.backend.name if judge else None,
-                "device": device if args.model else None}
+                "device": str(device) if args.model else None,
+                "dtype": str(dtype).removeprefix("torch.") if args.model else None}
     try:
         results = evaluate(tasks, args.out, backend=backend, predictions=predictions, limit=args.limit, suites=suites,
                            judge=judge, model=model_name, model_id=model_id,

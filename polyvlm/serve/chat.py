@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from polyvlm.infer import ChatRequest
+from polyvlm.utils import add_device_flags, device_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=None)
+    add_device_flags(p)
     return p
 
 
@@ -39,7 +41,12 @@ def main(argv: list[str]) -> int:
     from polyvlm.data.records import RecordError
 
     try:
-        gen = polyvlm.load_generator(args.checkpoint)
+        device, dtype = device_from_args(args)
+    except ValueError as e:
+        print(f"polyvlm chat: {e}", file=sys.stderr)
+        return 2
+    try:
+        gen = polyvlm.load_generator(args.checkpoint, device, dtype)
         images = load_images(args.image)
     except (FileNotFoundError, RecordError, ValueError) as e:
         print(f"polyvlm chat: {e}", file=sys.stderr)

@@ -64,6 +64,8 @@ class BackendConfig:
     max_backoff: float = 20.0
     client: str = "h11"  # openai: h11 (lean, default) or httpx
     checkpoint: str = ""
+    device: str = "auto"  # transformers: the values of --device (auto, cpu, cuda, cuda:N, mps)
+    dtype: str = "auto"  # transformers: the values of --dtype (auto, bf16, fp16, fp32)
     batch_size: int = 8
     max_wait_ms: float = 20.0
     extra: dict = field(default_factory=dict)

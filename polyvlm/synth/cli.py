@@ -7,10 +7,19 @@ import sys
 
 from polyvlm.config import add_overrides_argument
 from polyvlm.data.records import RecordError
-from polyvlm.synth.config import PipelineError, load_pipeline
+from polyvlm.synth.config import PipelineConfig, PipelineError, check_backend, load_pipeline
 from polyvlm.synth.pipeline import Pipeline, PipelineIncomplete
 from polyvlm.synth.templates import PromptError
-from polyvlm.utils import setup_logging
+from polyvlm.utils import DEVICE_CHOICES, setup_logging
+
+
+def apply_device_flags(cfg: PipelineConfig, device: str | None, dtype: str | None) -> None:
+    """--device / --dtype set every in-process (`transformers`) backend's device and dtype, checked here."""
+    for name, b in cfg.backends.items():
+        if b.type != "transformers":
+            continue
+        b.device, b.dtype = device or b.device, dtype or b.dtype
+        check_backend(b, f"{cfg.path or 'pipeline'}: backends.{name} (--device/--dtype)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,11 +34,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="the same as a positional KEY=VALUE, e.g. --set output=runs/x --set concurrency=8")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
+    ap.add_argument("--device", default=None, help=f"every `transformers` backend runs here: {DEVICE_CHOICES} "
+                    "(default: each backend's `device`, auto)")
+    ap.add_argument("--dtype", default=None, help="every `transformers` backend's dtype: auto (bf16 on a GPU that "
+                    "supports it, else fp32), bf16, fp16, fp32 (default: each backend's `dtype`, auto)")
     args = ap.parse_intermixed_args(argv)
     setup_logging()
     overrides = [*args.sets, *args.overrides] + (["progress=false"] if args.no_progress else [])
     try:
         cfg = load_pipeline(args.pipeline, overrides)
+        apply_device_flags(cfg, args.device, args.dtype)
         summary = Pipeline(cfg).run(resume=args.resume)
     except (PipelineError, PromptError, RecordError) as e:
         print(f"polyvlm synth: {e}", file=sys.stderr)

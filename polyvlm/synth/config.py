@@ -162,6 +162,13 @@ def check_backend(b: BackendConfig, where: str) -> None:
                             "(or use the `openai` backend against a `vllm serve` process)")
     if b.type in ("openai", "vllm") and not b.model:
         raise PipelineError(f"{where}: backend '{b.type}': `model` is required")
+    if b.type == "transformers":
+        from polyvlm.utils import resolve_device, resolve_dtype
+
+        try:
+            resolve_dtype(b.dtype, resolve_device(b.device))
+        except ValueError as e:
+            raise PipelineError(f"{where}: backend 'transformers': {e}") from None
     if b.concurrency < 1 or b.max_retries < 0 or b.timeout <= 0:
         raise PipelineError(f"{where}: concurrency must be >= 1, max_retries >= 0 and timeout > 0")
 

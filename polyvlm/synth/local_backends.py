@@ -103,7 +103,7 @@ class TransformersBackend(BatchingBackend):
             load = getattr(polyvlm, "load_generator", None)
             if load is None:
                 raise ValueError("backend 'transformers': this polyvlm build has no load_generator()")
-            generator = load(cfg.checkpoint)
+            generator = load(cfg.checkpoint, device=cfg.device, dtype=cfg.dtype)
         self.generator = generator
 
     @property

@@ -38,7 +38,7 @@ from polyvlm.train.state import (
     rotate,
     save_state,
 )
-from polyvlm.utils import pick_device, reuse_freed_memory, seed_everything
+from polyvlm.utils import resolve_device, resolve_dtype, reuse_freed_memory, seed_everything
 
 log = logging.getLogger("polyvlm.train")
 
@@ -155,12 +155,16 @@ def _make_batch(items: list[dict | None], packing: bool, pad_id: int) -> dict:
 
 
 def _autocast(precision: str, device: torch.device):
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"train.precision must be fp32 or bf16, got '{precision}'")
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        log.warning("train.precision=bf16: this GPU has no bf16; training in fp32")
+    """`train.precision` (the values of `--dtype`: auto, bf16, fp32) -> the forward's autocast context. Weights
+    and optimizer state stay fp32; fp16 would need loss scaling and is refused."""
+    try:
+        dtype = resolve_dtype(precision, device)
+    except ValueError as e:
+        raise ValueError(f"train.precision: {e}") from None
+    if dtype == torch.float16:
+        raise ValueError(f"train.precision must be auto, bf16 or fp32, got '{precision}' (fp16 training needs loss "
+                         "scaling, which polyvlm does not do; bf16 has fp32's range)")
+    if dtype == torch.float32:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
@@ -238,7 +242,10 @@ def _restore_model(run: _Run) -> None:
 def _setup(cfg: Config, records: list[Record] | None, image_root: str | Path | None) -> _Run:
     """Process group, data (checked), model (staged, wrapped), optimizer, sampler, and the resumed state."""
     tc = cfg.train
-    device = pick_device(tc.device)
+    try:
+        device = resolve_device(tc.device)
+    except ValueError as e:
+        raise ValueError(f"train.device: {e}") from None
     autocast = _autocast(tc.precision, device)  # a bad value fails before any work
     if tc.reuse_freed_memory and device.type == "cpu" and reuse_freed_memory():
         log.debug("glibc malloc keeps freed memory for reuse (train.reuse_freed_memory)")

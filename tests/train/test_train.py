@@ -138,7 +138,7 @@ def test_bf16_checkpointing_and_frozen_encoder(tmp_path, scenes, monkeypatch):
     seen["vision_grad"].clear()
     train(_cfg(tmp_path / "vis", data, *args, "train.vision_lr=1e-4"), show_progress=False)
     assert seen["vision_grad"] == [True]  # a trained encoder keeps its graph
-    with pytest.raises(ValueError, match="train.precision must be fp32 or bf16, got 'fp16'"):
+    with pytest.raises(ValueError, match="train.precision must be auto, bf16 or fp32, got 'fp16'"):
         train(_cfg(tmp_path / "bad", data, *args, "train.precision=fp16"), show_progress=False)
 
 
