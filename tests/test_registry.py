@@ -1,5 +1,5 @@
 """polyvlm/registry.py: lookups, the unknown-name error (known names + nearest), lazy entries, and that every kind
-(connector, encoder, template, synth stage, synth backend, data format) is a `Registry`."""
+(connector, encoder, template, synth stage, synth backend, data format, built-in tokenizer) is a `Registry`."""
 
 from __future__ import annotations
 
@@ -47,13 +47,17 @@ def test_every_kind_is_a_registry():
     from polyvlm.data.formats import FORMATS
     from polyvlm.models.connectors import CONNECTORS
     from polyvlm.models.encoders import ENCODERS
+    from polyvlm.models.factory import BUILTIN_TOKENIZERS
     from polyvlm.models.templates import TEMPLATES
     from polyvlm.synth.backends import BACKENDS
     from polyvlm.synth.stages import STAGES
 
-    for reg in (CONNECTORS, ENCODERS, TEMPLATES, STAGES, BACKENDS, FORMATS):
+    for reg in (CONNECTORS, ENCODERS, TEMPLATES, STAGES, BACKENDS, FORMATS, BUILTIN_TOKENIZERS):
         assert isinstance(reg, Registry) and reg.names()
     assert {"linear", "mlp2x_gelu", "moe", "pool1"} <= set(CONNECTORS.names())
     assert {"clip_vision_model", "siglip_vision_model", "whisper"} <= set(ENCODERS.names())
     assert {"openai", "transformers", "vllm"} <= set(BACKENDS.names())
     assert {"categorize", "translate", "judge"} <= set(STAGES.names())
+    assert BUILTIN_TOKENIZERS.names() == ["builtin:tiny", "builtin:tiny-av"]
+    with pytest.raises(ValueError, match=r"unknown built-in tokenizer 'builtin:tiny-v' \(did you mean 'builtin:tiny-av'"):
+        BUILTIN_TOKENIZERS.get("builtin:tiny-v")

@@ -1,5 +1,5 @@
 """Build a (model, processor) pair from a ModelConfig: from an `init_from` checkpoint, or from local
-Hugging Face directories and/or configs; `builtin:tiny` trains the quick start's tokenizer offline."""
+Hugging Face directories and/or configs; `builtin:tiny` (a registered built-in tokenizer) trains offline."""
 
 from __future__ import annotations
 
@@ -10,20 +10,33 @@ from polyvlm.models.processor import Processor, ProcessorConfig
 from polyvlm.models.templates import get_template
 from polyvlm.models.tokenizer import load_tokenizer, train_tokenizer
 from polyvlm.models.vlm import PolyVLM, build_model
+from polyvlm.registry import Registry
 
 log = logging.getLogger("polyvlm.models")
 
 
+BUILTIN_TOKENIZERS: Registry = Registry("built-in tokenizer")
+
+
+@BUILTIN_TOKENIZERS.register("builtin:tiny")
+def _tiny():
+    """BPE trained on the built-in scenes' questions, answers and captions in six languages."""
+    from polyvlm.data.scenes import corpus
+
+    return train_tokenizer(corpus() * 4, vocab_size=600)
+
+
+@BUILTIN_TOKENIZERS.register("builtin:tiny-av")
+def _tiny_av():
+    """`builtin:tiny` + the multi-image and audio tones vocabulary."""
+    from polyvlm.data.scenes import corpus_av
+
+    return train_tokenizer(corpus_av() * 4, vocab_size=700)
+
+
 def builtin_tokenizer(name: str):
-    if name == "builtin:tiny":
-        from polyvlm.data.scenes import corpus
-
-        return train_tokenizer(corpus() * 4, vocab_size=600)
-    if name == "builtin:tiny-av":  # + the multi-image and audio tones vocabulary
-        from polyvlm.data.scenes import corpus_av
-
-        return train_tokenizer(corpus_av() * 4, vocab_size=700)
-    raise ValueError(f"unknown built-in tokenizer '{name}' (known: builtin:tiny, builtin:tiny-av)")
+    """A tokenizer trained offline on the built-in data (`polyvlm.data.scenes`), by its registered name."""
+    return BUILTIN_TOKENIZERS.build(name)
 
 
 def build(cfg: ModelConfig) -> tuple[PolyVLM, Processor]:
