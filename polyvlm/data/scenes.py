@@ -10,12 +10,14 @@ Everything is generated from a seed, so the same seed gives the same pictures, q
 from __future__ import annotations
 
 import json
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from polyvlm.atomic import mkstemp
 from polyvlm.data.records import Record, Turn
 
 LANGUAGES = ["en", "zh", "pt", "ar", "tr", "ru"]
@@ -86,6 +88,19 @@ def random_scene(rng: random.Random) -> Scene:
     return Scene(rng.choice(list(COLORS)), rng.choice(SHAPES), rng.choice(COUNTS), rng.choice(SIDES))
 
 
+
+def _save_png(img: Image.Image, path: Path) -> None:
+    """Write a picture through a temporary file and a rename, so processes that build the same split at once
+    (the ranks of a data-parallel eval) never read a half-written file."""
+    fd, tmp = mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            img.save(f, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
 def draw_scene(scene: Scene, rng: random.Random, size: int = 64) -> Image.Image:
     """Draw `count` shapes of one colour in the scene's half of a `size` x `size` picture, not overlapping."""
     bg = tuple(rng.randint(200, 250) for _ in range(3))
@@ -128,7 +143,7 @@ def make_split(out_dir: str | Path, n_scenes: int, seed: int, kind: str = "qa", 
         scene = random_scene(rng)
         img = draw_scene(scene, rng, size)
         rel = f"images/{prefix}_{seed}_{i:06d}.png"
-        img.save(out_dir / rel)
+        _save_png(img, out_dir / rel)
         lang = langs[i % len(langs)]
         rec = {"id": f"{prefix}-{seed}-{i}", "image": rel, "language": lang}
         if kind == "caption":
@@ -165,7 +180,7 @@ def make_eval_records(out_dir: str | Path, n_per_language: int = 40, seed: int =
             scene = random_scene(rng)
             qtype = QTYPES[i % len(QTYPES)]
             rel = f"images/eval_{seed}_{lang}_{i:04d}.png"
-            draw_scene(scene, rng).save(out_dir / rel)
+            _save_png(draw_scene(scene, rng), out_dir / rel)
             ans = scene.answer(qtype, lang)
             recs.append(Record(
                 id=f"eval-{lang}-{i}", turns=[Turn("user", "<image>\n" + QUESTIONS[lang][qtype]), Turn("assistant", ans)],
@@ -276,7 +291,7 @@ def make_multi_image_records(out_dir: str | Path, n: int, seed: int, size: int =
         rels = []
         for k, scene in enumerate((a, b)):
             rel = f"images/{prefix}_{seed}_{i:06d}_{k}.png"
-            draw_scene(scene, rng, size).save(out_dir / rel)
+            _save_png(draw_scene(scene, rng, size), out_dir / rel)
             rels.append(rel)
         lang = langs[i % len(langs)]
         ans = EXTRA_WORDS[lang]["first" if a.count > b.count else "second"]
