@@ -30,6 +30,7 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from polyvlm.models.anyres import parse_mode, parse_pinpoints
+from polyvlm.models.connectors import MLP2xGelu
 from polyvlm.models.processor import Processor
 from polyvlm.models.templates import Template
 from polyvlm.models.vlm import PolyVLM
@@ -118,7 +119,7 @@ def check_exportable(model: PolyVLM, processor: Processor, fmt: str = "hf-llava"
                           "place for; fold them in first with `polyvlm merge-lora CKPT --out MERGED` and export MERGED")
     if processor.media_token_ids.get("image") is None:
         raise ExportError(f"cannot export to {fmt}: the tokenizer has no <image> token")
-    if not isinstance(getattr(model.connector, "linear_1", None), torch.nn.Linear):
+    if not isinstance(model.connector, MLP2xGelu):
         raise ExportError(f"cannot export to {fmt}: connector {type(model.connector).__name__} has no linear_1/linear_2")
 
 

@@ -30,7 +30,7 @@ def apply_stage(model: nn.Module, stage: str, lr: float, vision_lr: float = 0.0,
     model.connector.requires_grad_(True)
     model.connector.set_active(stage != "align")
     conn = [p for p in model.connector.parameters() if p.requires_grad]
-    if getattr(model, "audio_connector", None) is not None:
+    if model.audio_connector is not None:
         model.audio_connector.requires_grad_(True)
         conn += list(model.audio_connector.parameters())
     if getattr(model, "image_newline", None) is not None:
