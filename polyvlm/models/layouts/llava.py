@@ -125,8 +125,9 @@ def map_key(k: str, proj: dict[str, str]) -> str | None:
 
 
 def build_llava(path: Path, raw: dict, opts: LoadOptions, lm: str, tower: Tower, connector_name: str,
-                connector=None, extra_aspect: dict | None = None):
-    """An empty PolyVLM + Processor shaped by an original-layout config (weights not loaded yet)."""
+                layout: str = "llava", extra_cfg: dict | None = None):
+    """An empty PolyVLM + Processor shaped by an original-layout config (weights not loaded yet); `extra_cfg`:
+    more ModelConfig settings (e.g. Parrot's moe_*)."""
     from transformers.initialization import no_init_weights
 
     from polyvlm.config import ModelConfig
@@ -154,13 +155,13 @@ def build_llava(path: Path, raw: dict, opts: LoadOptions, lm: str, tower: Tower,
         raise LayoutError(f"{path}: no readable tokenizer ({e})") from None
     if tokenizer.convert_tokens_to_ids("<image>") in (None, tokenizer.unk_token_id):
         tokenizer.add_tokens(["<image>"], special_tokens=True)  # the original splices at id -200 instead
-    aspect = extra_aspect if extra_aspect is not None else image_mode(path, raw)
     mcfg = ModelConfig(vision_feature_layer=tower.feature_layer, vision_select=tower.select, connector=connector_name,
-                       template=template, max_length=opts.max_length, init_from=f"llava:{path}", dtype=dtype, **aspect)
+                       template=template, max_length=opts.max_length, init_from=f"{layout}:{path}", dtype=dtype,
+                       **image_mode(path, raw), **(extra_cfg or {}))
     with no_init_weights():
         vision = build_vision_encoder("", tower.config, tower.feature_layer, tower.select)
         llm = AutoModelForCausalLM.from_config(tcfg)
-        connector = connector or build_connector(connector_name, vision.hidden_size, tcfg.hidden_size, mcfg)
+        connector = build_connector(connector_name, vision.hidden_size, tcfg.hidden_size, mcfg)
     if len(tokenizer) > llm.get_input_embeddings().num_embeddings:
         llm.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     media_ids = {m: tokenizer.convert_tokens_to_ids(t) for m, t in PLACEHOLDERS.items()}

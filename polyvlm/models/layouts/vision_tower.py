@@ -55,7 +55,8 @@ def resolve_tower_dir(ckpt: Path, name: str, given: str | None) -> Path:
     for cand in (explicit if given else None, ckpt / name, Path(name), explicit):
         if cand is not None and cand.is_dir() and (cand / "config.json").is_file():
             return cand
-    raise LayoutError(f"{ckpt / 'config.json'}: mm_vision_tower '{name}' is a hub id and no local copy was given; "
+    what = "a path that does not exist here" if Path(name).is_absolute() else "a hub id"
+    raise LayoutError(f"{ckpt / 'config.json'}: mm_vision_tower '{name}' is {what} and no local copy was given; "
                       + HINT.format(name=name))
 
 
