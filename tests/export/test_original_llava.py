@@ -176,7 +176,7 @@ def test_llava15_bin_shards_and_external_tower_match_transformers(v15_dir, monke
 
     out, tower_dir, state, tower = v15_dir
     monkeypatch.setenv("POLYVLM_VISION_TOWER", str(tower_dir))
-    assert detect_layout(out) == "llava"
+    assert detect_layout(out) == "llava"  # not parrot, though both are LLaVA-style with mm_* keys
     model, processor = load_checkpoint(out)
     assert processor.config.template == "vicuna_v1" and model.cfg.image_aspect_ratio == "pad"
     assert processor.config.image_size == 28 and model.vision.feature_layer == -2 and model.vision.select == "patch"

@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 
 from polyvlm.models.layouts.base import LAYOUTS, CheckpointLayout, LayoutError, LoadOptions, read_config_json
-from polyvlm.models.layouts.llava import build_llava, check_init_cfg, is_original, lm_type, load_weights
+from polyvlm.models.layouts.llava import build_llava, check_init_cfg, lm_type, load_weights
 from polyvlm.models.layouts.vision_tower import read_tower
 
 log = logging.getLogger("polyvlm.layouts.parrot")
@@ -40,7 +40,9 @@ class ParrotLayout(CheckpointLayout):
 
     def detect(self, path: Path) -> bool:
         raw = read_config_json(path)
-        return raw is not None and (is_original(raw, ARCHS) or raw.get("model_type") == "parrot_qwen2")
+        if raw is None:
+            return False
+        return raw.get("model_type") == "parrot_qwen2" or any(a in ARCHS for a in raw.get("architectures") or [])
 
     def load(self, path: Path, opts: LoadOptions):
         raw = read_config_json(path)
