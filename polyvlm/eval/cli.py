@@ -89,10 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     model_name, model_id = args.model or args.endpoint or args.predictions, ""
     if args.model:
         import polyvlm
-        from polyvlm.models.layouts import LayoutError, resolve
+        from polyvlm.models.layouts import LayoutError
+        from polyvlm.models.layouts import resolve as resolve_checkpoint
 
         try:
-            model_dir = resolve(args.model)[1]  # any checkpoint layout, or FORMAT:DIR
+            model_dir = resolve_checkpoint(args.model)[1]  # any checkpoint layout, or FORMAT:DIR
         except LayoutError as e:
             return fail(f"--model {e}")  # the message starts with the directory
         try:
