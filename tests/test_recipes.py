@@ -33,6 +33,10 @@ PUBLISHED = [
     ("pandagpt_lora", "model.lora_r", 32), ("pandagpt_lora", "model.lora_alpha", 32), ("pandagpt_lora", "model.lora_dropout", 0.1),
     ("pandagpt_lora", "model.lora_targets", ["q_proj", "k_proj", "v_proj", "o_proj"]), ("pandagpt_lora", "train.lr", 5e-4),
     ("pandagpt_lora", "global_batch", 64), ("pandagpt_lora", "model.max_length", 1024), ("pandagpt_lora", "model.connector", "pool1"),
+    ("pandagpt_lora", "model.template", "pandagpt"), ("pandagpt_lora", "model.vision_config", {"model_type": "imagebind", "variant": "huge"}),
+    ("pandagpt_stage1", "train.lr", 5e-4), ("pandagpt_stage1", "global_batch", 256), ("pandagpt_stage1", "model.max_length", 128),
+    ("pandagpt_stage2", "global_batch", 64), ("pandagpt_stage2", "model.max_length", 512), ("pandagpt_stage2", "model.lora_r", 32),
+    ("pandagpt_stage2", "model.lora_dropout", 0.1), ("pandagpt_stage2", "model.connector", "pool1"),
     ("pangea_finetune", "train.lr", 2e-5), ("pangea_finetune", "train.vision_lr", 2e-6),
     ("pangea_finetune", "model.image_aspect_ratio", "anyres"), ("pangea_finetune", "model.llm", "checkpoints/hf/Qwen2-7B-Instruct"),
 ]

@@ -80,6 +80,7 @@ def media_settings(model: PolyVLM, cfg: ModelConfig) -> dict:
 
     out = {"tokens_per_media": media_tokens(model), "image_aspect_ratio": cfg.image_aspect_ratio,
            "image_grid_pinpoints": cfg.image_grid_pinpoints, "patch_size": model.vision.patch_size,
+           "image_resize": model.vision.resize,
            "video_fps": cfg.video_fps, "frames_upbound": cfg.frames_upbound}
     if model.audio is not None:
         out.update(audio_mels=model.audio.n_mels, audio_samples=model.audio.n_samples)

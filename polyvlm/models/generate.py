@@ -72,13 +72,14 @@ def _lm_class(llm: torch.nn.Module) -> type:
 def generate_ids(
     model: PolyVLM, prompts: list[list[int]], pixels: torch.Tensor | MediaBatch | None, params: list[SampleParams],
     stop_ids: set[int], pad_id: int, use_cache: bool = True,
-    on_step: Callable[[int, list[int]], bool] | None = None,
+    on_step: Callable[[int, list[int]], bool] | None = None, embeds: torch.Tensor | None = None,
 ) -> list[list[int]]:
     """Continue each prompt (token ids with expanded placeholders). Returns new ids per prompt, stop token excluded.
 
     Prompts are left-padded into one batch [b, s]; position ids count only real tokens, so a row's result
     does not depend on the other rows. `on_step(i, ids_so_far)` is called after each new token of row i and
-    may return True to stop that row (stop strings).
+    may return True to stop that row (stop strings). `embeds` [b, s, d]: the prompts' input embeddings when the
+    caller builds them (PandaGPT's summed media row); `pixels` is then unused.
     """
     dev = model.device
     b = len(prompts)
@@ -89,7 +90,9 @@ def generate_ids(
         ids[i, width - len(p):] = torch.tensor(p)
         mask[i, width - len(p):] = 1
     ids, mask = ids.to(dev), mask.to(dev)
-    embeds = model.embed(ids, pixels, attention_mask=mask)  # the mask keeps padding out of moe prompt summaries
+    if embeds is None:  # the mask keeps padding out of moe prompt summaries
+        embeds = model.embed(ids, pixels, attention_mask=mask)
+    embeds = embeds.to(dev)
     gens = []
     for p in params:
         g = None

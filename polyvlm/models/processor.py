@@ -34,6 +34,7 @@ class ProcessorConfig:
     image_aspect_ratio: str = "pad"  # pad | anyres | anyres_max_N (then per-image counts come from image sizes)
     image_grid_pinpoints: list = field(default_factory=list)
     patch_size: int = 14
+    image_resize: str = "pad"  # pad: pad to square (LLaVA); crop: short side resized, centre crop (ImageBind)
     audio_mels: int = 80
     audio_samples: int = 480_000  # waveforms are padded or cut to this many 16 kHz samples
     video_fps: float = 1.0
@@ -134,6 +135,10 @@ class Processor:
     def images_to_pixels(self, images: list[Image.Image]) -> torch.Tensor:
         """[n] PIL images -> pixels [n, 3, S, S]."""
         c = self.config
+        if c.image_resize == "crop":
+            from polyvlm.models.encoders.imagebind_data import image_pixels
+
+            return image_pixels(images, c.image_size, c.image_mean, c.image_std)
         return preprocess_images(images, c.image_size, c.image_mean, c.image_std)
 
     def image_tokens(self, sizes: list[tuple[int, int]]) -> list[int]:

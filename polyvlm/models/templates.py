@@ -1,4 +1,4 @@
-"""Chat templates (chatml, llama3, vicuna_v1, plain): render turns to text plus the supervised char spans.
+"""Chat templates (chatml, llama3, vicuna_v1, plain, pandagpt): render turns to text plus the supervised char spans.
 
 A template renders a conversation to one string and marks which character spans are supervised:
 each assistant turn's content and its end-of-turn marker. Tokenising the whole string once (with
@@ -161,6 +161,49 @@ class Plain(Template):
                 b.add("<image>" * t.text.count("<image>") + "<audio>" * t.text.count("<audio>") + "<video>" * t.text.count("<video>"))
             elif t.role == "assistant":
                 b.add(t.text + "\n", supervised=True)
+        return b.done()
+
+
+@TEMPLATES.register("pandagpt")
+class PandaGPT(Template):
+    """PandaGPT (code/model/openllama.py, web_demo.py): `<s>### Human: <Img>` media `</Img> q\n### Assistant:`
+    then ` a\n###` (supervised), later turns ` Human: q\n### Assistant:`; generation stops at `###`.
+
+    A user turn's media placeholders move inside `<Img>...</Img>` before its text (one row per prompt when
+    PandaGPT sums its inputs' embeddings)."""
+
+    name, eot = "pandagpt", "###"
+    bos = "<s>"
+    _media = ("<image>", "<audio>", "<video>")
+    jinja = (
+        "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}"
+        "{% set media = namespace(s='', t=message['content']) %}"
+        "{% for p in ['<image>', '<audio>', '<video>'] %}{% set media.s = media.s + p * media.t.count(p) %}"
+        "{% set media.t = media.t.replace(p, '') %}{% endfor %}"
+        "{% if loop.first %}{{ '### Human: ' }}{% else %}{{ ' Human: ' }}{% endif %}"
+        "{% if media.s %}{{ '<Img>' + media.s + '</Img> ' }}{% endif %}"
+        "{{ media.t | trim }}{{ '\n### Assistant:' }}"
+        "{% elif message['role'] == 'assistant' %}{{ ' ' + message['content'] + '\n###' }}{% endif %}{% endfor %}"
+    )
+
+    def render(self, turns: list[Turn], add_generation_prompt: bool = False) -> Rendered:
+        b = _Builder()
+        b.add(self.bos)
+        first = True
+        for t in turns:
+            if t.role == "user":
+                text, media = t.text, ""
+                for p in self._media:
+                    media += p * text.count(p)
+                    text = text.replace(p, "")
+                b.add("### Human: " if first else " Human: ")
+                if media:
+                    b.add(f"<Img>{media}</Img> ")
+                b.add(text.strip() + "\n### Assistant:")
+                first = False
+            elif t.role == "assistant":
+                b.add(" ")
+                b.add(t.text + "\n###", supervised=True)
         return b.done()
 
 

@@ -20,7 +20,7 @@ TINY_WHISPER = {"model_type": "whisper", "d_model": 16, "encoder_layers": 1, "en
 
 
 def test_each_modality_lists_its_encoders():
-    assert encoder_names("image") == ["clip_vision_model", "siglip_vision_model"]
+    assert encoder_names("image") == ["clip_vision_model", "imagebind", "siglip_vision_model"]
     assert encoder_names("audio") == ["whisper"]
     assert {ENCODERS.get(n).modality for n in ENCODERS.names()} == {"image", "audio"}
 
@@ -40,7 +40,7 @@ def test_wrong_modality_or_unknown_type_is_a_clear_error():
                                           r"\(known: whisper\)"):
         build_audio_encoder("", {**TINY_CLIP, "model_type": "clip_vision_model"})
     with pytest.raises(UnknownName, match=r"unknown image encoder 'clip_vison_model' \(did you mean 'clip_vision_model'\?\) "
-                                          r"\(known: clip_vision_model, "
+                                          r"\(known: clip_vision_model, imagebind, "
                                           r"siglip_vision_model\)"):
         build_vision_encoder("", {**TINY_CLIP, "model_type": "clip_vison_model"})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from transformers import AutoConfig, PretrainedConfig
@@ -24,11 +25,11 @@ def encoder_type(path: str, config: dict | PretrainedConfig, modality: str) -> s
 
     A full checkpoint of a dual-tower model (`clip`, `siglip`) resolves to its registered tower
     (`clip_vision_model`); a type registered for another modality is an error naming both."""
-    if path:
+    if path and not Path(path).is_file():
         model_type = getattr(AutoConfig.from_pretrained(path), "model_type", "")
     elif isinstance(config, PretrainedConfig):
         model_type = config.model_type
-    else:
+    else:  # config kwargs; also a single-file checkpoint (ImageBind's .pth), whose type the config names
         model_type = config.get("model_type", DEFAULT_TYPE.get(modality, ""))
     if model_type not in ENCODERS and f"{model_type}_vision_model" in ENCODERS and modality == "image":
         model_type += "_vision_model"
@@ -48,4 +49,5 @@ def build_encoder(modality: str, path: str, config: dict | PretrainedConfig, **s
     return ENCODERS.get(encoder_type(path, config, modality)).create(path, config, **settings)
 
 
-from polyvlm.models.encoders import audio, vision  # noqa: E402,F401  (registers the image and audio encoders)
+# registers the image and audio encoders, and imagebind
+from polyvlm.models.encoders import audio, imagebind_encoder, vision  # noqa: E402,F401

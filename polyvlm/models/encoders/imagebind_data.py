@@ -43,9 +43,10 @@ def _resize_crop(img: Image.Image, size: int) -> Image.Image:
     return img.crop((left, top, left + size, top + size))
 
 
-def image_pixels(images: list[Image.Image], size: int = 224) -> torch.Tensor:
-    """PIL images -> [n, 3, size, size] (resize, centre crop, CLIP normalisation)."""
-    mean, std = np.asarray(CLIP_MEAN, np.float32), np.asarray(CLIP_STD, np.float32)
+def image_pixels(images: list[Image.Image], size: int = 224, mean_: tuple[float, ...] = CLIP_MEAN,
+                 std_: tuple[float, ...] = CLIP_STD) -> torch.Tensor:
+    """PIL images -> [n, 3, size, size] (resize, centre crop, normalisation; CLIP's mean/std by default)."""
+    mean, std = np.asarray(mean_, np.float32), np.asarray(std_, np.float32)
     out = [((np.asarray(_resize_crop(im.convert("RGB"), size), np.float32) / 255.0 - mean) / std).transpose(2, 0, 1)
            for im in images]
     return torch.from_numpy(np.stack(out)) if out else torch.zeros(0, 3, size, size)

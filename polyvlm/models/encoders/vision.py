@@ -34,6 +34,7 @@ class VisionEncoder(nn.Module):
 
     family = ""
     modality = "image"  # also encodes video frames
+    resize = "pad"  # how images become squares: `pad` (LLaVA) or `crop` (short side resized, centre crop)
     mean: tuple[float, float, float] = CLIP_MEAN
     std: tuple[float, float, float] = CLIP_STD
 

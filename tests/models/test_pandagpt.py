@@ -1,0 +1,183 @@
+"""PandaGPT: one token per input through one shared projection, the sum across modalities, its prompt format,
+and the released delta on a tiny Vicuna-shaped (Llama) model.
+
+References (yxuansu/PandaGPT): code/model/openllama.py (PROMPT_START `### Human: <Img>`, prompt_wrap /
+prepare_generation_embedding: bos + prefix + one projected row + `</Img> {q}\\n### Assistant:`;
+extract_multimodal_feature: `torch.cat(features).sum(dim=0)`; LoraConfig on q/k/v/o_proj), code/web_demo.py
+(multi-turn prompt text), code/config/openllama_peft.yaml (r 32, alpha 32, dropout 0.1), its ImageBind copy
+models/imagebind_model.py (audio: Normalize only)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from peft import LoraConfig, get_peft_model
+from PIL import Image
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from polyvlm.data.records import RecordError, Turn
+from polyvlm.models import pandagpt
+from polyvlm.models.encoders.imagebind import ImageBindModel, imagebind_tiny_config
+from polyvlm.models.factory import builtin_tokenizer
+from polyvlm.models.templates import get_template
+
+ARCH = {"variant": "tiny", "out_dim": 24}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A tiny Vicuna directory (Llama + tokenizer), an ImageBind file and a PandaGPT delta (fp16 OrderedDict)."""
+    d = tmp_path_factory.mktemp("pandagpt")
+    torch.manual_seed(0)
+    tok = builtin_tokenizer("builtin:tiny")
+    llama = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=4, bos_token_id=tok.bos_token_id,
+                                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
+    llama.save_pretrained(d / "vicuna")
+    tok.save_pretrained(d / "vicuna")
+    ib = ImageBindModel(imagebind_tiny_config(out_dim=24))
+    with torch.no_grad():
+        for p in ib.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    torch.save(ib.state_dict(), d / "imagebind.pth")
+    peft = get_peft_model(llama, LoraConfig(r=32, lora_alpha=32, lora_dropout=0.1, task_type="CAUSAL_LM",
+                                            target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+    delta = OrderedDict()
+    for k, v in peft.state_dict().items():
+        if "lora_" in k:
+            delta["llama_model." + k] = (torch.randn_like(v) * 0.05).half()
+    delta["llama_proj.weight"] = (torch.randn(64, 24) * 0.2).half()
+    delta["llama_proj.bias"] = (torch.randn(64) * 0.1).half()
+    torch.save(delta, d / "pytorch_model.pt")
+    return d
+
+
+@pytest.fixture(scope="module")
+def loaded(files):
+    return pandagpt.build(str(files / "vicuna"), str(files / "imagebind.pth"), files / "pytorch_model.pt", ARCH)
+
+
+def _media(d):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (200, 260, 3), dtype=np.uint8)).save(d / "cat.png")
+    Image.fromarray(rng.integers(0, 255, (240, 240), dtype=np.uint8)).save(d / "heat.png")
+    Image.fromarray(rng.integers(0, 65535, (230, 250), dtype=np.uint16)).save(d / "depth.png")
+    sf.write(d / "beep.wav", np.sin(np.arange(16000 * 3) / 4.0).astype(np.float32), 16000)
+    np.save(d / "walk.npy", rng.standard_normal((6, 2000)).astype(np.float32))
+    return {"image": [d / "cat.png"], "audio": [d / "beep.wav"], "thermal": [d / "heat.png"],
+            "depth": [d / "depth.png"], "imu": [d / "walk.npy"]}
+
+
+def test_delta_loads_into_lora_and_projection(files, loaded):
+    model, _ = loaded
+    delta = torch.load(files / "pytorch_model.pt", weights_only=True)
+    assert model.cfg.lora_r == 32 and model.cfg.lora_alpha == 32 and model.cfg.lora_dropout == 0.1
+    state = model.state_dict()
+    for k, v in delta.items():
+        ours = "connector.proj." + k.split(".")[-1] if k.startswith("llama_proj") else "llm." + k[len("llama_model."):]
+        torch.testing.assert_close(state[ours], v.float())
+    assert sum(".lora_" in k for k in state) == sum(".lora_" in k for k in delta) == 2 * 2 * 4
+
+
+def test_prompt_matches_pandagpt_generation_embedding(files, loaded):
+    """Our ids/embeddings vs openllama.py's prepare_generation_embedding rebuilt on a peft Llama with the delta."""
+    model, processor = loaded
+    inputs = [(m, pandagpt.load_input(m, p[0])) for m, p in _media(files).items()]
+    q = "What do you sense?"
+    ids, embeds = pandagpt.prompt(model, processor, [Turn("user", q)], inputs)
+    tok = processor.tokenizer
+    before = tok("### Human: <Img>", add_special_tokens=False).input_ids
+    after = tok("</Img> " + q + "\n### Assistant:", add_special_tokens=False).input_ids
+    img = processor.media_token_ids["image"]
+    assert ids == [tok.bos_token_id, *before, img, *after]
+
+    delta = torch.load(files / "pytorch_model.pt", weights_only=True)
+    llama = LlamaForCausalLM.from_pretrained(files / "vicuna")
+    llama = get_peft_model(llama, LoraConfig(r=32, lora_alpha=32, lora_dropout=0.1, task_type="CAUSAL_LM",
+                                             target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+    llama.load_state_dict({k[len("llama_model."):]: v.float() for k, v in delta.items() if "lora" in k}, strict=False)
+    llama.eval()
+    proj = torch.nn.Linear(24, 64)
+    proj.load_state_dict({"weight": delta["llama_proj.weight"].float(), "bias": delta["llama_proj.bias"].float()})
+    ib = model.vision.tower
+    feats = []
+    with torch.no_grad():
+        for m, x in inputs:  # per modality: ImageBind embedding (audio unscaled) -> llama_proj -> [1, 1, d]
+            e = ib.embed({"image": "vision"}.get(m, m), x[None], scale=m != "audio")
+            feats.append(proj(e).unsqueeze(1))
+        row = torch.cat(feats).sum(dim=0).unsqueeze(0)  # [1, 1, d]
+        emb = llama.get_input_embeddings()
+        ref = torch.cat([emb(torch.tensor([[tok.bos_token_id]])), emb(torch.tensor([before])), row,
+                         emb(torch.tensor([after]))], dim=1)
+        torch.testing.assert_close(embeds, ref, atol=1e-5, rtol=0)
+        want = llama(inputs_embeds=ref).logits
+        got = model.llm(inputs_embeds=embeds).logits
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
+
+
+def test_one_token_per_input_and_the_sum(files, loaded):
+    model, _ = loaded
+    inputs = [(m, pandagpt.load_input(m, p[0])) for m, p in _media(files).items()]
+    rows = pandagpt.encode_inputs(model, inputs)
+    assert rows.shape == (5, 64)
+    torch.testing.assert_close(pandagpt.summed_row(model, inputs), rows.sum(0, keepdim=True))
+    # audio: mean of per-clip unit vectors (3 clips), not x20; thermal keeps x10
+    a = model.vision.embed("audio", inputs[1][1][None])
+    assert 0.1 < float(a.norm()) <= 1.0 + 1e-5
+    assert float(model.vision.embed("thermal", inputs[2][1][None]).norm()) == pytest.approx(10.0, rel=1e-4)
+
+
+def test_answer_generates_until_the_separator(files, loaded):
+    model, processor = loaded
+    media = _media(files)
+    out = pandagpt.answer(model, processor, "Describe it.", {"audio": media["audio"], "image": media["image"]},
+                          max_new_tokens=5)
+    assert isinstance(out, str) and "###" not in out
+
+
+def test_template_renders_pandagpt_web_demo_text():
+    t = get_template("pandagpt")
+    turns = [Turn("user", "<image>\nWhat is it?"), Turn("assistant", "A cat."), Turn("user", "Colour?"),
+             Turn("assistant", "Grey.")]
+    # web_demo.py: first turn f'{q}\n### Assistant: {a}\n###', later f' Human: {q}\n### Assistant: {a}\n###'
+    prompt_text = "What is it?\n### Assistant: A cat.\n###" + " Human: Colour?\n### Assistant: Grey.\n###"
+    r = t.render(turns)
+    assert r.text == "<s>### Human: <Img><image></Img> " + prompt_text
+    assert [r.text[a:b] for a, b in r.spans] == ["A cat.\n###", "Grey.\n###"]
+    gen = t.render(turns[:1], add_generation_prompt=True).text
+    assert gen == "<s>### Human: <Img><image></Img> What is it?\n### Assistant:"
+    tok = builtin_tokenizer("builtin:tiny")
+    tok.chat_template = t.jinja
+    msgs = [{"role": x.role, "content": x.text} for x in turns]
+    assert tok.apply_chat_template(msgs, tokenize=False) == r.text
+
+
+def test_bad_inputs_name_the_file(files, tmp_path, loaded):
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF0000WAVEjunk")
+    with pytest.raises(RecordError, match="broken.wav.*does not decode"):
+        pandagpt.load_input("audio", bad)
+    np.save(tmp_path / "short.npy", np.zeros((3, 50)))
+    with pytest.raises(RecordError, match=r"short.npy.*\(3, 50\)"):
+        pandagpt.load_input("imu", tmp_path / "short.npy")
+    with pytest.raises(RecordError, match="no modality 'smell'"):
+        pandagpt.load_input("smell", bad)
+    with pytest.raises(RecordError, match="missing.png"):
+        pandagpt.load_input("thermal", tmp_path / "missing.png")
+
+
+def test_bad_delta_is_refused(files, loaded, tmp_path):
+    model, _ = loaded
+    wrong = tmp_path / "other.pt"
+    torch.save({"model.embed_tokens.weight": torch.zeros(2, 2)}, wrong)
+    with pytest.raises(ValueError, match="other.pt: not a PandaGPT delta"):
+        pandagpt.load_delta(model, wrong)
+    d = torch.load(files / "pytorch_model.pt", weights_only=True)
+    d["llama_proj.weight"] = torch.zeros(64, 1024).half()  # a delta for imagebind_huge
+    torch.save(d, tmp_path / "huge.pt")
+    with pytest.raises(ValueError, match=r"llama_proj.weight is \(64, 1024\)"):
+        pandagpt.load_delta(model, tmp_path / "huge.pt")
