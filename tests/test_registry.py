@@ -61,3 +61,19 @@ def test_every_kind_is_a_registry():
     assert BUILTIN_TOKENIZERS.names() == ["builtin:tiny", "builtin:tiny-av"]
     with pytest.raises(ValueError, match=r"unknown built-in tokenizer 'builtin:tiny-v' \(did you mean 'builtin:tiny-av'"):
         BUILTIN_TOKENIZERS.get("builtin:tiny-v")
+
+
+def test_readme_registry_table_names_real_registries():
+    """Each row of the README's architecture table names registries that exist where it says."""
+    import importlib
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| [^|]+ \| (`[A-Z_]+`(?:, `[A-Z_]+`)*) \| (`[^|]+`) \|$", readme, re.M)
+    assert len(rows) >= 8
+    for names, files in rows:
+        names, files = re.findall(r"`([A-Z_]+)`", names), re.findall(r"`([^`]+)`", files)
+        for i, name in enumerate(names):
+            module = files[min(i, len(files) - 1)].removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+            assert isinstance(getattr(importlib.import_module(module), name), Registry), (module, name)
