@@ -214,3 +214,19 @@ def test_import_then_polyvlm_checkpoint_keeps_every_tensor(ov_pair, ov_dir, tmp_
     a, b = model.state_dict(), again.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert proc2.config == processor.config and again.cfg.init_from == f"llava:{out}"
+
+
+def test_init_from_an_original_checkpoint(ov_dir, ov_pair, monkeypatch):
+    """`model.init_from: DIR` (no prefix): the run's settings must match the checkpoint's, then rule the processor."""
+    import dataclasses
+
+    from polyvlm.models.factory import build
+
+    out, tower_dir, _ = ov_dir
+    monkeypatch.setenv("POLYVLM_VISION_TOWER", str(tower_dir))
+    cfg = dataclasses.replace(ov_pair[0].cfg, init_from=str(out), max_length=300)
+    model, processor = build(cfg)
+    assert model.training and model.cfg is cfg and processor.config.max_length == 300
+    assert torch.equal(model.image_newline, ov_pair[0].image_newline)
+    with pytest.raises(LayoutError, match="the checkpoint has model.image_aspect_ratio='anyres_max_4'; the config says 'pad'"):
+        build(dataclasses.replace(cfg, image_aspect_ratio="pad"))

@@ -235,20 +235,28 @@ class OriginalLlavaLayout(CheckpointLayout):
         from polyvlm.utils import DTYPES
 
         model.to(DTYPES[model.cfg.dtype])
-        check_init_cfg(path, model, opts)
+        processor = check_init_cfg(path, model, processor, opts)
         log.info("read original LLaVA checkpoint %s (%s tower %s, %s, %s, template %s)", path, tower.family,
                  tower.directory, lm, model.cfg.image_aspect_ratio, model.cfg.template)
         return model, processor
 
 
-def check_init_cfg(path: Path, model, opts: LoadOptions) -> None:
-    """`model.init_from`: the run's ModelConfig must describe the checkpoint's parts; it then rules the model."""
+def check_init_cfg(path: Path, model, processor, opts: LoadOptions):
+    """`model.init_from`: the run's ModelConfig must describe the checkpoint's parts; it then rules the model and
+    the processor (template, max_length, media settings). Returns the processor to use."""
+    import dataclasses
+
+    from polyvlm.models.factory import media_settings
+    from polyvlm.models.processor import Processor
+
     cfg = opts.cfg
     if cfg is None:
-        return
+        return processor
     have = model.cfg
     for key in ("connector", "vision_feature_layer", "vision_select", "image_aspect_ratio"):
         if getattr(cfg, key) != getattr(have, key):
             raise LayoutError(f"{path}: the checkpoint has model.{key}={getattr(have, key)!r}; the config says "
                               f"{getattr(cfg, key)!r} (set it to start from this checkpoint)")
     model.cfg = cfg
+    return Processor(processor.tokenizer, dataclasses.replace(
+        processor.config, template=cfg.template, max_length=cfg.max_length, **media_settings(model, cfg)))

@@ -70,7 +70,7 @@ class ParrotLayout(CheckpointLayout):
         from polyvlm.utils import DTYPES
 
         model.to(DTYPES[model.cfg.dtype])
-        check_init_cfg(path, model, opts)
+        processor = check_init_cfg(path, model, processor, opts)
         log.info("read Parrot checkpoint %s (%d experts, moe_weight %g, tower %s)", path, extra["moe_experts"],
                  extra["moe_weight"], tower.directory)
         return model, processor
