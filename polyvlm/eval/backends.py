@@ -3,19 +3,18 @@
 
 from __future__ import annotations
 
-import base64
-import io
+import asyncio
 import json
 import logging
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import httpx
 
 from polyvlm.infer import ChatRequest, Completion, Generator
+from polyvlm.infer.client import CallStats, RequestFailed, RetryingClient, RetryPolicy, run_sync
+from polyvlm.infer.codec import MessageError, completion_from_openai, to_openai_body
 
 log = logging.getLogger("polyvlm.eval")
 
@@ -73,94 +72,49 @@ class GeneratorBackend:
         return out
 
 
-def image_data_url(image: Any) -> str:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def to_openai_messages(request: ChatRequest) -> list[dict[str, Any]]:
-    """ChatRequest -> OpenAI chat messages; the images go, as data URLs, into the first user message
-    (where its `<image>` placeholders were)."""
-    messages: list[dict[str, Any]] = []
-    pending = list(request.images)
-    for m in request.messages:
-        if m["role"] == "user" and pending:
-            parts: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": image_data_url(im)}}
-                                           for im in pending]
-            parts.append({"type": "text", "text": m["content"].replace("<image>\n", "").replace("<image>", "")})
-            messages.append({"role": "user", "content": parts})
-            pending = []
-        else:
-            messages.append({"role": m["role"], "content": m["content"]})
-    return messages
-
-
 class EndpointBackend:
-    """Any OpenAI-compatible `/v1/chat/completions` server, `concurrency` requests in flight, transient errors
-    (connection, timeout, 429, 5xx) retried with exponential back-off, other errors recorded as failures."""
+    """Any OpenAI-compatible `/v1/chat/completions` server through the one retrying client of `polyvlm.infer`:
+    `concurrency` requests in flight, transient errors (connection, time-out, 408/409/429, 5xx) retried `retries`
+    times with jittered exponential back-off or the server's `Retry-After`, other errors recorded as failures."""
 
     def __init__(self, url: str, model: str = "", concurrency: int = 8, retries: int = 3, timeout: float = 120.0,
                  backoff: float = 0.5, api_key: str = ""):
         url = url.rstrip("/")
         self.url = url if url.endswith("/chat/completions") else url + "/chat/completions"
         self.base = self.url[: -len("/chat/completions")]
-        self.concurrency, self.retries, self.backoff = max(1, concurrency), retries, backoff
+        self.concurrency, self.timeout, self.api_key = max(1, concurrency), timeout, api_key
+        self.policy = RetryPolicy(max_retries=retries, backoff=backoff)
+        self.stats = CallStats()
         self.batch_size = self.concurrency * 4
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.client = httpx.Client(timeout=timeout, headers=headers)
         self.model = model or self._first_model()
         self.name = f"{self.model}@{self.base}"
 
     def _first_model(self) -> str:
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         try:
-            r = self.client.get(self.base + "/models")
+            r = httpx.get(self.base + "/models", timeout=self.timeout, headers=headers)
             r.raise_for_status()
             return str(r.json()["data"][0]["id"])
         except (httpx.HTTPError, KeyError, IndexError, ValueError):
             return "default"
 
-    def one(self, request: ChatRequest) -> Result:
-        payload: dict[str, Any] = {
-            "model": self.model, "messages": to_openai_messages(request), "max_tokens": request.max_new_tokens,
-            "temperature": request.temperature, "top_p": request.top_p}
-        if request.stop:
-            payload["stop"] = request.stop
-        if request.seed is not None:
-            payload["seed"] = request.seed
-        error, asked_wait = "", 0.0
-        for attempt in range(self.retries + 1):
-            if attempt:  # exponential back-off, or longer when the server said when to come back (Retry-After)
-                time.sleep(max(self.backoff * 2 ** (attempt - 1), asked_wait))
-            try:
-                r = self.client.post(self.url, json=payload)
-            except httpx.HTTPError as e:
-                error = f"{type(e).__name__}: {e}"
-                continue
-            if r.status_code == 429 or r.status_code >= 500:
-                error = f"HTTP {r.status_code}: {r.text[:200]}"
-                try:
-                    asked_wait = min(60.0, float(r.headers.get("retry-after", 0)))
-                except ValueError:  # an HTTP date: fall back to the back-off schedule
-                    asked_wait = 0.0
-                continue
-            if r.status_code != 200:
-                return Failure(f"HTTP {r.status_code}: {r.text[:200]}")
-            try:
-                body = r.json()
-                choice = body["choices"][0]
-                usage = body.get("usage") or {}
-                return Completion(text=choice["message"]["content"] or "",
-                                  prompt_tokens=int(usage.get("prompt_tokens", 0)),
-                                  completion_tokens=int(usage.get("completion_tokens", 0)),
-                                  finish_reason=str(choice.get("finish_reason") or "stop"))
-            except (ValueError, KeyError, IndexError, TypeError) as e:
-                return Failure(f"malformed response ({type(e).__name__}: {e}): {r.text[:200]}")
-        return Failure(f"gave up after {self.retries + 1} attempts: {error}")
+    async def _one(self, client: RetryingClient, request: ChatRequest) -> Result:
+        try:
+            body = to_openai_body(request, self.model)
+        except MessageError as e:
+            return Failure(f"bad request: {e}")
+        try:
+            return completion_from_openai(await client.post_json("/chat/completions", body))
+        except (RequestFailed, MessageError) as e:
+            return Failure(str(e))
+
+    async def _all(self, requests: list[ChatRequest]) -> list[Result]:
+        async with RetryingClient(self.base, concurrency=self.concurrency, timeout=self.timeout, api_key=self.api_key,
+                                  policy=self.policy, stats=self.stats) as client:
+            return list(await asyncio.gather(*(self._one(client, r) for r in requests)))
 
     def generate(self, requests: list[ChatRequest]) -> list[Result]:
-        with ThreadPoolExecutor(self.concurrency) as pool:
-            return list(pool.map(self.one, requests))
+        return run_sync(self._all(requests))
 
 
 def read_predictions(path: str | Path) -> dict[str, str]:

@@ -3,16 +3,20 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import inspect
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from polyvlm.data.records import PLACEHOLDERS, Turn
-from polyvlm.infer import ChatRequest, Completion, PromptTooLong
+from polyvlm.infer import ChatRequest, Completion, PromptTooLong, Video
 from polyvlm.models.encoders.media import MediaBatch
+from polyvlm.models.encoders.video import probe_video, read_frames, sample_indices
 from polyvlm.models.processor import Processor
 from polyvlm.models.vlm import PolyVLM
 
@@ -145,7 +149,7 @@ def generate_ids(
 def request_turns(req: ChatRequest) -> list[Turn]:
     """Messages -> turns; media without placeholders get them prepended to the first user message."""
     turns = [Turn(m["role"], m["content"]) for m in req.messages]
-    for modality, items in (("image", req.images), ("audio", req.audios)):
+    for modality, items in (("image", req.images), ("audio", req.audios), ("video", req.videos)):
         tag = PLACEHOLDERS[modality]
         if items and not any(tag in t.text for t in turns):
             for t in turns:
@@ -153,6 +157,23 @@ def request_turns(req: ChatRequest) -> list[Turn]:
                     t.text = (tag + "\n") * len(items) + t.text
                     break
     return turns
+
+
+def read_video(source: str | bytes | Path | None, fps: float, upbound: int) -> list:
+    """RGB frames of a video file, `data:` URI or encoded bytes, sampled as training samples them."""
+    if source is None:
+        raise ValueError("a video without source or frames")
+    if isinstance(source, str) and source.startswith(("http://", "https://")):
+        raise ValueError(f"video {source[:80]}: fetch remote videos before generating (the model reads no URLs)")
+    if isinstance(source, str) and source.startswith("data:"):
+        source = base64.b64decode(source.partition(",")[2])
+    if isinstance(source, bytes):
+        with tempfile.NamedTemporaryFile(suffix=".video") as f:
+            f.write(source)
+            f.flush()
+            return read_video(f.name, fps, upbound)
+    n, native = probe_video(source)
+    return read_frames(source, sample_indices(n, native, fps, upbound))
 
 
 class VLMGenerator:
@@ -164,23 +185,41 @@ class VLMGenerator:
         self.max_context = processor.config.max_length
 
     def _encode(self, req: ChatRequest) -> list[int]:
-        tokens = {"image": self.processor.image_tokens([im.size for im in req.images])} if req.images else None
+        tokens = {}
+        if req.images:
+            tokens["image"] = self.processor.image_tokens([im.size for im in req.images])
+        if req.videos:
+            tokens["video"] = self.processor.video_tokens([len(self.video_frames(v)) for v in req.videos])
         enc = self.processor.encode(
-            request_turns(req), {"image": len(req.images), "audio": len(req.audios)},
-            add_generation_prompt=True, truncate=False, media_tokens=tokens,
+            request_turns(req), {"image": len(req.images), "audio": len(req.audios), "video": len(req.videos)},
+            add_generation_prompt=True, truncate=False, media_tokens=tokens or None,
         )
         return enc.input_ids
 
+    def video_frames(self, video: Video) -> list:
+        """The frames of a request's video as training samples them (`video_fps`, at most `frames_upbound`):
+        decoded from its source once and cached on the `Video`; frames given with their `fps` are subsampled."""
+        c = self.processor.config
+        if video.frames is None:
+            video.frames, video.fps = read_video(video.source, c.video_fps, c.frames_upbound), None
+        elif video.fps is not None or (c.frames_upbound > 0 and len(video.frames) > c.frames_upbound):
+            idx = sample_indices(len(video.frames), video.fps or c.video_fps, c.video_fps, c.frames_upbound)
+            video.frames, video.fps = [video.frames[i] for i in idx], None
+        return video.frames
+
     def _media(self, requests: list[ChatRequest]) -> MediaBatch | None:
-        """Images (padded or anyres views) and audio (log-mel of 16 kHz waveforms) of all requests, in order."""
+        """Images (padded or anyres views), audio (log-mel of 16 kHz waveforms) and videos (frames [f, 3, S, S])
+        of all requests, in order."""
         images = [im for r in requests for im in r.images]
         audios = [a for r in requests for a in r.audios]
-        if not images and not audios:
+        videos = [v for r in requests for v in r.videos]
+        if not images and not audios and not videos:
             return None
         langs = [r.language for r in requests for _ in r.images]  # the moe router's statistics per language
         media = self.processor.images_to_media(images, langs) if images else MediaBatch()
         if audios:
             media.audio = self.processor.audio_features(audios)
+        media.video = [self.processor.images_to_pixels(self.video_frames(v)) for v in videos]
         return media
 
     def count_prompt_tokens(self, request: ChatRequest) -> int:

@@ -18,8 +18,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from polyvlm.infer import Completion, Generator
-from polyvlm.serve.batcher import Batcher
+from polyvlm.infer import Batcher, BatcherError, Completion, Generator
 from polyvlm.serve.config import ServeConfig
 from polyvlm.serve.errors import APIError, error_body
 from polyvlm.serve.protocol import ParsedChat, fit_context, parse_chat
@@ -46,24 +45,16 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(buf)
 
 
-def create_app(generator: Generator, config: ServeConfig | None = None, *, ui: bool | None = None) -> FastAPI:
-    """An app serving `generator`; `config` sets limits, batching and auth; `ui=True` mounts Gradio at /ui."""
-    cfg = config or ServeConfig()
-    served = cfg.served_model_name or generator.name
-    created = int(time.time())
-    batcher = Batcher(generator, cfg.batch_size, cfg.batch_wait_ms, cfg.max_queue, cfg.batch_arrival_wait_ms)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        batcher.close()
-
-    app = FastAPI(title="polyvlm", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.batcher, app.state.config, app.state.generator = batcher, cfg, generator
+def _install_error_handlers(app: FastAPI) -> None:
+    """Every error leaves as OpenAI's `{"error": {...}}` with its status; a batcher refusal keeps its code."""
 
     @app.exception_handler(APIError)
     async def _api_error(_: Request, e: APIError) -> JSONResponse:
         return _error_response(e)
+
+    @app.exception_handler(BatcherError)
+    async def _batcher_error(_: Request, e: BatcherError) -> JSONResponse:
+        return _error_response(APIError(e.message, status=e.status, code=e.code))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, e: StarletteHTTPException) -> JSONResponse:
@@ -78,15 +69,72 @@ def create_app(generator: Generator, config: ServeConfig | None = None, *, ui: b
     async def _validation_error(_: Request, e: RequestValidationError) -> JSONResponse:
         return _error_response(APIError(f"invalid request: {e.errors()}", code="invalid_value"))
 
-    def check_key(request: Request) -> None:
-        if not cfg.api_key:
-            return
-        auth = request.headers.get("authorization", "")
-        if not auth:
-            raise APIError("missing API key: send 'Authorization: Bearer KEY'", status=401, code="missing_api_key")
-        scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), cfg.api_key.encode()):
-            raise APIError("incorrect API key", status=401, code="invalid_api_key")
+
+def _check_key(request: Request, api_key: str) -> None:
+    """401 unless `api_key` is empty or the request carries `Authorization: Bearer <api_key>`."""
+    if not api_key:
+        return
+    auth = request.headers.get("authorization", "")
+    if not auth:
+        raise APIError("missing API key: send 'Authorization: Bearer KEY'", status=401, code="missing_api_key")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), api_key.encode()):
+        raise APIError("incorrect API key", status=401, code="invalid_api_key")
+
+
+def _json_body(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise APIError("request body is nested too deeply", code="invalid_json") from None
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, and integers over Python's 4300-digit limit
+        raise APIError(f"request body is not valid JSON: {e}", code="invalid_json") from None
+
+
+async def chat_completion(request: Request, generator: Generator, batcher: Batcher, cfg: ServeConfig,
+                          served: str) -> Any:
+    """POST /v1/chat/completions: parse and decode off the event loop, queue, answer (JSON or SSE)."""
+    _check_key(request, cfg.api_key)
+    body = _json_body(await _read_body(request, cfg.max_body_bytes))
+
+    def prepare() -> ParsedChat:  # media decoding and tokenizing are CPU work: off the event loop
+        parsed = parse_chat(body, cfg, set(generator.modalities), served)
+        fit_context(generator, parsed.request, parsed.max_tokens_given)
+        return parsed
+
+    deltas: asyncio.Queue[str | None] = asyncio.Queue()  # unbounded: the model never waits for a client
+    with batcher.arriving():  # queued before it stops counting as arriving, so a forming batch sees it
+        parsed = await run_in_threadpool(prepare)
+        future = batcher.enqueue(parsed.request, deltas.put_nowait if parsed.stream else None)
+    rid = f"chatcmpl-{uuid.uuid4().hex}"
+    if parsed.stream:
+        return StreamingResponse(_sse(future, deltas, parsed, rid, served), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    done = await future
+    text, finish = truncate_at_stop(done.text, parsed.request.stop, done.finish_reason)
+    return {
+        "id": rid, "object": "chat.completion", "created": int(time.time()), "model": served,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
+                     "finish_reason": finish}],
+        "usage": _usage(done),
+    }
+
+
+def create_app(generator: Generator, config: ServeConfig | None = None, *, ui: bool | None = None) -> FastAPI:
+    """An app serving `generator`; `config` sets limits, batching and auth; `ui=True` mounts Gradio at /ui."""
+    cfg = config or ServeConfig()
+    served = cfg.served_model_name or generator.name
+    created = int(time.time())
+    batcher = Batcher(generator, cfg.batch_size, cfg.batch_wait_ms, cfg.max_queue, cfg.batch_arrival_wait_ms)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        batcher.close()
+
+    app = FastAPI(title="polyvlm", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.batcher, app.state.config, app.state.generator = batcher, cfg, generator
+    _install_error_handlers(app)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -95,42 +143,13 @@ def create_app(generator: Generator, config: ServeConfig | None = None, *, ui: b
 
     @app.get("/v1/models")
     async def models(request: Request) -> dict[str, Any]:
-        check_key(request)
+        _check_key(request, cfg.api_key)
         return {"object": "list", "data": [{"id": served, "object": "model", "created": created, "owned_by": "polyvlm",
                                              "max_model_len": generator.max_context}]}
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Any:
-        check_key(request)
-        raw = await _read_body(request, cfg.max_body_bytes)
-        try:
-            body = json.loads(raw)
-        except RecursionError:
-            raise APIError("request body is nested too deeply", code="invalid_json") from None
-        except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, and integers over Python's 4300-digit limit
-            raise APIError(f"request body is not valid JSON: {e}", code="invalid_json") from None
-
-        def prepare() -> ParsedChat:  # media decoding and tokenizing are CPU work: off the event loop
-            parsed = parse_chat(body, cfg, set(generator.modalities), served)
-            fit_context(generator, parsed.request, parsed.max_tokens_given)
-            return parsed
-
-        deltas: asyncio.Queue[str | None] = asyncio.Queue()  # unbounded: the model never waits for a client
-        with batcher.arriving():  # queued before it stops counting as arriving, so a forming batch sees it
-            parsed = await run_in_threadpool(prepare)
-            future = batcher.enqueue(parsed.request, deltas.put_nowait if parsed.stream else None)
-        rid = f"chatcmpl-{uuid.uuid4().hex}"
-        if parsed.stream:
-            return StreamingResponse(_sse(future, deltas, parsed, rid, served), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        done = await future
-        text, finish = truncate_at_stop(done.text, parsed.request.stop, done.finish_reason)
-        return {
-            "id": rid, "object": "chat.completion", "created": int(time.time()), "model": served,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
-                         "finish_reason": finish}],
-            "usage": _usage(done),
-        }
+        return await chat_completion(request, generator, batcher, cfg, served)
 
     if cfg.ui if ui is None else ui:
         from polyvlm.serve.webui import mount_ui
@@ -176,7 +195,9 @@ async def _sse(task: asyncio.Future, deltas: asyncio.Queue, parsed: ParsedChat, 
             done = task.result()
         except APIError as e:
             yield f"data: {json.dumps(e.body())}\n\n"
-        except Exception as e:  # pragma: no cover - the batcher wraps generator errors in APIError
+        except BatcherError as e:
+            yield f"data: {json.dumps(APIError(e.message, status=e.status, code=e.code).body())}\n\n"
+        except Exception as e:  # pragma: no cover - the batcher wraps generator errors in BatcherError
             yield f"data: {json.dumps(error_body(str(e), 'server_error'))}\n\n"
         else:
             if rest := stops.finish(done.text):

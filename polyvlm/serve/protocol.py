@@ -1,20 +1,31 @@
-"""OpenAI chat-completions requests -> `ChatRequest`: every field checked, every refusal an `APIError` naming it."""
+"""OpenAI chat-completions requests -> `ChatRequest`: every field checked, every refusal an `APIError` naming it.
+
+Messages go through the one codec (`polyvlm.infer.codec.from_openai_messages`) with a loader that decodes media
+under the server's limits. A `video_url` part reaches a model with a video encoder as a video (its frames sampled
+as training samples them); a model with only an image encoder gets its frames as images.
+"""
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from polyvlm.data.records import PLACEHOLDERS
-from polyvlm.infer import ChatRequest, Generator, PromptTooLong
+from polyvlm.infer import ChatRequest, Generator, PromptTooLong, Video
+from polyvlm.infer.codec import (
+    AUDIO_FORMATS,
+    MODALITY_PART,
+    PART_MODALITY,
+    ROLES,
+    Loader,
+    from_openai_messages,
+)
 from polyvlm.serve.config import ServeConfig
 from polyvlm.serve.errors import APIError
 from polyvlm.serve.media import decode_base64, fetch_url, load_audio, load_image, load_video_frames
 
-ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
-PART_MODALITY = {"image_url": "image", "input_audio": "audio", "video_url": "image"}  # video frames go through the image encoder
-AUDIO_FORMATS = {"wav", "mp3", "flac", "ogg"}
 MAX_STOP = 4
 
 
@@ -86,8 +97,17 @@ def _media_url(part: dict, key: str, param: str) -> str:
     return url
 
 
-def parse_chat(body: Any, cfg: ServeConfig, modalities: set[str], served_name: str) -> ParsedChat:
-    """Validate an OpenAI chat-completions body and decode its media; raises `APIError` on the first problem."""
+def accepted_as(part_type: str, modalities: set[str]) -> str | None:
+    """The modality a content part reaches the model as: its own, image frames for a video when the model has an
+    image encoder but no video one, or None when the model cannot take it."""
+    modality = PART_MODALITY[part_type]
+    if modality in modalities:
+        return modality
+    return "image" if modality == "video" and "image" in modalities else None
+
+
+def _check_envelope(body: Any, served_name: str) -> None:
+    """The body is an object for this model, one choice, no tools or logprobs."""
     if not isinstance(body, dict):
         raise APIError(f"request body must be a JSON object, got {type(body).__name__}", code="invalid_type")
     model = body.get("model")
@@ -101,10 +121,11 @@ def parse_chat(body: Any, cfg: ServeConfig, modalities: set[str], served_name: s
     if body.get("logprobs"):
         raise APIError("'logprobs' is not supported by this server", param="logprobs", code="unsupported_parameter")
 
-    messages = body.get("messages")
+
+def _check_messages(messages: Any, cfg: ServeConfig, modalities: set[str]) -> None:
+    """Shapes, roles, part types and the media budget, before any decoding work."""
     if not isinstance(messages, list) or not messages:
         raise APIError("'messages' must be a non-empty list", param="messages", code="invalid_value")
-    # first pass: shapes, roles, part types and the media budget, before any decoding work
     n_media = 0
     for i, msg in enumerate(messages):
         p = f"messages[{i}]"
@@ -117,14 +138,13 @@ def parse_chat(body: Any, cfg: ServeConfig, modalities: set[str], served_name: s
         if "content" not in msg or msg["content"] is None:
             raise APIError(f"{p}.content is missing", param=f"{p}.content", code="invalid_value")
         for j, part in enumerate(_parts(msg["content"], f"{p}.content")):
-            t = part["type"]
+            t, pj = part["type"], f"{p}.content[{j}]"
             if t == "text":
-                _check_text(part.get("text"), f"{p}.content[{j}].text")
+                _check_text(part.get("text"), f"{pj}.text")
                 continue
-            pj = f"{p}.content[{j}]"
             if ROLES[role] != "user":
                 raise APIError(f"{pj}: media parts are only allowed in user messages", param=pj, code="invalid_value")
-            if PART_MODALITY[t] not in modalities:
+            if accepted_as(t, modalities) is None:
                 raise APIError(f"{pj}: this model does not accept {PART_MODALITY[t]} input ({t}); it accepts "
                                f"{', '.join(sorted(modalities)) or 'text only'}", param=f"{pj}.type",
                                code="unsupported_modality")
@@ -136,40 +156,54 @@ def parse_chat(body: Any, cfg: ServeConfig, modalities: set[str], served_name: s
         raise APIError("the last message must come from the user", param=f"messages[{len(messages) - 1}].role",
                        code="invalid_value")
 
-    # second pass: decode media in order, build text with placeholders where the media sat
-    out_msgs: list[dict[str, str]] = []
-    images: list[Any] = []
-    audios: list[Any] = []
-    for i, msg in enumerate(messages):
-        pieces: list[str] = []
-        for j, part in enumerate(_parts(msg["content"], f"messages[{i}].content")):
-            pj = f"messages[{i}].content[{j}]"
-            t = part["type"]
-            if t == "text":
-                pieces.append(part["text"])
-            elif t == "image_url":
-                images.append(load_image(fetch_url(_media_url(part, "image_url", pj), cfg, f"{pj}.image_url"), cfg,
-                                         f"{pj}.image_url"))
-                pieces.append(PLACEHOLDERS["image"])
-            elif t == "video_url":
-                frames = load_video_frames(fetch_url(_media_url(part, "video_url", pj), cfg, f"{pj}.video_url"), cfg,
-                                           f"{pj}.video_url")
-                images.extend(frames)
-                pieces.append("".join(PLACEHOLDERS["image"] for _ in frames))
-            else:
-                audio = part.get("input_audio")
-                if not isinstance(audio, dict):
-                    raise APIError(f"{pj}.input_audio must be an object with 'data' and 'format'",
-                                   param=f"{pj}.input_audio", code="invalid_value")
-                fmt = audio.get("format", "wav")
-                if not isinstance(fmt, str) or fmt not in AUDIO_FORMATS:
-                    raise APIError(f"{pj}.input_audio.format {fmt!r} is not supported ({', '.join(sorted(AUDIO_FORMATS))})",
-                                   param=f"{pj}.input_audio.format", code="invalid_value")
-                raw = decode_base64(audio.get("data", ""), f"{pj}.input_audio.data", "audio")
-                audios.append(load_audio(raw, cfg, f"{pj}.input_audio.data"))
-                pieces.append(PLACEHOLDERS["audio"])
-        out_msgs.append({"role": ROLES[msg["role"]], "content": "\n".join(pieces)})
 
+def _check_video(raw: bytes, cfg: ServeConfig, param: str) -> None:
+    """A readable video stream whose frames are within the pixel limit (container header only)."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(raw)) as container:
+            if not container.streams.video:
+                raise APIError(f"{param}: no video stream", param=param, code="invalid_video")
+            w, h = container.streams.video[0].codec_context.width, container.streams.video[0].codec_context.height
+    except APIError:
+        raise
+    except (av.FFmpegError, OSError, ValueError) as e:
+        raise APIError(f"{param}: bytes are not a readable video ({type(e).__name__})", param=param,
+                       code="invalid_video") from None
+    if w * h > cfg.max_image_pixels:
+        raise APIError(f"{param}: video frames are {w}x{h}, over the pixel limit of {cfg.max_image_pixels}",
+                       param=param, code="image_too_large")
+
+
+def media_loader(cfg: ServeConfig, modalities: set[str]) -> Loader:
+    """The codec's loader for this server: media fetched under its allow-lists and decoded under its limits."""
+
+    def load(modality: str, part: dict, param: str) -> tuple[str, list[Any]]:
+        key = MODALITY_PART[modality]
+        p = f"{param}.{key}"
+        if modality == "audio":
+            audio = part.get(key)
+            if not isinstance(audio, dict):
+                raise APIError(f"{p} must be an object with 'data' and 'format'", param=p, code="invalid_value")
+            fmt = audio.get("format", "wav")
+            if not isinstance(fmt, str) or fmt not in AUDIO_FORMATS:
+                raise APIError(f"{p}.format {fmt!r} is not supported ({', '.join(sorted(AUDIO_FORMATS))})",
+                               param=f"{p}.format", code="invalid_value")
+            return "audio", [load_audio(decode_base64(audio.get("data", ""), f"{p}.data", "audio"), cfg, f"{p}.data")]
+        raw = fetch_url(_media_url(part, key, param), cfg, p)
+        if modality == "image":
+            return "image", [load_image(raw, cfg, p)]
+        if accepted_as(key, modalities) == "video":  # the model samples the frames as its training did
+            _check_video(raw, cfg, p)
+            return "video", [Video(raw)]
+        return "image", load_video_frames(raw, cfg, p)
+
+    return load
+
+
+def _sampling(body: dict, cfg: ServeConfig) -> tuple[dict[str, Any], bool]:
+    """ChatRequest sampling fields from the body (OpenAI's defaults), and whether max tokens were given."""
     max_tokens = _integer(body, "max_completion_tokens", 1, 1 << 31)
     if max_tokens is None:
         max_tokens = _integer(body, "max_tokens", 1, 1 << 31)
@@ -187,6 +221,13 @@ def parse_chat(body: Any, cfg: ServeConfig, modalities: set[str], served_name: s
         raise APIError("'stop' must be a string or a list of strings", param="stop", code="invalid_type")
     if len(stops) > MAX_STOP or any(not s for s in stops):
         raise APIError(f"'stop' takes at most {MAX_STOP} non-empty strings", param="stop", code="invalid_value")
+    return {"max_new_tokens": max_tokens if max_tokens is not None else cfg.default_max_tokens,
+            "temperature": 1.0 if temperature is None else temperature,  # OpenAI's default
+            "top_p": 1.0 if top_p is None else top_p, "stop": stops, "seed": seed}, max_tokens is not None
+
+
+def _stream_flags(body: dict) -> tuple[bool, bool]:
+    """(stream, stream_options.include_usage)."""
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise APIError("'stream' must be true or false", param="stream", code="invalid_type")
@@ -196,14 +237,18 @@ def parse_chat(body: Any, cfg: ServeConfig, modalities: set[str], served_name: s
     if opts.get("include_usage") is not None and not isinstance(opts["include_usage"], bool):
         raise APIError("'stream_options.include_usage' must be true or false", param="stream_options.include_usage",
                        code="invalid_type")
+    return stream, bool(opts.get("include_usage"))
 
-    req = ChatRequest(
-        messages=out_msgs, images=images, audios=audios,
-        max_new_tokens=max_tokens if max_tokens is not None else cfg.default_max_tokens,
-        temperature=1.0 if temperature is None else temperature,  # OpenAI's default
-        top_p=1.0 if top_p is None else top_p, stop=stops, seed=seed,
-    )
-    return ParsedChat(req, stream, bool(opts.get("include_usage")), max_tokens is not None)
+
+def parse_chat(body: Any, cfg: ServeConfig, modalities: set[str], served_name: str) -> ParsedChat:
+    """Validate an OpenAI chat-completions body and decode its media; raises `APIError` on the first problem."""
+    _check_envelope(body, served_name)
+    _check_messages(body.get("messages"), cfg, modalities)
+    sampling, max_tokens_given = _sampling(body, cfg)
+    stream, include_usage = _stream_flags(body)
+    # media decoded in order, a placeholder in the text where each sat
+    req = from_openai_messages(body["messages"], media_loader(cfg, modalities), **sampling)
+    return ParsedChat(req, stream, include_usage, max_tokens_given)
 
 
 def fit_context(gen: Generator, req: ChatRequest, strict: bool) -> int:

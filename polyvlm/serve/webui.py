@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from polyvlm.data.records import PLACEHOLDERS
-from polyvlm.infer import ChatRequest, Generator
-from polyvlm.serve.batcher import Batcher
+from polyvlm.infer import Batcher, ChatRequest, Generator
 from polyvlm.serve.config import ServeConfig
 from polyvlm.serve.errors import APIError
 from polyvlm.serve.media import load_audio, load_image, load_video_frames

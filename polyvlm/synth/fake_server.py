@@ -20,7 +20,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from polyvlm.synth.textcheck import language_name
@@ -43,11 +43,13 @@ _NUM = re.compile(r"\d+(?:[.,]\d+)*")
 
 @dataclass
 class Reply:
-    """What a responder may return instead of text: an HTTP error status, or a hang of `delay` seconds."""
+    """What a responder may return instead of text: an HTTP error status (with `headers`, e.g. Retry-After), or a
+    hang of `delay` seconds."""
 
     status: int = 200
     text: str = ""
     delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 Responder = Callable[[dict, str, int], "str | Reply"]
@@ -135,21 +137,22 @@ class FakeOpenAIServer:
                 method, path = lines[0].split(" ")[:2]
                 headers = {k.strip().lower(): v.strip() for k, v in (x.split(":", 1) for x in lines[1:] if ":" in x)}
                 raw = await reader.readexactly(int(headers.get("content-length", "0") or 0))
-                status, payload = await self._respond(method, path, headers, raw)
+                status, payload, extra = await self._respond(method, path, headers, raw)
                 data = json.dumps(payload, ensure_ascii=False).encode()
+                more = "".join(f"{k}: {v}\r\n" for k, v in extra.items())
                 writer.write(f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(data)}"
-                             f"\r\nConnection: keep-alive\r\n\r\n".encode() + data)
+                             f"\r\n{more}Connection: keep-alive\r\n\r\n".encode() + data)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass
         finally:
             writer.close()
 
-    async def _respond(self, method: str, path: str, headers: dict, raw: bytes) -> tuple[int, Any]:
+    async def _respond(self, method: str, path: str, headers: dict, raw: bytes) -> tuple[int, Any, dict[str, str]]:
         if method == "GET" and path.endswith("/models"):
-            return 200, {"object": "list", "data": [{"id": "fake", "object": "model"}]}
+            return 200, {"object": "list", "data": [{"id": "fake", "object": "model"}]}, {}
         if method != "POST" or not path.endswith("/chat/completions"):
-            return 404, {"error": {"message": f"no route {method} {path}"}}
+            return 404, {"error": {"message": f"no route {method} {path}"}}, {}
         n = self.requests
         self.requests += 1
         stage = headers.get("x-polyvlm-stage", "")
@@ -161,12 +164,12 @@ class FakeOpenAIServer:
         await asyncio.sleep(self.delay + reply.delay)
         self.statuses[reply.status] += 1
         if reply.status != 200:
-            return reply.status, {"error": {"message": reply.text or "injected error", "type": "server_error"}}
+            return reply.status, {"error": {"message": reply.text or "injected error", "type": "server_error"}}, reply.headers
         return 200, {"id": f"chatcmpl-{n}", "object": "chat.completion", "created": int(time.time()),
                      "model": body.get("model", "fake"),
                      "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text},
                                   "finish_reason": "stop"}],
-                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}, reply.headers
 
     async def _serve(self, ready: threading.Event) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, backlog=1024)

@@ -6,7 +6,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from polyvlm.synth.backends import Backend, BackendConfig, SynthRequest
+from polyvlm.infer import ChatRequest
+from polyvlm.synth.backends import Backend, BackendConfig
 from polyvlm.synth.fake_server import scripted_reply
 
 
@@ -15,17 +16,17 @@ class ScriptBackend(Backend):
 
     kind = "script"
 
-    def __init__(self, fn: Callable[[SynthRequest], str]):
+    def __init__(self, fn: Callable[[ChatRequest], str]):
         super().__init__(BackendConfig(type="script", model="script"))
         self.fn = fn
-        self.requests: list[SynthRequest] = []
+        self.requests: list[ChatRequest] = []
 
-    async def complete(self, req: SynthRequest) -> str:
+    async def complete(self, req: ChatRequest) -> str:
         self.requests.append(req)
         return self.fn(req)
 
 
-def scripted(req: SynthRequest) -> str:
+def scripted(req: ChatRequest) -> str:
     """The fake server's stage-aware answers, without HTTP."""
     return scripted_reply({"messages": req.messages}, req.tag, 0)
 

@@ -10,13 +10,7 @@ import threading
 import pytest
 
 from polyvlm.infer import ChatRequest, Completion
-from polyvlm.synth.backends import (
-    BackendConfig,
-    BackendError,
-    OpenAIBackend,
-    SynthRequest,
-    build_backend,
-)
+from polyvlm.synth.backends import BackendConfig, BackendError, OpenAIBackend, build_backend
 from polyvlm.synth.fake_server import Reply
 from polyvlm.synth.local_backends import TransformersBackend, VLLMBackend
 
@@ -54,7 +48,7 @@ def test_openai_retries_500s_and_timeouts(fake_server, client):
 
     server = fake_server(flaky)
     backend = OpenAIBackend(_cfg(server.url, timeout=0.5, concurrency=8, client=client))
-    out = _run(backend, [SynthRequest([{"role": "user", "content": f"q {i}"}], tag="judge") for i in range(30)])
+    out = _run(backend, [ChatRequest([{"role": "user", "content": f"q {i}"}], tag="judge") for i in range(30)])
     assert out == [f"answer {i}" for i in range(30)]
     assert backend.stats.retries == 10 + 6 - 2  # multiples of 3 (10) and of 5 (6), 0 and 15 counted once
     assert server.by_stage["judge"] == 30 + backend.stats.retries and server.statuses[500] == 10
@@ -63,13 +57,13 @@ def test_openai_retries_500s_and_timeouts(fake_server, client):
 def test_openai_gives_up_with_reason(fake_server):
     server = fake_server(lambda body, stage, n: Reply(503, "down") if "down" in str(body) else Reply(400, "bad"))
     backend = OpenAIBackend(_cfg(server.url, max_retries=2))
-    down, bad = _run(backend, [SynthRequest([{"role": "user", "content": "down"}]),
-                               SynthRequest([{"role": "user", "content": "x"}])])
+    down, bad = _run(backend, [ChatRequest([{"role": "user", "content": "down"}]),
+                               ChatRequest([{"role": "user", "content": "x"}])])
     assert isinstance(down, BackendError) and down.code == "http_503" and "HTTP 503" in str(down)
     assert isinstance(bad, BackendError) and bad.code == "http_400"  # not retried
     assert server.requests == 3 + 1 and backend.stats.failures == 2
     dead = OpenAIBackend(_cfg("http://127.0.0.1:9", max_retries=1))
-    (err,) = _run(dead, [SynthRequest([{"role": "user", "content": "x"}])])
+    (err,) = _run(dead, [ChatRequest([{"role": "user", "content": "x"}])])
     assert isinstance(err, BackendError) and err.code == "connection" and "127.0.0.1:9" in str(err)
 
 
@@ -77,9 +71,9 @@ def test_openai_sends_images_as_parts_in_placeholder_order(fake_server, image_di
     bodies = []
     server = fake_server(lambda body, stage, n: bodies.append(body) or "ok")
     backend = OpenAIBackend(_cfg(server.url))
-    req = SynthRequest([{"role": "system", "content": "sys"},
-                        {"role": "user", "content": "first <image> then <image> end"}],
-                       images=[str(image_dir / "red.png"), str(image_dir / "blue.png")])
+    req = ChatRequest([{"role": "system", "content": "sys"},
+                       {"role": "user", "content": "first <image> then <image> end"}],
+                      images=[str(image_dir / "red.png"), str(image_dir / "blue.png")])
     assert _run(backend, [req]) == ["ok"]
     parts = bodies[0]["messages"][1]["content"]
     assert [p["type"] for p in parts] == ["text", "image_url", "text", "image_url", "text"]
@@ -107,7 +101,7 @@ class FakeGenerator:
 def test_transformers_backend_batches_generator(image_dir):
     gen = FakeGenerator()
     backend = TransformersBackend(BackendConfig(type="transformers", batch_size=4, max_wait_ms=50), generator=gen)
-    reqs = [SynthRequest([{"role": "user", "content": f"<image>\nq{i}"}], images=[str(image_dir / "red.png")])
+    reqs = [ChatRequest([{"role": "user", "content": f"<image>\nq{i}"}], images=[str(image_dir / "red.png")])
             for i in range(10)]
     assert _run(backend, reqs) == [f"<image>\nq{i}|1" for i in range(10)]
     assert sum(gen.batches) == 10 and max(gen.batches) == 4 and len(gen.batches) <= 4

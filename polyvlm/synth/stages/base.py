@@ -19,8 +19,9 @@ from typing import Any, ClassVar
 
 from polyvlm.data.langs import language_or_none
 from polyvlm.data.records import PLACEHOLDERS, RecordError, parse_record, resolve_media
+from polyvlm.infer import ChatRequest
 from polyvlm.registry import Registry
-from polyvlm.synth.backends import Backend, SynthRequest, strip_reasoning
+from polyvlm.synth.backends import Backend, strip_reasoning
 from polyvlm.synth.templates import PromptTemplate
 
 STAGES: Registry[type[Stage]] = Registry("stage")
@@ -96,8 +97,8 @@ class Stage:
     async def ask(self, messages: list[dict[str, str]], images: list[str] = (), *, max_tokens: int = 512,
                   temperature: float = 0.0) -> str:
         assert self.ctx.backend is not None, f"stage {self.name} has no backend"
-        req = SynthRequest(messages=messages, images=list(images), max_tokens=max_tokens,
-                           temperature=temperature, tag=self.name)
+        req = ChatRequest(messages=messages, images=list(images), max_new_tokens=max_tokens,
+                          temperature=temperature, tag=self.name)
         return strip_reasoning(await self.ctx.backend.complete(req))
 
     def images_of(self, record: dict) -> list[str]:

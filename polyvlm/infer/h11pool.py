@@ -1,9 +1,9 @@
-"""A lean keep-alive HTTP/1.1 client for the `openai` backend: h11 (the protocol state machine httpx itself
-uses) over asyncio streams, one connection per concurrency slot.
+"""A lean keep-alive HTTP/1.1 transport for the retrying client (`polyvlm.infer.client`): h11 (the protocol state
+machine httpx itself uses) over asyncio streams, one connection per concurrency slot.
 
 Why not httpx directly: at hundreds of requests per second httpx + httpcore + anyio cost about 1-1.7 ms of
 CPU per request on this class of machine, against about 0.3 ms here, and a synth job is bound by that CPU
-long before the model server is (see benchmarks/synth_throughput.py). `client: httpx` in a backend config
+long before the model server is (see benchmarks/synth_throughput.py). `transport="httpx"` in the client
 switches back (proxies from the environment, HTTP/2 and the like are only there).
 """
 
@@ -58,13 +58,14 @@ class H11Pool:
         self._open.add(conn)
         return conn
 
-    async def _exchange(self, conn: _Conn, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    async def _exchange(self, conn: _Conn, path: str, body: bytes,
+                        headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         c = conn.h11
         req = h11.Request(method="POST", target=self.prefix + path,
                           headers=[*self.headers, *headers.items(), ("Content-Length", str(len(body)))])
         conn.writer.write(c.send(req) + c.send(h11.Data(data=body)) + c.send(h11.EndOfMessage()))
         await conn.writer.drain()
-        status, chunks = 0, []
+        status, chunks, got = 0, [], {}
         while True:
             ev = c.next_event()
             if ev is h11.NEED_DATA:
@@ -73,15 +74,17 @@ class H11Pool:
                 continue
             if isinstance(ev, h11.Response):
                 status = ev.status_code
+                got = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in ev.headers}
             elif isinstance(ev, h11.Data):
                 chunks.append(bytes(ev.data))
             elif isinstance(ev, h11.EndOfMessage):
-                return status, b"".join(chunks)
+                return status, got, b"".join(chunks)
             elif isinstance(ev, h11.ConnectionClosed):
                 raise h11.RemoteProtocolError("connection closed before the response ended")
 
-    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        """POST `body`; returns (status, response body). Raises HTTPError on time-out or transport failure."""
+    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        """POST `body`; returns (status, response headers with lower-case names, response body).
+        Raises HTTPError on time-out or transport failure."""
         conn = await self._idle.get()
         try:
             async with asyncio.timeout(self.timeout):
@@ -90,7 +93,7 @@ class H11Pool:
                     try:
                         if conn is None:
                             conn = await self._connect()
-                        status, data = await self._exchange(conn, path, body, headers)
+                        status, got, data = await self._exchange(conn, path, body, headers)
                     except (OSError, h11.ProtocolError, asyncio.IncompleteReadError) as e:
                         if conn is not None:
                             self._drop(conn)
@@ -104,7 +107,7 @@ class H11Pool:
                     else:
                         self._drop(conn)
                         conn = None
-                    return status, data
+                    return status, got, data
                 raise HTTPError("unreachable", "connection")
         except TimeoutError:
             if conn is not None:

@@ -1,4 +1,5 @@
-"""Dynamic batching: requests arriving together are generated in one `Generator.generate` call on a worker thread.
+"""The one in-process batching adapter (serve, the synth `transformers` and `vllm` backends): requests arriving
+together are generated in one `Generator.generate` call on a worker thread.
 
 The event loop only enqueues jobs and awaits futures; tokens and results come back through
 `loop.call_soon_threadsafe`, so neither the model nor a slow client ever blocks the loop or other clients.
@@ -17,10 +18,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from polyvlm.infer import ChatRequest, Completion, Generator
-from polyvlm.serve.errors import APIError
+from polyvlm.infer.request import ChatRequest, Completion, Generator
 
-log = logging.getLogger("polyvlm.serve")
+log = logging.getLogger("polyvlm.infer")
+
+
+class BatcherError(RuntimeError):
+    """A request the batcher could not run. `code`: `overloaded` or `shutting_down` (`status` 503: come back
+    later), or `generation_failed` (500: the generator raised on this request alone)."""
+
+    def __init__(self, message: str, code: str, status: int):
+        super().__init__(message)
+        self.message, self.code, self.status = message, code, status
 
 
 @dataclass
@@ -98,10 +107,10 @@ class Batcher:
         request if its batch has not started.
         """
         if self._closed:
-            raise APIError("server is shutting down", status=503, code="shutting_down")
+            raise BatcherError("server is shutting down", "shutting_down", 503)
         if self._q.qsize() >= self.max_queue:
-            raise APIError(f"server overloaded: {self.max_queue} requests already waiting; retry later", status=503,
-                           code="overloaded")
+            raise BatcherError(f"server overloaded: {self.max_queue} requests already waiting; retry later",
+                               "overloaded", 503)
         loop = asyncio.get_running_loop()
         job = _Job(request, loop, loop.create_future(), on_token)
         self._q.put(job)
@@ -181,7 +190,7 @@ class Batcher:
 
     @staticmethod
     def _fail(job: _Job) -> None:
-        _deliver(job.loop, _settle, job.future, None, APIError("server is shutting down", status=503, code="shutting_down"))
+        _deliver(job.loop, _settle, job.future, None, BatcherError("server is shutting down", "shutting_down", 503))
 
     def _run_batch(self, batch: list[_Job]) -> None:
         # tokens wait here for their event loop; it is woken once for all queued since it last ran, not once
@@ -221,7 +230,7 @@ class Batcher:
                     self._run_batch([job])
                 return
             log.exception("generation failed")
-            err = APIError(f"generation failed: {type(e).__name__}: {e}", status=500, code="generation_failed")
+            err = BatcherError(f"generation failed: {type(e).__name__}: {e}", "generation_failed", 500)
             _deliver(batch[0].loop, _settle, batch[0].future, None, err)
             return
         self.batch_sizes[len(batch)] += 1
