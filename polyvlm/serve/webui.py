@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from polyvlm.data.records import PLACEHOLDERS
-from polyvlm.infer import Batcher, ChatRequest, Generator
+from polyvlm.infer import Batcher, BatcherError, ChatRequest, Generator
 from polyvlm.serve.config import ServeConfig
 from polyvlm.serve.errors import APIError
 from polyvlm.serve.media import load_audio, load_image, load_video_frames
@@ -93,7 +93,7 @@ def build_ui(batcher: Batcher, generator: Generator, cfg: ServeConfig) -> Any:
                                            temperature, top_p):
                 state["turns"][-1]["text"] = text
                 yield _chat_view(state), state
-        except APIError as e:
+        except (APIError, BatcherError) as e:
             state["turns"].pop()
             if state["turns"] and state["turns"][-1]["role"] == "user":
                 state["turns"].pop()
