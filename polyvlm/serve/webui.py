@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from polyvlm.data.records import PLACEHOLDERS
-from polyvlm.infer import Batcher, BatcherError, ChatRequest, Generator
+from polyvlm.infer import Batcher, BatcherError, ChatRequest, Generator, Video
 from polyvlm.serve.config import ServeConfig
 from polyvlm.serve.errors import APIError
 from polyvlm.serve.media import load_audio, load_image, load_video_frames
@@ -36,15 +36,22 @@ def _new_state() -> dict[str, Any]:
     return {"turns": [], "attached": []}
 
 
-def build_request(state: dict[str, Any], cfg: ServeConfig, max_tokens: int, temperature: float, top_p: float) -> ChatRequest:
-    """The whole conversation as one ChatRequest, media decoded from the uploaded files in order."""
-    messages, images, audios = [], [], []
+def build_request(state: dict[str, Any], cfg: ServeConfig, max_tokens: int, temperature: float, top_p: float,
+                  modalities: set[str] | frozenset[str] = frozenset({"image"})) -> ChatRequest:
+    """The whole conversation as one ChatRequest, media decoded from the uploaded files in order. A video goes to a
+    model with a video encoder (`modalities`) as one video, its frames sampled by the model as in training;
+    otherwise its frames go to the image encoder."""
+    messages, images, audios, videos = [], [], [], []
     for t in state["turns"]:
         heads = []
         for p in t.get("images", []):
             images.append(load_image(Path(p).read_bytes(), cfg, Path(p).name))
             heads.append(PLACEHOLDERS["image"])
         for p in t.get("videos", []):
+            if "video" in modalities:
+                videos.append(Video(Path(p)))
+                heads.append(PLACEHOLDERS["video"])
+                continue
             frames = load_video_frames(p, cfg, Path(p).name)
             images.extend(frames)
             heads.append(PLACEHOLDERS["image"] * len(frames))
@@ -52,7 +59,7 @@ def build_request(state: dict[str, Any], cfg: ServeConfig, max_tokens: int, temp
             audios.append(load_audio(Path(p).read_bytes(), cfg, Path(p).name))
             heads.append(PLACEHOLDERS["audio"])
         messages.append({"role": t["role"], "content": "\n".join([*heads, t["text"]])})
-    return ChatRequest(messages=messages, images=images, audios=audios, max_new_tokens=int(max_tokens),
+    return ChatRequest(messages=messages, images=images, audios=audios, videos=videos, max_new_tokens=int(max_tokens),
                        temperature=float(temperature), top_p=float(top_p))
 
 
@@ -67,7 +74,7 @@ def _chat_view(state: dict[str, Any]) -> list[dict[str, str]]:
 async def stream_reply(batcher: Batcher, generator: Generator, cfg: ServeConfig, state: dict[str, Any],
                        max_tokens: int, temperature: float, top_p: float) -> AsyncIterator[str]:
     """Yield the assistant's text so far while it streams; the last value is the final text."""
-    req = await asyncio.to_thread(build_request, state, cfg, max_tokens, temperature, top_p)
+    req = await asyncio.to_thread(build_request, state, cfg, max_tokens, temperature, top_p, generator.modalities)
     await asyncio.to_thread(fit_context, generator, req, False)
     deltas: asyncio.Queue[str | None] = asyncio.Queue()
     future = batcher.enqueue(req, on_token=deltas.put_nowait)
@@ -137,7 +144,8 @@ def build_ui(batcher: Batcher, generator: Generator, cfg: ServeConfig) -> Any:
                 image = gr.Image(type="filepath", label="Image", sources=["upload", "clipboard"], visible=has_image,
                                  elem_id="image-input")
                 audio = gr.Audio(type="filepath", label="Audio", sources=["upload"], visible=has_audio, elem_id="audio-input")
-                video = gr.Video(label="Video (frames go to the image encoder)", sources=["upload"], visible=has_image,
+                video_label = "Video" if "video" in generator.modalities else "Video (frames go to the image encoder)"
+                video = gr.Video(label=video_label, sources=["upload"], visible=has_image,
                                  elem_id="video-input")
                 max_tokens = gr.Slider(1, max(1, min(1024, generator.max_context - 1)), value=min(128, generator.max_context - 1),
                                        step=1, label="Maximum new tokens", elem_id="max-tokens")

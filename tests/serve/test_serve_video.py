@@ -80,3 +80,15 @@ def test_bad_video_bytes_are_refused_naming_the_part(generator, make_client):
     r = make_client(generator).post("/v1/chat/completions", json=_body(b"not a video at all"))
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_video"
     assert r.json()["error"]["param"] == "messages[0].content[0].video_url"
+
+
+def test_web_demo_sends_a_video_as_a_video(generator, tmp_path):
+    from polyvlm.serve.webui import build_request
+
+    _video(tmp_path / "clip.mp4", 20)
+    state = {"turns": [{"role": "user", "text": "what happens?", "videos": [str(tmp_path / "clip.mp4")]}]}
+    req = build_request(state, ServeConfig(max_video_frames=3), 4, 0.0, 1.0, generator.modalities)
+    assert req.images == [] and len(req.videos) == 1 and req.messages[0]["content"] == "<video>\nwhat happens?"
+    assert len(generator.video_frames(req.videos[0])) == 2  # 2 s at the model's 1 fps, not --max-video-frames
+    frames = build_request(state, ServeConfig(max_video_frames=3), 4, 0.0, 1.0, {"image"})
+    assert len(frames.images) == 3 and frames.videos == [] and frames.messages[0]["content"].count("<image>") == 3
