@@ -18,13 +18,17 @@ log = logging.getLogger("polyvlm.eval")
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="polyvlm eval", description=__doc__)
     add_overrides_argument(p, "limit=20 batch_size=8 max_new_tokens=16")
-    src = p.add_mutually_exclusive_group(required=True)
+    src = p.add_mutually_exclusive_group(required=False)  # `--tasks list` needs none
     src.add_argument("--model", help="checkpoint directory in any layout polyvlm reads, or FORMAT:DIR (in-process, batched greedy generation)")
     src.add_argument("--endpoint", help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1")
     src.add_argument("--predictions", help="JSONL of existing predictions (`id` or `index`, `prediction`)")
-    p.add_argument("--tasks", required=True, help="comma-separated task names and .tsv/.jsonl/.yaml paths (suites too)")
-    p.add_argument("--out", default="runs/eval", help="output directory (re-running with it resumes)")
-    p.add_argument("--batch-size", type=int, default=16, help="requests per batch for --model")
+    p.add_argument("--tasks", required=True,
+                   help="comma-separated task names, suites and .tsv/.jsonl/.yaml paths; `list` shows the built-in ones")
+    # lmms-eval's spellings are accepted too: --output_path, --batch_size, --log_samples
+    p.add_argument("--out", "--output_path", default="runs/eval", help="output directory (re-running with it resumes)")
+    p.add_argument("--batch-size", "--batch_size", type=int, default=16, help="requests per batch for --model")
+    p.add_argument("--log_samples", "--log-samples", action="store_true",
+                   help="accepted for lmms-eval compatibility: samples_<task>.jsonl is always written")
     p.add_argument("--limit", type=int, default=None, help="only the first N samples of each task")
     p.add_argument("--endpoint-model", default="", help="model name sent to --endpoint (default: its first /models)")
     p.add_argument("--concurrency", type=int, default=8, help="requests in flight to --endpoint")
@@ -50,17 +54,39 @@ def checkpoint_id(path: str) -> str:
     return f"{root}#{digest.hexdigest()[:16]}"
 
 
+def print_task_list() -> None:
+    """`--tasks list`: task, languages, repo, whether the data is here (else the download command)."""
+    from polyvlm.eval.tasks import SUITES, listing
+
+    rows = listing()
+    print(f"{'task':<26} {'data':<8} {'repo':<34} languages")
+    for r in rows:
+        langs = ",".join(r["languages"]) or "-"
+        print(f"{r['task']:<26} {r['data']:<8} {r['repo'] or '-':<34} {langs}")
+    missing = [r for r in rows if r["data"] == "missing"]
+    if missing:
+        print("\nmissing data (or let `datasets` download it when online):")
+        for command in dict.fromkeys(r["download"] for r in missing):
+            print(f"  {command}")
+    print("\nsuites: " + "; ".join(f"{k} = {','.join(v)}" for k, v in SUITES.items()))
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args_with_overrides(parser(), argv)
     except ConfigError as e:
         print(f"polyvlm eval: {e}", file=sys.stderr)
         return 2
+    if args.tasks.strip() == "list":
+        print_task_list()
+        return 0
+    if not (args.model or args.endpoint or args.predictions):
+        parser().error("one of the arguments --model --endpoint --predictions is required")
     setup_logging()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request drowns the progress bar
-    from polyvlm.eval.backends import EndpointBackend, GeneratorBackend, read_predictions
+    from polyvlm.eval.backends import EndpointBackend, GeneratorBackend
     from polyvlm.eval.judge import JudgeClient
-    from polyvlm.eval.runner import evaluate
+    from polyvlm.eval.runner import evaluate, read_predictions
     from polyvlm.eval.tasks import TaskError, resolve
 
     def fail(message: object) -> int:

@@ -32,19 +32,34 @@ def write_samples(out_dir: Path, task: str, rows: list[dict[str, Any]]) -> None:
                       "".join(json.dumps(_clean(r), ensure_ascii=False) + "\n" for r in rows))
 
 
+def _headline(t: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(metric label, {overall, by_language}) of the score a task's table row shows: the official one if any."""
+    if t.get("official"):
+        return f"{t['official']['metric']} (official)", t["official"]
+    return t["main_metric"], t["metrics"][t["main_metric"]]
+
+
 def markdown(results: dict[str, Any]) -> str:
     tasks = results["tasks"]
-    langs = sorted({lang for t in tasks.values() for lang in t["metrics"][t["main_metric"]].get("by_language", {})},
+    langs = sorted({lang for t in tasks.values() for lang in _headline(t)[1].get("by_language", {})},
                    key=lambda x: (x != "en", x))
     lines = [f"# Evaluation of {results['model']}", ""]
-    header = ["task", "metric", "overall", *langs, "mul", "n", "unparsed", "failed"]
+    header = ["task", "metric", "overall", *langs, "mul", "robust", "n", "unparsed", "failed"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, t in tasks.items():
-        m = t["metrics"][t["main_metric"]]
+        label, m = _headline(t)
         by_lang = m.get("by_language", {})
-        cells = [name, t["main_metric"], _fmt(m["overall"]), *[_fmt(by_lang.get(lang)) for lang in langs],
-                 _fmt(t["mul"]), str(t["n"]), str(t["unparsed"]), str(t["failed"])]
+        robust = t["metrics"][t["main_metric"]]["overall"] if t.get("official") else None
+        cells = [name, label, _fmt(m["overall"]), *[_fmt(by_lang.get(lang)) for lang in langs],
+                 _fmt(t["mul"]), _fmt(robust), str(t["n"]), str(t["unparsed"]), str(t["failed"])]
         lines.append("| " + " | ".join(cells) + " |")
+    for name, t in tasks.items():
+        o = t.get("official")
+        if o:
+            n_dis = "-" if o["disagree"] is None else str(len(o["disagree"]))
+            lines += ["", f"{name}: official {o['metric']} {_fmt(o['overall'])} vs robust {t['main_metric']} "
+                          f"{_fmt(t['metrics'][t['main_metric']]['overall'])}; {n_dis} samples read differently, "
+                          f"{o['random_fallback']} random letters (seed {o['seed']}); follows {o['follows']}"]
     for suite in results.get("suites", []):
         lines += ["", f"Suite **{suite['suite']}**: en {_fmt(suite['en'])}, mul {_fmt(suite['mul'])}"]
     for name, t in tasks.items():

@@ -19,8 +19,10 @@ from tqdm import tqdm
 from polyvlm.eval.backends import Backend, Failure, Result
 from polyvlm.eval.extract import Extraction
 from polyvlm.eval.judge import JudgeClient, judge_choice
-from polyvlm.eval.tasks import Suite, Task, TaskError
+from polyvlm.eval.tasks import PublishedTask, Suite, Task, TaskError
+from polyvlm.eval.tasks.base import Sample, image_label
 from polyvlm.eval.tasks.chat import JudgeTask
+from polyvlm.eval.tasks.published import official_summary
 from polyvlm.utils import atomic_write_text
 
 log = logging.getLogger("polyvlm.eval")
@@ -84,6 +86,48 @@ def _entry(sample_id: str, res: Result) -> dict[str, Any]:
         return {"id": sample_id, "error": res.error}
     return {"id": sample_id, "prediction": res.text, "prompt_tokens": res.prompt_tokens,
             "completion_tokens": res.completion_tokens, "finish_reason": res.finish_reason}
+
+
+def read_predictions(path: str | Path) -> dict[str, str]:
+    """`--predictions FILE.jsonl` -> key -> prediction. A record names its sample by `split` + `row` (published
+    datasets: the 0-based row in the split as `datasets` loads it) or `split` + `index` (TSV rows), or by `id` /
+    `index` (+ `language` for a task with one file per language); `task` prefixes the key (`task::key`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: predictions file not found")
+    out: dict[str, str] = {}
+    lines: dict[str, int] = {}
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{n}: malformed JSON: {e.msg}") from None
+            named = isinstance(obj, dict) and ("id" in obj or "index" in obj or ("split" in obj and "row" in obj))
+            if not named or "prediction" not in obj:
+                raise ValueError(f"{path}:{n}: a prediction record needs 'prediction' and 'split' + 'row', "
+                                 "'split' + 'index', 'id' or 'index'")
+            pred = obj["prediction"]
+            if isinstance(pred, bool) or not isinstance(pred, (str, int, float)):
+                raise ValueError(f"{path}:{n}: 'prediction' must be a string, not {type(pred).__name__} {pred!r}")
+            if "split" in obj and ("row" in obj or "index" in obj):
+                row = obj.get("row", obj.get("index"))
+                if "row" in obj and (isinstance(row, bool) or not isinstance(row, int) or row < 0):
+                    raise ValueError(f"{path}:{n}: 'row' must be a 0-based integer, not {row!r}")
+                key = f"{obj['split']}/{row}"
+            else:
+                key = str(obj.get("id", obj.get("index")))
+                if "id" not in obj and obj.get("language"):
+                    key = f"{obj['language']}/{key}"
+            if obj.get("task"):
+                key = f"{obj['task']}::{key}"
+            if key in lines:
+                raise ValueError(f"{path}:{n}: a second prediction for id {key} (the first is on line {lines[key]})")
+            lines[key] = n
+            out[key] = str(pred)
+    return out
 
 
 def answers_from_file(task: Task, predictions: dict[str, str], limit: int | None) -> dict[str, dict[str, Any]]:
@@ -191,6 +235,9 @@ def score_task(task: Task, answers: dict[str, dict[str, Any]], limit: int | None
     task.scope = samples
     ok = [s for s in samples if s.id in answers and "error" not in answers[s.id]]
     n_failed = len(samples) - len(ok)
+    # a published test split with hidden labels (CVQA): answered and read, not scored
+    unlabeled = [s for s in ok if isinstance(task, PublishedTask) and s.target is None]
+    ok = [s for s in ok if s not in unlabeled] if unlabeled else ok
     preds = [answers[s.id]["prediction"] for s in ok]
     ext: list[Extraction] = [task.extract(s, p) for s, p in zip(ok, preds)]
     if judge is not None and task.parsed and ok and ok[0].options:
@@ -216,6 +263,10 @@ def score_task(task: Task, answers: dict[str, dict[str, Any]], limit: int | None
         metrics[m] = entry
     main = task.metrics[0]
     by_lang = metrics[main].get("by_language", {})
+    official, official_rows = None, [{} for _ in ok]
+    if isinstance(task, PublishedTask) and ok:
+        official, official_rows = official_summary(task, ok, preds, per[main])
+        by_lang = official["by_language"]  # the official score is the headline (comparable with the papers)
     non_en = [v for k, v in by_lang.items() if k.split("-")[0] != "en" and not math.isnan(v)]
     summary = {
         "task": task.name, "type": task.spec.type, "main_metric": main, "n": len(samples), "n_scored": len(ok),
@@ -224,22 +275,40 @@ def score_task(task: Task, answers: dict[str, dict[str, Any]], limit: int | None
         "metrics": metrics, "en": by_lang.get("en"), "mul": sum(non_en) / len(non_en) if non_en else None,
         "config": task_config(task),
     }
+    if official is not None:
+        summary["official"] = official
+        summary["headline"] = "official"
+    if unlabeled:
+        summary["unlabeled"] = len(unlabeled)
     rows = []
     idx = {s.id: i for i, s in enumerate(ok)}
     for s in samples:
-        row: dict[str, Any] = {"id": s.id, "language": s.language, "category": s.category, "input": s.prompt,
-                               "images": [r if not r.startswith("base64,") else "<base64>" for r in s.images],
-                               "target": s.target}
-        if s.group and s.group != s.id:
-            row["group"] = s.group
-        if s.id in idx:
-            i = idx[s.id]
-            row.update(prediction=preds[i], extracted=got[i], method=ext[i].method,
-                       scores={m: per[m][i] for m in task.metrics})
-        else:
-            row["error"] = answers.get(s.id, {}).get("error", "not answered")
-        rows.append(row)
+        rows.append(_row(s, answers, idx.get(s.id), preds, got, ext, per, task.metrics, official_rows))
     return summary, rows
+
+
+def _row(s: Sample, answers: dict[str, dict[str, Any]], i: int | None, preds: list[str], got: list[str | None],
+         ext: list[Extraction], per: dict[str, list[float]], metrics: list[str],
+         official_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One line of samples_<task>.jsonl: where the sample is (split, row or index), input, target, prediction,
+    both readings and every metric's score."""
+    row: dict[str, Any] = {"id": s.id, "language": s.language, "category": s.category}
+    for key in ("split", "row", "index"):
+        if key in s.extra:
+            row[key] = int(s.extra[key]) if key != "split" and str(s.extra[key]).isdigit() else s.extra[key]
+    row.update(input=s.prompt, images=[image_label(r) for r in s.images], target=s.target)
+    if s.group and s.group != s.id:
+        row["group"] = s.group
+    if i is not None:
+        extra = official_rows[i]
+        scores = {m: per[m][i] for m in metrics}
+        if "official_score" in extra:
+            scores["official"] = extra["official_score"]
+        row.update(prediction=preds[i], extracted=got[i], method=ext[i].method, scores=scores,
+                   **{k: v for k, v in extra.items() if k != "official_score"})
+    else:
+        row["error"] = answers.get(s.id, {}).get("error", "not answered")
+    return row
 
 
 def suite_summary(suite: Suite, results: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Task registry: task kinds by `type`, tasks by name, and `--tasks` entries (names, .tsv/.jsonl/.yaml, suites)."""
+"""Task registry: task kinds by `type`, tasks by name (the published benchmarks built in), suites, and `--tasks`
+entries (names, .tsv/.jsonl/.yaml, suites)."""
 
 from __future__ import annotations
 
@@ -9,24 +10,34 @@ from typing import Any
 
 import yaml
 
+# Importing the benchmark families registers them in PUBLISHED.
+from polyvlm.eval.tasks import pangea, parrot  # noqa: F401
 from polyvlm.eval.tasks.base import Sample, Task, TaskError, TaskSpec, load_image
 from polyvlm.eval.tasks.chat import JudgeTask
 from polyvlm.eval.tasks.jsonl import CaptionTask, TextTask, VQATask, YesNoTask
 from polyvlm.eval.tasks.mcq import MCQTask
+from polyvlm.eval.tasks.published import PUBLISHED, PublishedTask
 from polyvlm.eval.tasks.quickstart import QuickstartTask, quickstart_available
 from polyvlm.registry import Registry
 
-TASK_TYPES: dict[str, type[Task]] = {
-    "mcq": MCQTask, "vqa": VQATask, "yesno": YesNoTask, "caption": CaptionTask, "text": TextTask,
-    "judge": JudgeTask, "quickstart": QuickstartTask,
-}
+TASK_TYPES: Registry[type[Task]] = Registry("task type")
+for _name, _cls in {"mcq": MCQTask, "vqa": VQATask, "yesno": YesNoTask, "caption": CaptionTask, "text": TextTask,
+                    "judge": JudgeTask, "quickstart": QuickstartTask}.items():
+    TASK_TYPES.register(_name)(_cls)
 TASKS: Registry[Callable[[], Task]] = Registry("task")
+
+# The seeds' tables: PangeaBench (Pangea), MMMB + Multilingual MMBench (Parrot), lmms-eval reasoning (MAmmoTH-VL).
+SUITES: dict[str, list[str]] = {
+    "pangeabench": ["xgqa", "marvl", "maxm", "xm100", "xmmmu", "m3exam", "cvqa"],
+    "parrot": ["mmmb", "mtl_mmbench_dev"],
+    "mammoth_vl": ["mmmu_val"],
+}
 
 
 def build_task(spec: TaskSpec) -> Task:
     if spec.type not in TASK_TYPES:
-        raise TaskError(f"task {spec.name}: unknown type '{spec.type}' (known: {', '.join(sorted(TASK_TYPES))})")
-    return TASK_TYPES[spec.type](spec)
+        raise TaskError(f"task {spec.name}: unknown type '{spec.type}' (known: {', '.join(TASK_TYPES.names())})")
+    return TASK_TYPES.get(spec.type)(spec)
 
 
 def register_task(spec: TaskSpec | dict[str, Any]) -> None:
@@ -40,7 +51,10 @@ BUILTIN_SUITES: dict[str, Path] = {}
 
 
 def _register_builtins() -> None:
-    """Shipped task YAMLs (data under $POLYVLM_EVAL_DATA) and suites, plus `quickstart`."""
+    """The published benchmarks, shipped task YAMLs (data under $POLYVLM_EVAL_DATA) and suites, plus `quickstart`."""
+    for name in PUBLISHED.names():
+        if name not in TASKS:
+            TASKS.register(name)(PUBLISHED.get(name))
     for path in sorted(BUILTIN_DIR.glob("*.yaml")):
         obj = yaml.safe_load(path.read_text(encoding="utf-8"))
         if "suite" in obj:
@@ -93,6 +107,10 @@ def resolve(entries: list[str]) -> tuple[list[Task], list[Suite]]:
         path = BUILTIN_SUITES.get(entry, Path(entry))
         if entry in TASKS:
             add(TASKS.get(entry)())
+        elif entry in SUITES:
+            for member in SUITES[entry]:
+                add(TASKS.get(member)())
+            suites.append(Suite(entry, list(SUITES[entry])))
         elif path.suffix in (".yaml", ".yml") and path.is_file():
             obj = yaml.safe_load(path.read_text(encoding="utf-8"))
             if isinstance(obj, dict) and "suite" in obj:
@@ -129,5 +147,19 @@ def resolve(entries: list[str]) -> tuple[list[Task], list[Suite]]:
     return list(tasks.values()), suites
 
 
-__all__ = ["TASKS", "TASK_TYPES", "Sample", "Suite", "Task", "TaskError", "TaskSpec", "build_task", "load_image",
-           "register_task", "resolve"]
+def listing() -> list[dict[str, Any]]:
+    """`--tasks list`: every built-in task with its languages, repo, whether its data is here, and the suites."""
+    _register_builtins()
+    rows = []
+    for name in TASKS.names():
+        if name in PUBLISHED:
+            info = PUBLISHED.get(name).describe()
+        else:
+            info = {"task": name, "repo": "", "languages": [], "data": "files", "download": "", "follows": ""}
+        info["suites"] = [s for s, members in SUITES.items() if name in members]
+        rows.append(info)
+    return rows
+
+
+__all__ = ["PublishedTask", "SUITES", "TASKS", "TASK_TYPES", "Sample", "Suite", "Task", "TaskError", "TaskSpec", "build_task", "load_image",
+           "listing", "register_task", "resolve"]

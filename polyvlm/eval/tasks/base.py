@@ -28,7 +28,7 @@ class Sample:
 
     id: str
     prompt: str
-    images: list[str] = field(default_factory=list)
+    images: list[Any] = field(default_factory=list)  # str refs, or objects with `.open()` (published datasets)
     target: Any = None
     language: str | None = None
     category: str | None = None
@@ -43,29 +43,36 @@ class Sample:
         return [] if self.target is None else [str(self.target)]
 
 
-def _open_image(ref: str) -> Any:
+def _open_image(ref: Any) -> Any:
     from PIL import Image
 
+    if not isinstance(ref, str):  # a picture still inside its dataset (published benchmarks): `.open()`
+        return ref.open()
     if ref.startswith("base64,"):
         return Image.open(io.BytesIO(base64.b64decode(ref[len("base64,"):], validate=True)))
     return Image.open(ref)
 
 
-def load_image(ref: str, where: str = "") -> Any:
+def image_label(ref: Any) -> str:
+    """How an image reference appears in samples files: its path, `<base64>`, or where it is in its dataset."""
+    return str(ref) if not str(ref).startswith("base64,") else "<base64>"
+
+
+def load_image(ref: Any, where: str = "") -> Any:
     """A PIL RGB image from a path or a `base64,<data>` string; a bad one raises TaskError naming `where`."""
     try:
         return _open_image(ref).convert("RGB")
     except (OSError, ValueError, SyntaxError) as e:
-        what = "base64 image" if ref.startswith("base64,") else f"image {ref}"
+        what = "base64 image" if str(ref).startswith("base64,") else f"image {ref}"
         raise TaskError(f"{where}: {what} cannot be decoded ({type(e).__name__}: {e})") from None
 
 
-def check_image(ref: str, where: str) -> None:
+def check_image(ref: Any, where: str) -> None:
     """Reads only the header, so a broken picture stops the run before any model is asked anything."""
     try:
         _open_image(ref).close()
     except (OSError, ValueError, SyntaxError) as e:
-        what = "base64 image" if ref.startswith("base64,") else f"image {ref}"
+        what = "base64 image" if str(ref).startswith("base64,") else f"image {ref}"
         raise TaskError(f"{where}: {what} cannot be decoded ({type(e).__name__}: {e})") from None
 
 

@@ -1,0 +1,96 @@
+"""Tiny copies of published benchmark repos, written in each repo's own layout: Hub parquet shards
+`data/<split>-00000-of-00001.parquet` with image features (what `push_to_hub` writes and `huggingface-cli download`
+fetches), base64 image columns (M3Exam), and Parrot's VLMEvalKit TSVs (`mmmb/mmmb_<lang>.tsv`, `cn` = Chinese)."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+
+def png(colour: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_split(root: Path, repo: str, split: str, rows: list[dict[str, Any]], features: dict[str, Any]) -> None:
+    """One split of a Hub dataset repo as parquet, with the `datasets` features stored in its schema."""
+    from datasets import Dataset, Features
+
+    folder = root / repo / "data"
+    folder.mkdir(parents=True, exist_ok=True)
+    columns = {k: [r[k] for r in rows] for k in features}
+    Dataset.from_dict(columns, features=Features(features)).to_parquet(
+        str(folder / f"{split}-00000-of-00001.parquet"))
+
+
+def xgqa_repo(root: Path) -> None:
+    """neulab/PangeaBench-xgqa: columns image (Image), question, answer; one split per language."""
+    from datasets import Image as ImageFeature
+    from datasets import Value
+
+    features = {"image": ImageFeature(), "question": Value("string"), "answer": Value("string")}
+    img = {"bytes": png(), "path": None}
+    write_split(root, "neulab/PangeaBench-xgqa", "en", [
+        {"image": img, "question": "Is the cat on the table?", "answer": "no"},
+        {"image": img, "question": "What colour is the car?", "answer": "red"},
+        {"image": img, "question": "How many dogs are there?", "answer": "2"},
+        {"image": img, "question": "What is on the plate?", "answer": "no"},
+    ], features)
+    write_split(root, "neulab/PangeaBench-xgqa", "zh", [
+        {"image": img, "question": "桌子上有什么动物？", "answer": "cat"},
+        {"image": img, "question": "汽车是什么颜色？", "answer": "Red"},
+    ], features)
+
+
+def m3exam_repo(root: Path) -> None:
+    """neulab/PangeaBench-m3exam: splits named by language, options a list, images as base64 strings or "None"."""
+    from datasets import Sequence, Value
+
+    b64 = base64.b64encode(png((0, 90, 200))).decode()
+    features = {"language": Value("string"), "subject_category": Value("string"), "question_text": Value("string"),
+                "options": Sequence(Value("string")), "background_description": Sequence(Value("string")),
+                "answer_text": Value("string"), **{f"image_{i}": Value("string") for i in range(10)}}
+
+    def row(lang: str, q: str, options: list[str], answer: str, image: bool) -> dict[str, Any]:
+        return {"language": lang, "subject_category": "math", "question_text": q, "options": options,
+                "background_description": [], "answer_text": answer,
+                **{f"image_{i}": (b64 if image and i == 0 else "None") for i in range(10)}}
+
+    write_split(root, "neulab/PangeaBench-m3exam", "english", [
+        row("english", "What is shown in (image)[img0.png]?", ["(1) a square", "(2) a circle", "(3) a line",
+                                                              "(4) a dot"], "2", True),
+        row("english", "2 + 2 = ?", ["A. 3", "B. 4", "C. 5", "D. 6"], "B", False),
+        row("english", "3 x 3 = ?", ["A. 6", "B. 8", "C. 9", "D. 12"], "C", False),
+    ], features)
+    write_split(root, "neulab/PangeaBench-m3exam", "chinese", [
+        row("chinese", "一加一等于几？", ["A. 1", "B. 2", "C. 3", "D. 4"], "B", False),
+    ], features)
+
+
+def write_tsv(path: Path, rows: list[dict[str, str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter="\t")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def parrot_repo(root: Path, langs: tuple[str, ...] = ("en", "cn", "pt", "ar", "tr", "ru")) -> None:
+    """AIDC-AI/Parrot-dataset: mmmb/mmmb_<lang>.tsv (VLMEvalKit columns, base64 image, `cn` = Chinese)."""
+    b64 = base64.b64encode(png()).decode()
+    for lang in langs:
+        write_tsv(root / "AIDC-AI/Parrot-dataset" / "mmmb" / f"mmmb_{lang}.tsv", [
+            {"index": "0", "question": "What animal is this?" if lang != "cn" else "这是什么动物？", "hint": "nan",
+             "A": "dog", "B": "cat", "C": "bird", "D": "fish", "answer": "B", "category": "animals",
+             "l2-category": "perception", "split": "dev", "image": b64},
+            {"index": "1", "question": "What colour is it?" if lang != "cn" else "它是什么颜色？", "hint": "nan",
+             "A": "red", "B": "blue", "C": "green", "D": "nan", "answer": "A", "category": "colour",
+             "l2-category": "perception", "split": "dev", "image": "0"},
+        ])
