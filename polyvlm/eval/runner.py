@@ -22,7 +22,7 @@ from polyvlm.eval.judge import JudgeClient, judge_choice
 from polyvlm.eval.tasks import PublishedTask, Suite, Task, TaskError
 from polyvlm.eval.tasks.base import Sample, image_label
 from polyvlm.eval.tasks.chat import JudgeTask
-from polyvlm.eval.tasks.published import official_summary
+from polyvlm.eval.tasks.published import official_rng, official_summary
 from polyvlm.utils import atomic_write_text
 
 log = logging.getLogger("polyvlm.eval")
@@ -278,13 +278,33 @@ def score_task(task: Task, answers: dict[str, dict[str, Any]], limit: int | None
     if official is not None:
         summary["official"] = official
         summary["headline"] = "official"
+    if getattr(task, "open_ended", False) and ok:  # captions, chat: did the model answer in the asked language?
+        from polyvlm.eval.metrics.language import language_rates
+
+        summary["answered_in_language"] = language_rates(preds, [s.language for s in ok])
     if unlabeled:
         summary["unlabeled"] = len(unlabeled)
     rows = []
     idx = {s.id: i for i, s in enumerate(ok)}
+    hidden = _unlabeled_rows(task, unlabeled, answers) if unlabeled else {}
     for s in samples:
-        rows.append(_row(s, answers, idx.get(s.id), preds, got, ext, per, task.metrics, official_rows))
+        rows.append(hidden.get(s.id) or _row(s, answers, idx.get(s.id), preds, got, ext, per, task.metrics,
+                                             official_rows))
     return summary, rows
+
+
+def _unlabeled_rows(task: Task, unlabeled: list[Sample], answers: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Rows of samples whose labels the repo hides: the prediction and both readings, ready for submission."""
+    assert isinstance(task, PublishedTask)
+    preds = [answers[s.id]["prediction"] for s in unlabeled]
+    read = task.official(unlabeled, preds, official_rng())
+    out = {}
+    for i, s in enumerate(unlabeled):
+        row = _row(s, answers, None, [], [], [], {}, [], [])
+        row.pop("error", None)
+        row.update(prediction=preds[i], extracted=task.extract(s, preds[i]).answer, official_answer=read.answers[i])
+        out[s.id] = row
+    return out
 
 
 def _row(s: Sample, answers: dict[str, dict[str, Any]], i: int | None, preds: list[str], got: list[str | None],

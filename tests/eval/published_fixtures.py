@@ -94,3 +94,89 @@ def parrot_repo(root: Path, langs: tuple[str, ...] = ("en", "cn", "pt", "ar", "t
              "A": "red", "B": "blue", "C": "green", "D": "nan", "answer": "A", "category": "colour",
              "l2-category": "perception", "split": "dev", "image": "0"},
         ])
+
+
+def xm100_repo(root: Path, captions: dict[str, list[str]]) -> None:
+    """neulab/PangeaBench-xm100: image (Image), image_id (string), caption (string); one split per language."""
+    from datasets import Image as ImageFeature
+    from datasets import Value
+
+    features = {"image": ImageFeature(), "image_id": Value("string"), "caption": Value("string")}
+    for split, caps in captions.items():
+        rows = [{"image": {"bytes": png((i * 40, 80, 120)), "path": None}, "image_id": f"{i:04x}", "caption": c}
+                for i, c in enumerate(caps)]
+        write_split(root, "neulab/PangeaBench-xm100", split, rows, features)
+
+
+def marvl_repo(root: Path) -> None:
+    """neulab/PangeaBench-marvl: id, image (Image: the two pictures side by side), conversations (LLaVA turns)."""
+    from datasets import Image as ImageFeature
+    from datasets import Value
+
+    features = {"id": Value("string"), "image": ImageFeature(),
+                "conversations": [{"from": Value("string"), "value": Value("string")}]}
+
+    def row(i: int, statement: str, label: str) -> dict[str, Any]:
+        return {"id": f"m{i}", "image": {"bytes": png(), "path": None},
+                "conversations": [{"from": "human", "value": f"<image>\n{statement}"}, {"from": "gpt", "value": label}]}
+
+    write_split(root, "neulab/PangeaBench-marvl", "en", [
+        row(0, "The left image contains two dogs", "true"), row(1, "Both images show a cat", "false"),
+        row(2, "There is a bird", "false")], features)
+    write_split(root, "neulab/PangeaBench-marvl", "zh", [row(3, "左图中有两只狗", "true")], features)
+
+
+def maxm_repo(root: Path) -> None:
+    """neulab/PangeaBench-maxm: image stored as a plain {bytes, path} struct (decoded by the task), answers list."""
+    from datasets import Sequence, Value
+
+    features = {"image": {"bytes": Value("binary"), "path": Value("string")}, "image_id": Value("string"),
+                "question": Value("string"), "answers": Sequence(Value("string"))}
+    img = {"bytes": png(), "path": None}
+    write_split(root, "neulab/PangeaBench-maxm", "en", [
+        {"image": img, "image_id": "a1", "question": "Is it sunny?", "answers": ["yes", "Yes"]},
+        {"image": img, "image_id": "a2", "question": "How many cars?", "answers": ["2"]}], features)
+    write_split(root, "neulab/PangeaBench-maxm", "zh", [
+        {"image": img, "image_id": "b1", "question": "车是什么颜色？", "answers": ["红色"]}], features)
+
+
+def xmmmu_repo(root: Path) -> None:
+    """neulab/PangeaBench-xmmmu: MMMU columns (id, question, options as a list literal string, question_type,
+    answer, image_1..image_7 as Image features)."""
+    from datasets import Image as ImageFeature
+    from datasets import Value
+
+    features = {"id": Value("string"), "question": Value("string"), "options": Value("string"),
+                "question_type": Value("string"), "answer": Value("string"),
+                **{f"image_{i}": ImageFeature() for i in range(1, 8)}}
+
+    def row(i: int, q: str, options: str, qtype: str, answer: str) -> dict[str, Any]:
+        return {"id": f"validation_Math_{i}", "question": q, "options": options, "question_type": qtype,
+                "answer": answer, "image_1": {"bytes": png(), "path": None},
+                **{f"image_{k}": None for k in range(2, 8)}}
+
+    write_split(root, "neulab/PangeaBench-xmmmu", "en", [
+        row(1, "Which shape is <image 1>?", "['A circle', 'A square']", "multiple-choice", "B"),
+        row(2, "Which colour is <image 1>?", "['red', 'blue']", "multiple-choice", "A"),
+        row(3, "What is the area in <image 1>?", "[]", "open", "3.5")], features)
+
+
+def cvqa_repo(root: Path) -> None:
+    """afaji/cvqa: one `test` split; Subset "('Language', 'Country')", Question/Options in the language and
+    translated, Label the answer's index (-1 when hidden)."""
+    from datasets import Image as ImageFeature
+    from datasets import Sequence, Value
+
+    features = {"image": ImageFeature(), "ID": Value("string"), "Subset": Value("string"),
+                "Question": Value("string"), "Translated Question": Value("string"),
+                "Options": Sequence(Value("string")), "Translated Options": Sequence(Value("string")),
+                "Label": Value("int64"), "Category": Value("string")}
+    img = {"bytes": png(), "path": None}
+    write_split(root, "afaji/cvqa", "test", [
+        {"image": img, "ID": "c0", "Subset": "('Japanese', 'Japan')", "Question": "これは何ですか？",
+         "Translated Question": "What is this?", "Options": ["寿司", "ラーメン", "天ぷら", "そば"],
+         "Translated Options": ["sushi", "ramen", "tempura", "soba"], "Label": 1, "Category": "Food"},
+        {"image": img, "ID": "c1", "Subset": "('Spanish', 'Mexico')", "Question": "¿Qué es esto?",
+         "Translated Question": "What is this?", "Options": ["taco", "mole", "pozole", "tamal"],
+         "Translated Options": ["taco", "mole", "pozole", "tamale"], "Label": -1, "Category": "Food"},
+    ], features)

@@ -216,9 +216,13 @@ def vlmeval_can_infer(answer: str, choices: dict[str, str]) -> str | None:
 
 # ---- COCO caption tokenisation (pycocoevalcap PTBTokenizer: Stanford PTB, lower-cased, punctuation dropped) ------
 
-_PTB_DROP = {"''", "'", "``", "`", "-lrb-", "-rrb-", "-lcb-", "-rcb-", ".", "?", "!", ",", ":", "-", "--", "...", ";"}
+# pycocoevalcap drops these tokens; its bracket names are upper case while the tokens are lower-cased, so the
+# brackets survive as "-lrb-" etc. (a quirk of the official tokenisation, kept)
+_PTB_DROP = {"''", "'", "``", "`", ".", "?", "!", ",", ":", "-", "--", "...", ";"}
+_BRACKETS = {"(": "-lrb-", ")": "-rrb-", "[": "-lsb-", "]": "-rsb-", "{": "-lcb-", "}": "-rcb-"}
+_ABBREVIATION = re.compile(r"^(?:[^\W\d_]\.)+$")
 _CLITIC = re.compile(r"(?i)^(.+?)(n't|'s|'re|'ve|'ll|'d|'m)$")
-_EDGE = "\"'`([{)]}.,!?;:"
+_EDGE = "\"'`([{)]}.,!?;:$£€¥#%"  # split off the ends of a word (currency signs and % are tokens of their own)
 
 
 def ptb_tokenize(text: str) -> list[str]:
@@ -226,6 +230,10 @@ def ptb_tokenize(text: str) -> list[str]:
     off the ends and clitics ("n't", "'s") split, punctuation tokens dropped. Scripts without spaces stay one
     token per run of characters (the official XM100 Chinese CIDEr quirk)."""
     text = unicodedata.normalize("NFC", text).lower().replace("\n", " ")
+    # non-ASCII punctuation ("。", "，", "！") is a token of its own anywhere; corner brackets are untokenizable
+    # for the PTB lexer and vanish
+    text = "".join(" " if ch in "「」『』" else f" {ch} " if ord(ch) > 127 and unicodedata.category(ch)[0] == "P"
+                   else ch for ch in text)
     out: list[str] = []
     for chunk in text.split():
         head: list[str] = []
@@ -238,6 +246,8 @@ def ptb_tokenize(text: str) -> list[str]:
                 tail.insert(0, "...")
                 chunk = chunk[:-3]
                 continue
+            if chunk[-1] == "." and _ABBREVIATION.match(chunk):  # "u.s.", "e.g.", "p.m." keep their period
+                break
             tail.insert(0, chunk[-1])
             chunk = chunk[:-1]
         words = [chunk] if chunk else []
@@ -245,4 +255,5 @@ def ptb_tokenize(text: str) -> list[str]:
         if m:
             words = [m.group(1), m.group(2)]
         out.extend(head + words + tail)
-    return [t for t in out if t not in _PTB_DROP and t not in _EDGE]
+    out = [_BRACKETS.get(t, t) for t in out]
+    return [t for t in out if t not in _PTB_DROP and t not in "\"'`.,!?;:"]

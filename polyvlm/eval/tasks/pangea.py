@@ -121,6 +121,7 @@ class XM100(PublishedTask):
     cites = PANGEA + "xm100/ (xm100_<lang>.yaml, utils.py: pycocoevalcap PTBTokenizer + Cider per language)"
     max_new_tokens = 128
     default_metrics = ["cider_d"]
+    open_ended = True  # captions are asked for in the split's language: the results give the rate answered so
 
     def make_sample(self, record: dict[str, Any], split: str, row: int, language: str, where: str) -> Sample:
         name = _XM100_LANG[split]
