@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,15 @@ class QuickstartTask(JsonlTask):
         n = int(self.spec.options.get("n_per_language", 8))
         out_dir = Path(self.spec.options.get("dir") or Path(tempfile.gettempdir()) / "polyvlm_quickstart_eval" / f"seed{seed}_n{n}")
         out_dir.mkdir(parents=True, exist_ok=True)
-        records = scenes.make_eval_records(seed=seed, n_per_language=n, out_dir=out_dir)
+        # drawn in a private folder, then each file moved in with one atomic rename: ranks and concurrent runs
+        # sharing `out_dir` never read a half-written picture (the scenes of a seed are the same every time)
+        with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.") as tmp:
+            records = scenes.make_eval_records(seed=seed, n_per_language=n, out_dir=Path(tmp))
+            for f in sorted(Path(tmp).rglob("*")):
+                if f.is_file():
+                    target = out_dir / f.relative_to(tmp)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(f, target)
         return [self._from_record(r, out_dir, i) for i, r in enumerate(records)]
 
     def _from_record(self, rec: Any, root: Path, i: int) -> Sample:
