@@ -18,9 +18,8 @@ class RecordError(ValueError):
 
     def __init__(self, reason: str, source: str = "", record_id: str | None = None, code: str = "invalid"):
         self.reason, self.source, self.record_id, self.code = reason, source, record_id, code
-        where = source or "<record>"
-        rid = f" id={record_id}" if record_id is not None else ""
-        super().__init__(f"{where}{rid}: {reason}")
+        where = " ".join(x for x in (source, f"id={record_id}" if record_id is not None else "") if x)
+        super().__init__(f"{where or 'a record without source or id'}: {reason}")
 
 
 @dataclass

@@ -16,6 +16,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from polyvlm.data.dataset import LazyRecords
+from polyvlm.data.langs import language_or_none
 from polyvlm.data.records import Record, RecordError, check_placeholders, resolve_media
 from polyvlm.models.encoders.media import load_av, prepare_av
 from polyvlm.models.processor import IGNORE, Processor
@@ -82,10 +83,13 @@ class TrainDataset(torch.utils.data.Dataset):
                 self.skipped.update(hit["skipped"])
                 log.info("%d checked records from %s (data and settings unchanged)", len(self.index), cache)
                 return
-        errors: list[RecordError] = []
+        errors: list[RecordError] = []  # the first 20 are shown; every bad record is counted
+        n_bad = 0
         for e in read_errors or []:
             if on_bad_record == "error":
-                errors.append(e)
+                n_bad += 1
+                if len(errors) < 20:
+                    errors.append(e)
             else:
                 self.skipped[e.code] += 1
                 log.warning("skipping record: %s", e)
@@ -99,9 +103,9 @@ class TrainDataset(torch.utils.data.Dataset):
             if not ok:
                 e = RecordError(*res)
                 if on_bad_record == "error":
-                    errors.append(e)
-                    if len(errors) >= 20:
-                        break
+                    n_bad += 1
+                    if len(errors) < 20:
+                        errors.append(e)
                 else:
                     self.skipped[e.code] += 1
                     log.warning("skipping record: %s", e)
@@ -114,7 +118,13 @@ class TrainDataset(torch.utils.data.Dataset):
         bar.close()
         if errors:
             lines = "\n".join(str(e) for e in errors)
-            raise BadRecords(f"{len(errors)} bad record(s) (data.on_bad_record=error); first:\n{lines}")
+            first = "" if n_bad == len(errors) else f"; the first {len(errors)}"
+            if isinstance(records, LazyRecords):
+                where = ", ".join(str(ix.path) for ix in records.indexes) or "the mixture"
+            else:
+                where = "the training records"
+            raise BadRecords(f"{n_bad} bad record(s) of {n} (data.on_bad_record=error; =skip trains without them)"
+                             f"{first}:\n{lines}", where)
         if self.skipped:
             log.warning("skipped %d bad records: %s", sum(self.skipped.values()), dict(self.skipped))
         if not keep:
@@ -183,7 +193,9 @@ class TrainDataset(torch.utils.data.Dataset):
         enc = self.processor.encode(rec.turns, n_media, source=rec.source, record_id=rec.id, media_tokens=media_tokens)
         if all(lab == IGNORE for lab in enc.labels):
             raise RecordError("no assistant turn to learn from", rec.source, rec.id, code="no_answer")
-        return Example(rec.id, rec.source, enc.input_ids, enc.labels, images, rec.language, sizes, audios, videos)
+        # the tag as `polyvlm data` shows it (`urdu` -> ur, `zh_simplified` -> zh-Hans) in logs, metrics and the router
+        language = language_or_none(rec.language) or rec.language
+        return Example(rec.id, rec.source, enc.input_ids, enc.labels, images, language, sizes, audios, videos)
 
     def __len__(self) -> int:
         return len(self.index)
