@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from polyvlm.data.formats import bytes_to_data_uri
 from polyvlm.infer.request import PLACEHOLDERS, ChatRequest, Completion, Video, normalize_placeholders
 
 PART_MODALITY = {"image_url": "image", "input_audio": "audio", "video_url": "video"}
@@ -57,8 +58,6 @@ def _is_url(ref: object) -> bool:
 def image_url(image: Any) -> str:
     """An image as a URL a server accepts: PIL images as PNG data URIs, files and bytes as data URIs of their own
     bytes (type sniffed), `data:` and http(s) URLs unchanged."""
-    from polyvlm.data.formats import bytes_to_data_uri
-
     if _is_url(image):
         return image
     if isinstance(image, (str, Path)):
@@ -123,7 +122,7 @@ def to_openai_messages(request: ChatRequest) -> list[dict[str, Any]]:
         messages = normalize_placeholders(request.messages, {m: len(v) for m, v in media.items()})
     except ValueError as e:
         raise MessageError(str(e), "placeholder_mismatch") from None
-    queues = {m: list(v) for m, v in media.items()}
+    queues = {m: iter(v) for m, v in media.items()}
     out: list[dict[str, Any]] = []
     for msg in messages:
         text = msg["content"]
@@ -135,7 +134,7 @@ def to_openai_messages(request: ChatRequest) -> list[dict[str, Any]]:
         for i, chunk in enumerate(chunks):
             if i % 2:  # a placeholder
                 modality = _OF_PLACEHOLDER[chunk]
-                parts.append(media_part(modality, queues[modality].pop(0)))
+                parts.append(media_part(modality, next(queues[modality])))
                 continue
             # the "\n" that separates a placeholder from its text belongs to the placeholder (decoding adds it back)
             chunk = chunk.removeprefix("\n") if i else chunk

@@ -63,19 +63,25 @@ class ChatRequest:
 
 def normalize_placeholders(messages: list[dict[str, str]], counts: dict[str, int]) -> list[dict[str, str]]:
     """Messages whose text has a placeholder for every input: a modality with inputs but no placeholder anywhere
-    gets them (`<image>\\n` each) at the front of the first user message; other messages are unchanged.
-    Raises ValueError when a modality has placeholders but fewer or more than its inputs."""
-    out = [dict(m) for m in messages]
+    gets them (`<image>\\n` each) at the front of the first user message (`messages` itself is returned when none
+    is missing). Raises ValueError when a modality has placeholders but fewer or more than its inputs."""
+    joined = "\0".join(m["content"] for m in messages if isinstance(m.get("content"), str))
+    missing = []
     for modality, n in counts.items():
         tag = PLACEHOLDERS[modality]
-        found = sum(m["content"].count(tag) for m in out if isinstance(m.get("content"), str))
+        found = joined.count(tag) if tag in joined else 0
         if found == 0 and n:
-            first = next((m for m in out if m["role"] == "user"), None)
-            if first is None:
-                raise ValueError(f"the request has {n} {modality} input(s) but no user message to put them in")
-            first["content"] = (tag + "\n") * n + first["content"]
+            missing.append((tag, n))
         elif found != n:
             raise ValueError(f"{found} {tag} placeholder(s) but {n} {modality} input(s)")
+    if not missing:
+        return messages
+    out = [dict(m) for m in messages]
+    first = next((m for m in out if m["role"] == "user"), None)
+    if first is None:
+        raise ValueError(f"the request has {missing[0][1]} {missing[0][0]} input(s) but no user message to put them in")
+    for tag, n in missing:
+        first["content"] = (tag + "\n") * n + first["content"]
     return out
 
 
