@@ -17,7 +17,14 @@ def merge_checkpoint(ckpt: str | Path, out: str | Path) -> Path:
     from polyvlm.models.layouts import load_checkpoint, resolve
     from polyvlm.models.lora import ADAPTER_DIR, merge
 
-    layout, ckpt = resolve(ckpt)
+    layout, path = resolve(ckpt)
+    if layout.name == "pandagpt":  # a released delta: its LoRA on Vicuna, merged like ours
+        from polyvlm.config import Config
+
+        model, processor = load_checkpoint(ckpt)
+        merge(model)
+        return save_checkpoint(model, processor, Config(model=model.cfg), out, {"merged_lora_from": str(ckpt)})
+    ckpt = path
     if layout.name != "polyvlm":
         raise ValueError(f"{ckpt}: a {layout.name} checkpoint has no polyvlm LoRA adapters ({ADAPTER_DIR}/); only "
                          "checkpoints written by `polyvlm train` with train.stage=lora can be merged")
@@ -31,7 +38,7 @@ def merge_checkpoint(ckpt: str | Path, out: str | Path) -> Path:
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="polyvlm merge-lora", description=__doc__)
-    p.add_argument("checkpoint", help="a checkpoint written by stage lora (has an adapter/ directory), or polyvlm:DIR")
+    p.add_argument("checkpoint", help="a checkpoint written by stage lora (has an adapter/ directory), polyvlm:DIR, or a PandaGPT delta (pandagpt:DIR)")
     p.add_argument("--out", required=True, help="directory of the merged checkpoint")
     args = p.parse_args(argv)
     try:

@@ -66,8 +66,9 @@ def model_config(llm: str, imagebind: str, imagebind_arch: dict | None = None, m
                  **over) -> ModelConfig:
     """The ModelConfig of PandaGPT: `llm` a Vicuna directory, `imagebind` the `imagebind_huge.pth` file."""
     arch = {"model_type": "imagebind", **(imagebind_arch or {})}
-    return ModelConfig(vision=imagebind, vision_config=arch, llm=llm, connector="pool1", template="pandagpt",
-                       max_length=max_length, **(LORA | over))
+    base = {"vision": imagebind, "vision_config": arch, "llm": llm, "connector": "pool1", "template": "pandagpt",
+            "max_length": max_length}
+    return ModelConfig(**(base | LORA | over))
 
 
 def check_model(model: PolyVLM) -> None:

@@ -9,6 +9,7 @@ models/imagebind_model.py (audio: Normalize only)."""
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 
 import numpy as np
@@ -181,3 +182,68 @@ def test_bad_delta_is_refused(files, loaded, tmp_path):
     torch.save(d, tmp_path / "huge.pt")
     with pytest.raises(ValueError, match=r"llama_proj.weight is \(64, 1024\)"):
         pandagpt.load_delta(model, tmp_path / "huge.pt")
+
+
+def _delta_dir(files, tmp_path, sidecar: bool = True):
+    d = tmp_path / "delta"
+    d.mkdir()
+    (d / "pytorch_model.pt").write_bytes((files / "pytorch_model.pt").read_bytes())
+    if sidecar:
+        (d / "pandagpt.json").write_text(json.dumps({"llm": str(files / "vicuna"), "imagebind": "../ib.pth",
+                                                     "imagebind_arch": ARCH}))
+        (tmp_path / "ib.pth").write_bytes((files / "imagebind.pth").read_bytes())
+    return d
+
+
+def test_layout_detects_and_loads_the_delta(files, loaded, tmp_path):
+    """`pandagpt:DIR` (and plain DIR: detected) gives the model `pandagpt.build` gives; a generator answers."""
+    import polyvlm
+    from polyvlm.infer import ChatRequest
+    from polyvlm.models.layouts import detect_layout
+
+    d = _delta_dir(files, tmp_path)
+    assert detect_layout(d) == "pandagpt"
+    model, processor = polyvlm.load(f"pandagpt:{d}")
+    ref, _ = loaded
+    ids = torch.tensor([[processor.tokenizer.bos_token_id, 40, 53, 89]])
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids).logits, ref(ids).logits)
+    gen = polyvlm.load_generator(str(d))
+    img = Image.fromarray(np.full((64, 80, 3), 200, np.uint8))
+    out = gen.generate([ChatRequest([{"role": "user", "content": "<image>\nWhat is it?"}], images=[img],
+                                    max_new_tokens=4)])[0]
+    assert out.completion_tokens <= 4
+
+
+def test_layout_finds_pandagpt_tree_or_env_and_says_what_is_missing(files, tmp_path, monkeypatch):
+    from polyvlm.models.layouts import LayoutError, load_checkpoint
+
+    root = tmp_path / "pretrained_ckpt"
+    delta = root / "pandagpt_ckpt" / "7b"
+    delta.mkdir(parents=True)
+    (delta / "pytorch_model.pt").write_bytes((files / "pytorch_model.pt").read_bytes())
+    with pytest.raises(LayoutError, match=r"Vicuna directory '.*vicuna_ckpt/7b_v0' does not exist"):
+        load_checkpoint(f"pandagpt:{delta}")
+    lone = _delta_dir(files, tmp_path, sidecar=False)
+    with pytest.raises(LayoutError, match="POLYVLM_PANDAGPT_LLM"):
+        load_checkpoint(f"pandagpt:{lone}")
+    monkeypatch.setenv("POLYVLM_PANDAGPT_LLM", str(files / "vicuna"))
+    monkeypatch.setenv("POLYVLM_PANDAGPT_IMAGEBIND", str(files / "imagebind.pth"))
+    with pytest.raises(LayoutError, match="does not fit this ImageBind"):  # huge architecture by default
+        load_checkpoint(f"pandagpt:{lone}")
+
+
+def test_merge_lora_folds_the_delta(files, loaded, tmp_path):
+    from polyvlm.lora_cli import main
+    from polyvlm.models.layouts import load_checkpoint
+
+    d = _delta_dir(files, tmp_path)
+    assert main([f"pandagpt:{d}", "--out", str(tmp_path / "merged")]) == 0
+    merged, processor = load_checkpoint(str(tmp_path / "merged"))
+    ref, _ = loaded
+    inputs = [("image", pandagpt.load_input("image", _media(files)["image"][0]))]
+    ids, embeds = pandagpt.prompt(ref, processor, [Turn("user", "What is it?")], inputs)
+    _, embeds2 = pandagpt.prompt(merged, processor, [Turn("user", "What is it?")], inputs)
+    with torch.no_grad():
+        torch.testing.assert_close(merged.llm(inputs_embeds=embeds2).logits, ref.llm(inputs_embeds=embeds).logits,
+                                   atol=1e-4, rtol=0)

@@ -142,7 +142,7 @@ class Trunk(nn.Module):
     def __init__(self, cfg: TowerConfig, pre_norm: bool, bias_kv: bool):
         super().__init__()
         self.pre_norm = nn.LayerNorm(cfg.dim, eps=1e-6) if pre_norm else None
-        rates = torch.linspace(0, cfg.drop_path, cfg.layers).tolist()  # grows linearly with depth
+        rates = torch.linspace(0, cfg.drop_path, cfg.layers, device="cpu").tolist()  # grows linearly with depth
         self.blocks = nn.ModuleList(Block(cfg.dim, cfg.heads, bias_kv, r) for r in rates)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -350,8 +350,9 @@ def convert_published_state(state: dict[str, torch.Tensor]) -> dict[str, torch.T
     return out
 
 
-def load_imagebind_state(model: ImageBindModel, path: str | Path) -> None:
-    """Load `imagebind_huge.pth` (or a polyvlm-named state) into `model`; errors name the file and the keys."""
+def read_imagebind_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """`imagebind_huge.pth` (published key names, or polyvlm's) -> a state dict under our names, read with
+    torch.load(weights_only=True); errors name the file."""
     path = Path(path)
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -366,7 +367,25 @@ def load_imagebind_state(model: ImageBindModel, path: str | Path) -> None:
             state = convert_published_state(state)
         except KeyError as e:
             raise ValueError(f"{path}: {e.args[0]}") from None
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"{path}: does not fit this ImageBind architecture; missing {missing[:5]}, "
-                         f"unexpected {unexpected[:5]} ({len(missing)} / {len(unexpected)} in all)")
+    return state
+
+
+def check_fits(cfg: ImageBindConfig, state: dict[str, torch.Tensor], path: str | Path = "") -> None:
+    """Raise ValueError naming `path` and the first differences unless `state` fits the architecture `cfg`
+    (compared on the meta device: nothing is allocated)."""
+    with torch.device("meta"):
+        want = {k: tuple(v.shape) for k, v in ImageBindModel(cfg).state_dict().items()}
+    missing = [k for k in want if k not in state]
+    unexpected = [k for k in state if k not in want]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {want[k]}" for k in want if k in state and tuple(state[k].shape) != want[k]]
+    if missing or unexpected or shapes:
+        raise ValueError(f"{path}: does not fit this ImageBind architecture (out_dim {cfg.out_dim}, vision width "
+                         f"{cfg.towers['vision'].dim}); missing {missing[:3]}, unexpected {unexpected[:3]}, "
+                         f"shapes {shapes[:3]} ({len(missing)} / {len(unexpected)} / {len(shapes)} in all)")
+
+
+def load_imagebind_state(model: ImageBindModel, path: str | Path) -> None:
+    """Load `imagebind_huge.pth` (or a polyvlm-named state) into `model`; errors name the file and the keys."""
+    state = read_imagebind_state(path)
+    check_fits(model.cfg, state, path)
+    model.load_state_dict(state)

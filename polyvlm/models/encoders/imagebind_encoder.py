@@ -16,7 +16,12 @@ from PIL import Image
 from transformers import AutoConfig, PretrainedConfig
 
 from polyvlm.models.encoders import ENCODERS
-from polyvlm.models.encoders.imagebind import ImageBindConfig, ImageBindModel, load_imagebind_state
+from polyvlm.models.encoders.imagebind import (
+    ImageBindConfig,
+    ImageBindModel,
+    check_fits,
+    read_imagebind_state,
+)
 from polyvlm.models.encoders.imagebind_data import CLIP_MEAN, CLIP_STD, image_pixels
 from polyvlm.models.encoders.vision import VisionEncoder
 
@@ -87,12 +92,17 @@ class ImageBindEncoder(VisionEncoder):
         huge by default) or from a config alone (random weights)."""
         hf = config if isinstance(config, ImageBindHFConfig) else ImageBindHFConfig(
             {k: v for k, v in dict(config or {}).items() if k != "model_type"})
-        tower = ImageBindModel(hf.architecture())
-        tower.config = hf
-        if path:
+        arch = hf.architecture()
+        state = None
+        if path:  # read and check first: a mismatch is reported before the (1.2B-parameter) model is allocated
             if not Path(path).is_file():
                 raise FileNotFoundError(f"model.vision: ImageBind checkpoint '{path}' is not a file")
-            load_imagebind_state(tower, path)
+            state = read_imagebind_state(path)
+            check_fits(arch, state, path)
+        tower = ImageBindModel(arch)
+        tower.config = hf
+        if state is not None:
+            tower.load_state_dict(state)
         for p in tower.parameters():  # PandaGPT never trains ImageBind
             p.requires_grad_(False)
         return cls(tower.eval())
