@@ -16,16 +16,39 @@ _LOOKALIKE = str.maketrans({
 # Letters of alphabetic scripts and digits: a Latin option letter next to one of these is part of a word.
 _WORDCHAR = r"0-9A-Za-z\u00C0-\u024F\u0370-\u03FF\u0400-\u04FF"
 
-# "The answer is" in the six MMMB languages (and common variants); the letter or option text follows.
-_ANSWER_PHRASES = [
-    r"(?:the\s+)?(?:correct|right|best|final)?\s*(?:answer|option|choice)\s*(?:is|would\s+be|:)?",
-    r"I\s+(?:choose|pick|select|would\s+choose)", r"option",
-    r"(?:正确)?答案(?:应该)?(?:是|为|选)?", r"(?:应该)?选(?:择|项)?(?:是|为)?", r"正确的?选项(?:是|为)?",
-    r"(?:a\s+)?(?:resposta|alternativa|opção|opcao)\s*(?:correta|certa|final)?\s*(?:é|e|seria)?",
-    r"(?:الإجابة|الاجابة|الجواب|الخيار)\s*(?:الصحيحة|الصحيح)?\s*(?:هي|هو)?",
-    r"(?:doğru\s+)?(?:cevap|yanıt|seçenek|şık)\s*(?:şudur|budur)?",
-    r"(?:правильный\s+)?(?:ответ|вариант)(?:\s+ответа)?\s*(?:—|-|это)?",
-]
+# "The answer is" per language of the seeds' benchmarks (MMMB, PangeaBench, CVQA); any language's phrase is read
+# in any reply (models often answer in English or mix), the per-language table says which languages are covered.
+ANSWER_PHRASES: dict[str, list[str]] = {
+    "en": [r"(?:the\s+)?(?:correct|right|best|final)?\s*(?:answer|option|choice)\s*(?:is|would\s+be|:)?",
+           r"I\s+(?:choose|pick|select|would\s+choose)", r"option"],
+    "zh": [r"(?:正确)?答案(?:应该)?(?:是|为|选)?", r"(?:应该)?选(?:择|项)?(?:是|为)?", r"正确的?选项(?:是|为)?"],
+    "pt": [r"(?:a\s+)?(?:resposta|alternativa|opção|opcao)\s*(?:correta|certa|final)?\s*(?:é|e|seria)?"],
+    "ar": [r"(?:الإجابة|الاجابة|الجواب|الخيار)\s*(?:الصحيحة|الصحيح)?\s*(?:هي|هو)?"],
+    "tr": [r"(?:doğru\s+)?(?:cevap|yanıt|seçenek|şık)\s*(?:şudur|budur)?"],
+    "ru": [r"(?:правильный\s+)?(?:ответ|вариант)(?:\s+ответа)?\s*(?:—|-|это)?"],
+    "fr": [r"(?:la\s+)?(?:bonne\s+)?réponse\s*(?:correcte\s*)?(?:est)?"],
+    "es": [r"(?:la\s+)?respuesta\s*(?:correcta\s*)?(?:es)?"],
+    "it": [r"(?:la\s+)?risposta\s*(?:corretta\s*)?(?:è|e)?"],
+    "de": [r"(?:die\s+)?(?:richtige\s+)?antwort\s*(?:ist|lautet)?"],
+    "ro": [r"răspunsul\s*(?:corect\s*)?(?:este)?"],
+    "af": [r"(?:die\s+)?(?:korrekte\s+)?antwoord\s*(?:is)?"],
+    "id": [r"jawaban(?:nya)?\s*(?:yang\s+benar\s*)?(?:adalah|ialah)?"],
+    "ms": [r"jawapan(?:nya)?\s*(?:yang\s+betul\s*)?(?:ialah|adalah)?"],
+    "vi": [r"(?:câu\s+trả\s+lời|đáp\s+án)\s*(?:đúng\s*)?(?:là)?"],
+    "th": [r"คำตอบ(?:ที่ถูกต้อง)?(?:คือ)?"],
+    "ja": [r"(?:正しい)?(?:答え|解答|正解)(?:は)?"],
+    "ko": [r"(?:정답|답)(?:은|는)?"],
+    "hi": [r"(?:सही\s+)?उत्तर\s*(?:है)?"],
+    "bn": [r"(?:সঠিক\s+)?উত্তর\s*(?:হল|হলো)?"],
+    "sw": [r"jibu\s*(?:sahihi\s*)?(?:ni)?"],
+    "ta": [r"(?:சரியான\s+)?(?:பதில்|விடை)\s*(?:ஆகும்)?"],
+    "te": [r"(?:సరైన\s+)?సమాధానం"],
+    "he": [r"(?:ה)?תשובה(?:\s+(?:ה)?נכונה)?\s*(?:היא)?"],
+    "fa": [r"پاسخ\s*(?:صحیح\s*)?(?:است)?"],
+    "ur": [r"(?:درست\s+)?جواب\s*(?:ہے)?"],
+}
+# replies are read after NFKC (which splits Thai "ำ"), so the phrases are too
+_ANSWER_PHRASES = [unicodedata.normalize("NFKC", p) for phrases in ANSWER_PHRASES.values() for p in phrases]
 # Words that name an option without saying it is the answer.
 _WEAK_PHRASES = {"option", "choice", "选项", "选", "opção", "opcao", "alternativa", "الخيار", "seçenek", "şık", "вариант"}
 _SEP = r"[\s:：,，、،.。\-—–=*\"'“”«»「」『』()\[\]（）【】<>]*"
@@ -154,10 +177,21 @@ YES_NO: dict[str, tuple[list[str], list[str]]] = {
     "ta": (["ஆம்"], ["இல்லை"]),
     "es": (["sí", "si"], ["no"]), "fr": (["oui"], ["non"]), "de": (["ja"], ["nein"]),
     "ja": (["はい"], ["いいえ"]), "ko": (["예", "네"], ["아니요", "아니"]),
+    "it": (["sì"], ["no"]), "ro": (["da", "adevărat"], ["nu", "fals"]), "vi": (["có", "đúng"], ["không", "sai"]),
+    "th": (["ใช่"], ["ไม่ใช่", "ไม่"]), "hi": (["हाँ", "हां", "सही"], ["नहीं", "गलत"]), "bn": (["হ্যাঁ"], ["না"]),
+    "he": (["כן", "נכון"], ["לא"]), "af": (["ja"], ["nee"]), "nl": (["ja"], ["nee"]), "te": (["అవును"], ["కాదు"]),
+    "uk": (["так"], ["ні"]), "pl": (["tak"], ["nie"]), "ms": (["ya", "betul"], ["tidak", "bukan"]),
 }
-_YES = sorted({w for yes, _ in YES_NO.values() for w in yes})
-_NO = sorted({w for _, no in YES_NO.values() for w in no})
-_CJK_YES_NO = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+_YES = sorted({unicodedata.normalize("NFKC", w) for yes, _ in YES_NO.values() for w in yes})
+_NO = sorted({unicodedata.normalize("NFKC", w) for _, no in YES_NO.values() for w in no})
+_CJK_YES_NO = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")  # Thai, kana, CJK, Hangul
+
+
+def english_fallback(languages: list[str | None], kind: str) -> list[str]:
+    """Languages (of `languages`) without their own answer phrases (`kind="phrases"`) or yes/no words
+    (`kind="yes_no"`): their replies are read with the other languages' forms, English among them."""
+    table = ANSWER_PHRASES if kind == "phrases" else YES_NO
+    return sorted({lang for lang in languages if lang and lang.split("-")[0].lower() not in table})
 
 
 def _first_yes_no(text: str, yes: list[str], no: list[str]) -> tuple[int, int, str] | None:
@@ -183,6 +217,8 @@ def extract_yes_no(response: str, language: str | None = None) -> Extraction:
     unparsed, never a "no"."""
     text = unicodedata.normalize("NFKC", response).lower()
     own = YES_NO.get((language or "").split("-")[0].lower())
+    if own:
+        own = ([unicodedata.normalize("NFKC", w) for w in own[0]], [unicodedata.normalize("NFKC", w) for w in own[1]])
     best = (_first_yes_no(text, *own) if own else None) or _first_yes_no(text, _YES, _NO)
     if best is None:
         return Extraction(None, "unparsed")

@@ -76,6 +76,9 @@ def markdown(results: dict[str, Any]) -> str:
                       "|---|---|" + "---|" * width]
             lines += [f"| {lang} | {r['images']} | " + " | ".join(f"{w:.3f}" for w in r["mean"]) + " |"
                       for lang, r in router.items()]
+    for name, t in tasks.items():
+        for kind, langs in (t.get("english_fallback") or {}).items():
+            lines += ["", f"{name}: no {kind.replace('_', ' ')} of its own for {', '.join(langs)}: English ones used"]
     failed = [n for n, t in tasks.items() if t["failed"]]
     if failed:
         lines += ["", f"Warning: samples without an answer (failures, not scored) in: {', '.join(failed)}. "

@@ -284,6 +284,11 @@ def score_task(task: Task, answers: dict[str, dict[str, Any]], limit: int | None
         summary["answered_in_language"] = language_rates(preds, [s.language for s in ok])
     if unlabeled:
         summary["unlabeled"] = len(unlabeled)
+    fallback = {k: v for k, v in task.english_fallback([s.language for s in samples]).items() if v}
+    if fallback:  # languages this task has no instruction / answer phrase / yes-no word of its own for
+        summary["english_fallback"] = fallback
+        log.warning("%s: English forms used for %s", task.name, "; ".join(f"{k}: {', '.join(v)}"
+                                                                          for k, v in fallback.items()))
     rows = []
     idx = {s.id: i for i, s in enumerate(ok)}
     hidden = _unlabeled_rows(task, unlabeled, answers) if unlabeled else {}

@@ -176,7 +176,7 @@ def cvqa_repo(root: Path) -> None:
         {"image": img, "ID": "c0", "Subset": "('Japanese', 'Japan')", "Question": "これは何ですか？",
          "Translated Question": "What is this?", "Options": ["寿司", "ラーメン", "天ぷら", "そば"],
          "Translated Options": ["sushi", "ramen", "tempura", "soba"], "Label": 1, "Category": "Food"},
-        {"image": img, "ID": "c1", "Subset": "('Spanish', 'Mexico')", "Question": "¿Qué es esto?",
+        {"image": img, "ID": "c1", "Subset": "('Oromo', 'Ethiopia')", "Question": "Kun maali?",
          "Translated Question": "What is this?", "Options": ["taco", "mole", "pozole", "tamal"],
          "Translated Options": ["taco", "mole", "pozole", "tamale"], "Label": -1, "Category": "Food"},
     ], features)

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from polyvlm.eval.extract import extract_choice, extract_yes_no
+from polyvlm.eval.extract import english_fallback, extract_choice, extract_yes_no
 
 OPT_EN = {"A": "dog", "B": "cat", "C": "bird", "D": "horse"}
 OPT_ZH = {"A": "狗", "B": "猫", "C": "鸟", "D": "马"}
@@ -120,3 +120,29 @@ def test_yes_no_in_the_samples_language_first(response: str, language: str | Non
     """Swahili "si" means "not" and Spanish "sí" means "yes": the record's language decides; without one a word
     that is yes in one language and no in another is not guessed."""
     assert extract_yes_no(response, language).answer == expected
+
+
+@pytest.mark.parametrize("reply, letter", [
+    ("La réponse est B.", "B"), ("La respuesta correcta es C", "C"), ("Die richtige Antwort ist D.", "D"),
+    ("La risposta è B", "B"), ("Jawabannya adalah C.", "C"), ("Câu trả lời đúng là D", "D"), ("คำตอบคือ B", "B"),
+    ("答えはCです。", "C"), ("정답은 D입니다", "D"), ("सही उत्तर है B", "B"), ("উত্তর হল C", "C"),
+    ("Jibu ni D", "D"), ("Răspunsul corect este B", "B"), ("Die antwoord is C", "C"), ("התשובה היא D", "D"),
+])
+def test_answer_phrases_of_the_benchmarks_languages(reply: str, letter: str) -> None:
+    options = {"A": "a red car", "B": "a blue bus", "C": "a green train", "D": "a white boat"}
+    # every letter is mentioned first, so no letter stands alone: only the language's answer phrase can decide
+    assert extract_choice(f"A / B / C / D — {reply}", options).answer == letter
+
+
+@pytest.mark.parametrize("reply, lang, label", [
+    ("ใช่ ถูกต้อง", "th", "yes"), ("ไม่ใช่", "th", "no"), ("Có, đúng vậy", "vi", "yes"), ("Không.", "vi", "no"),
+    ("हाँ", "hi", "yes"), ("नहीं", "hi", "no"), ("না", "bn", "no"), ("Nu, nu este", "ro", "no"),
+    ("כן", "he", "yes"), ("Nee", "af", "no"), ("Sì", "it", "yes"),
+])
+def test_yes_no_words_of_the_benchmarks_languages(reply: str, lang: str, label: str) -> None:
+    assert extract_yes_no(reply, lang).answer == label
+
+
+def test_languages_without_forms_are_named() -> None:
+    assert english_fallback(["en", "zh", "om", "am", None], "phrases") == ["am", "om"]
+    assert english_fallback(["th", "quz"], "yes_no") == ["quz"]

@@ -131,4 +131,6 @@ def test_cvqa_scores_both_languages_and_leaves_hidden_labels_unscored(tmp_path: 
     rows = samples(tmp_path, "cvqa")
     assert rows["test/0"]["input"].startswith("Question: これは何ですか？ \n\n Options: A. 寿司\nB. ラーメン")
     assert rows["test/0/en"]["input"].startswith("Question: What is this? \n\n Options: A. sushi\nB. ramen")
-    assert rows["test/1"]["official_answer"] == "A" and rows["test/1"]["category"] == "Spanish-Mexico"
+    assert rows["test/1"]["official_answer"] == "A" and rows["test/1"]["category"] == "Oromo-Ethiopia"
+    # Oromo has no answer phrases of its own: its replies are read with the other languages' (English) forms
+    assert t["english_fallback"] == {"answer_phrases": ["om"]}

@@ -219,6 +219,11 @@ class Task:
         return ChatRequest(messages=messages, images=[load_image(r, where) for r in sample.images],
                            max_new_tokens=self.spec.max_new_tokens, temperature=0.0, language=sample.language)
 
+    def english_fallback(self, languages: list[str | None]) -> dict[str, list[str]]:
+        """What this task has no form of its own for, per kind ("instructions", "answer_phrases", "yes_no"): the
+        languages (of `languages`) that get the English form instead. The results list them."""
+        return {}
+
     # ---- scoring ---------------------------------------------------------------------------------------
     def extract(self, sample: Sample, prediction: str) -> Extraction:
         """The answer scored from a raw prediction (default: the prediction itself, trimmed)."""

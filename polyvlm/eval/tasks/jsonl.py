@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from polyvlm.data.records import RecordError, resolve_media
-from polyvlm.eval.extract import Extraction, extract_yes_no
+from polyvlm.eval.extract import Extraction, english_fallback, extract_yes_no
 from polyvlm.eval.tasks.base import Sample, Task, TaskError
 
 VQA_PROMPT = {
@@ -143,6 +143,12 @@ class YesNoTask(JsonlTask):
 
     def extract(self, sample: Sample, prediction: str) -> Extraction:
         return extract_yes_no(prediction, sample.language)
+
+    def english_fallback(self, languages: list[str | None]) -> dict[str, list[str]]:
+        instructions = [] if self.spec.prompt else sorted(
+            {lang for lang in languages if lang and lang.split("-")[0] not in YESNO_PROMPT})
+        return {"instructions": instructions,
+                "yes_no": english_fallback(languages, "yes_no")}
 
 
 class CaptionTask(JsonlTask):

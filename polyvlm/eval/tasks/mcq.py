@@ -9,7 +9,7 @@ import string
 import sys
 from pathlib import Path
 
-from polyvlm.eval.extract import Extraction, extract_choice
+from polyvlm.eval.extract import Extraction, english_fallback, extract_choice
 from polyvlm.eval.tasks.base import Sample, Task, TaskError
 
 # "Answer with the option's letter", per language; the template places it after the options.
@@ -119,6 +119,12 @@ class MCQTask(Task):
 
     def extract(self, sample: Sample, prediction: str) -> Extraction:
         return extract_choice(prediction, sample.options)
+
+    def english_fallback(self, languages: list[str | None]) -> dict[str, list[str]]:
+        # a task's own prompt is the user's choice; otherwise {instruction} comes from INSTRUCTIONS, else English
+        instructions = [] if self.spec.prompt else sorted(
+            {lang for lang in languages if lang and lang.split("-")[0] not in INSTRUCTIONS})
+        return {"instructions": instructions, "answer_phrases": english_fallback(languages, "phrases")}
 
     def corpus_score(self, metric: str, samples: list[Sample], answers: list[str | None],
                      per_sample: list[float]) -> float:

@@ -9,7 +9,7 @@ import random
 import re
 from typing import Any
 
-from polyvlm.eval.extract import Extraction, extract_choice, extract_yes_no
+from polyvlm.eval.extract import Extraction, english_fallback, extract_choice, extract_yes_no
 from polyvlm.eval.metrics import official as off
 from polyvlm.eval.metrics.caption import cider_d_scores
 from polyvlm.eval.tasks.base import Sample, TaskError
@@ -68,6 +68,9 @@ class MaRVL(PublishedTask):
             if low.startswith("true") or low.startswith("false"):
                 return Extraction("yes" if low.startswith("true") else "no", "true_false")
         return got
+
+    def english_fallback(self, languages: list[str | None]) -> dict[str, list[str]]:
+        return {"yes_no": english_fallback(languages, "yes_no")}
 
     def official(self, samples: list[Sample], predictions: list[str], rng: random.Random) -> Official:
         targets = ["true" if s.target == "yes" else "false" for s in samples]
@@ -162,6 +165,9 @@ class _LetterTask(PublishedTask):
 
     def extract(self, sample: Sample, prediction: str) -> Extraction:
         return extract_choice(prediction, sample.options)
+
+    def english_fallback(self, languages: list[str | None]) -> dict[str, list[str]]:
+        return {"answer_phrases": english_fallback(languages, "phrases")}  # prompts: the official ones
 
 
 _CVQA_CODES = {

@@ -10,6 +10,7 @@ import random
 import re
 from typing import Any
 
+from polyvlm.eval.extract import english_fallback
 from polyvlm.eval.metrics.official import vlmeval_can_infer
 from polyvlm.eval.tasks.base import Sample, TaskError
 from polyvlm.eval.tasks.hub import MissingSplit, download_command, repo_file
@@ -72,6 +73,9 @@ class ParrotTask(MCQTask, PublishedTask):
         out = super().describe()
         out["files"] = cls.pattern.format(split="{" + ",".join(cls.splits) + "}")
         return out
+
+    def english_fallback(self, languages: list[str | None]) -> dict[str, list[str]]:
+        return {"answer_phrases": english_fallback(languages, "phrases")}  # instructions: Parrot's, every language
 
     def official(self, samples: list[Sample], predictions: list[str], rng: random.Random) -> Official:
         read = [vlmeval_can_infer(p, dict(s.options)) for s, p in zip(samples, predictions)]
