@@ -166,12 +166,26 @@ def load_delta(model: PolyVLM, path: str | Path) -> None:
     model.eval()
 
 
+def prefix_tokens(processor: Processor) -> int:
+    """Tokens before PandaGPT's text part: `<s>`, `### Human: <Img>` and the one media row."""
+    return 2 + len(processor.tokenizer("### Human: <Img>", add_special_tokens=False).input_ids)
+
+
+def set_max_tgt_len(model: PolyVLM, processor: Processor, max_tgt_len: int) -> None:
+    """PandaGPT's `max_tgt_len` caps the text after the media row (openllama.py process_batch_instance cuts
+    input_ids[:, :max_tgt_len]); polyvlm's `max_length` counts the whole sequence: the prefix is added."""
+    n = max_tgt_len + prefix_tokens(processor)
+    processor.config.max_length = model.cfg.max_length = n
+
+
 def build(llm: str, imagebind: str, delta: str | Path | None = None, imagebind_arch: dict | None = None,
-          max_length: int = 512) -> tuple[PolyVLM, Processor]:
-    """PandaGPT from a Vicuna directory, an ImageBind file and (optionally) a released delta."""
+          max_tgt_len: int = 512) -> tuple[PolyVLM, Processor]:
+    """PandaGPT from a Vicuna directory, an ImageBind file and (optionally) a released delta; `max_tgt_len`
+    as PandaGPT counts it (text tokens after the media row; the released 13B delta used 400)."""
     from polyvlm.models.factory import build as build_model
 
-    model, processor = build_model(model_config(llm, imagebind, imagebind_arch, max_length))
+    model, processor = build_model(model_config(llm, imagebind, imagebind_arch, max_tgt_len))
+    set_max_tgt_len(model, processor, max_tgt_len)
     if delta:
         load_delta(model, delta)
     return model, processor

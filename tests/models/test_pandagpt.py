@@ -190,7 +190,7 @@ def _delta_dir(files, tmp_path, sidecar: bool = True):
     (d / "pytorch_model.pt").write_bytes((files / "pytorch_model.pt").read_bytes())
     if sidecar:
         (d / "pandagpt.json").write_text(json.dumps({"llm": str(files / "vicuna"), "imagebind": "../ib.pth",
-                                                     "imagebind_arch": ARCH}))
+                                                     "imagebind_arch": ARCH, "max_tgt_len": 40}))
         (tmp_path / "ib.pth").write_bytes((files / "imagebind.pth").read_bytes())
     return d
 
@@ -204,6 +204,9 @@ def test_layout_detects_and_loads_the_delta(files, loaded, tmp_path):
     d = _delta_dir(files, tmp_path)
     assert detect_layout(d) == "pandagpt"
     model, processor = polyvlm.load(f"pandagpt:{d}")
+    # max_tgt_len counts the text after <s>### Human: <Img> + the row, as openllama.py does
+    prefix = 2 + len(processor.tokenizer("### Human: <Img>", add_special_tokens=False).input_ids)
+    assert processor.config.max_length == 40 + prefix
     ref, _ = loaded
     ids = torch.tensor([[processor.tokenizer.bos_token_id, 40, 53, 89]])
     with torch.no_grad():

@@ -2,8 +2,8 @@
 `pytorch_model.pt` (llama_proj + LoRA, fp16, read with weights_only), applied on a Vicuna directory and
 ImageBind's `imagebind_huge.pth`, which are found in this order:
 
-1. `pandagpt.json` next to the delta: {"llm": DIR, "imagebind": FILE, "imagebind_arch": {...}} (paths
-   relative to the delta directory or absolute);
+1. `pandagpt.json` next to the delta: {"llm": DIR, "imagebind": FILE, "imagebind_arch": {...},
+   "max_tgt_len": 400} (paths relative to the delta directory or absolute);
 2. $POLYVLM_PANDAGPT_LLM and $POLYVLM_PANDAGPT_IMAGEBIND (the ImageBind file also from the loader's
    `vision_tower` option, `--vision-tower`);
 3. PandaGPT's own tree: DELTA = pretrained_ckpt/pandagpt_ckpt/{7b,13b} -> pretrained_ckpt/vicuna_ckpt/{7b,13b}_v0
@@ -39,7 +39,8 @@ def _sidecar(path: Path) -> dict:
 
 
 def locate(path: Path, opts: LoadOptions) -> tuple[Path, Path, dict]:
-    """(Vicuna directory, ImageBind file, ImageBind architecture kwargs) for the delta directory `path`."""
+    """(Vicuna directory, ImageBind file, ImageBind architecture kwargs) for the delta directory `path`;
+    a `max_tgt_len` of pandagpt.json is read by `load`."""
     side = _sidecar(path)
     rel = lambda p: (path / p) if p and not Path(p).is_absolute() else (Path(p) if p else None)  # noqa: E731
     llm = rel(side.get("llm")) or (Path(os.environ[ENV_LLM]) if os.environ.get(ENV_LLM) else None)
@@ -92,6 +93,11 @@ class PandaGPTLayout(CheckpointLayout):
         except (ValueError, FileNotFoundError) as e:
             raise LayoutError(str(e)) from None
         model.to(DTYPES[cfg.dtype])
+        tgt = _sidecar(path).get("max_tgt_len")
+        if tgt is not None:
+            if not isinstance(tgt, int) or tgt < 1:
+                raise LayoutError(f"{path / SIDECAR}: max_tgt_len must be a positive integer, got {tgt!r}")
+            pandagpt.set_max_tgt_len(model, processor, tgt)
         if opts.cfg is not None and opts.cfg.connector != "pool1":
             raise LayoutError(f"model.connector '{opts.cfg.connector}' differs from PandaGPT's pool1 ({path})")
         log.info("read PandaGPT delta %s on %s and %s", path / DELTA, llm, ib)
