@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MEDIA_KEYS = ("image", "audio", "video")
-PLACEHOLDERS = {"image": "<image>", "audio": "<audio>", "video": "<video>"}
+from polyvlm.media import PLACEHOLDERS, RECORD_KEYS
+
+# read from the Modality registry (polyvlm/media) at each use: a modality registered there is a record key here
+MEDIA_KEYS = RECORD_KEYS
 ROLE_ALIASES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
 
 

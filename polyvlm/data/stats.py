@@ -22,7 +22,10 @@ from polyvlm.data.langs import normalize_language
 from polyvlm.data.readers import expand_paths, iter_raw
 from polyvlm.data.records import MEDIA_KEYS, PLACEHOLDERS
 
-MODALITIES = ("text-only", "image", "multi-image", "video", "audio", "mixed")
+
+def stat_modalities() -> tuple[str, ...]:
+    """The modality mix's rows: text-only, image, multi-image, every other registered modality (polyvlm.media), mixed."""
+    return ("text-only", "image", "multi-image", *(m for m in MEDIA_KEYS if m != "image"), "mixed")
 
 
 def modality_of(obj: dict) -> str:
@@ -82,7 +85,7 @@ class Stats:
     def to_dict(self) -> dict[str, Any]:
         return {
             "records": self.records, "unreadable_records": self.unreadable, "turns": self.turns,
-            "modality": {m: self.modality.get(m, 0) for m in MODALITIES},
+            "modality": {m: self.modality.get(m, 0) for m in stat_modalities()},
             "languages": dict(self.languages.most_common()),
             "sources": dict(self.sources.most_common()),
             "length_unit": self.unit, "length": self.length_summary(),
@@ -93,7 +96,7 @@ class Stats:
         """A plain-text report for the terminal."""
         lines = [f"records  {self.records:>12,}" + (f"   (unreadable: {self.unreadable:,})" if self.unreadable else ""),
                  f"turns    {self.turns:>12,}   ({self.turns / max(self.records, 1):.2f} per record)", "", "modality"]
-        for m in MODALITIES:
+        for m in stat_modalities():
             n = self.modality.get(m, 0)
             lines.append(f"  {m:<12} {n:>12,}  {100 * n / max(self.records, 1):5.1f}%")
         lines.append(f"\nlanguages ({len(self.languages)})")
@@ -116,7 +119,7 @@ class Stats:
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(2, 3, figsize=(16, 9))
-        mods = [m for m in MODALITIES if self.modality.get(m)] or ["text-only"]
+        mods = [m for m in stat_modalities() if self.modality.get(m)] or ["text-only"]
         ax[0, 0].bar(mods, [self.modality.get(m, 0) for m in mods], color="tab:blue")
         ax[0, 0].set_title("modality")
         top = self.languages.most_common(25)

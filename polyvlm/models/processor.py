@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 from transformers import PreTrainedTokenizerBase
 
-from polyvlm.data.records import PLACEHOLDERS, RecordError, Turn
+from polyvlm.data.records import RecordError, Turn
+from polyvlm.media import PLACEHOLDERS
 from polyvlm.models.encoders.vision import preprocess_images
 from polyvlm.models.templates import get_template
 from polyvlm.models.tokenizer import load_tokenizer
@@ -53,7 +54,10 @@ class Processor:
         self.tokenizer = tokenizer
         self.config = config
         self.template = get_template(config.template, tokenizer.bos_token)
-        self.media_token_ids = {m: tokenizer.convert_tokens_to_ids(p) for m, p in PLACEHOLDERS.items()}
+        # every registered modality whose placeholder is a token of this tokenizer (polyvlm.media)
+        unk = tokenizer.unk_token_id
+        self.media_token_ids = {m: i for m, p in PLACEHOLDERS.items()
+                                if (i := tokenizer.convert_tokens_to_ids(p)) is not None and (i != unk or p == tokenizer.unk_token)}
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         eot_ids = tokenizer.encode(self.template.eot, add_special_tokens=False)
         self.stop_ids = {i for i in [tokenizer.eos_token_id, *(eot_ids if len(eot_ids) == 1 else [])] if i is not None}
@@ -84,6 +88,10 @@ class Processor:
             # a token overlapping an answer span is supervised (e.g. " red" after "ASSISTANT:" in vicuna_v1)
             sup = j < len(spans) and start < spans[j][1] and end > spans[j][0]
             labels.append(tok if sup else IGNORE)
+        for m, n in (n_media or {}).items():
+            if n and m not in self.media_token_ids:
+                raise RecordError(f"{n} {m} input(s) but this tokenizer has no {PLACEHOLDERS.get(m, m)} token", source,
+                                  record_id, code="unsupported_modality")
         counts = {m: ids.count(t) for m, t in self.media_token_ids.items() if t is not None}
         want = {m: (n_media or {}).get(m, 0) for m in counts}
         for m in counts:

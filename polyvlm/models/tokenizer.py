@@ -8,7 +8,9 @@ from collections.abc import Iterable
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-MEDIA_TOKENS = ["<image>", "<audio>", "<video>"]
+from polyvlm.media import PLACEHOLDERS
+
+MEDIA_TOKENS = ["<image>", "<audio>", "<video>"]  # trained into the built-in vocabularies (ids stay fixed)
 SPECIAL_TOKENS = [
     "<|endoftext|>", "<|im_start|>", "<|im_end|>",
     "<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
@@ -30,17 +32,24 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 2000, chat_template:
         tokenizer_object=tok, bos_token="<s>", eos_token="<|endoftext|>", pad_token="<pad>",
         additional_special_tokens=[t for t in SPECIAL_TOKENS if t not in ("<s>", "<|endoftext|>", "<pad>")],
     )
+    _add_placeholders(fast)
     if chat_template:
         fast.chat_template = chat_template
     return fast
 
 
+def _add_placeholders(tok: PreTrainedTokenizerBase) -> None:
+    """Every registered modality's placeholder (polyvlm.media) as one special token, added after the vocabulary
+    (so the ids of existing tokens do not move)."""
+    missing = [t for t in PLACEHOLDERS.values() if t not in tok.get_vocab()]
+    if missing:
+        tok.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
+
+
 def load_tokenizer(path: str) -> PreTrainedTokenizerBase:
     """Load a local tokenizer directory and make sure the media placeholders are single special tokens."""
     tok = AutoTokenizer.from_pretrained(path)
-    missing = [t for t in MEDIA_TOKENS if t not in tok.get_vocab()]
-    if missing:
-        tok.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
+    _add_placeholders(tok)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok

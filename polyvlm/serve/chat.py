@@ -25,13 +25,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_images(paths: list[str]) -> list:
-    from polyvlm.train.dataset import open_image
+    """`--image` files as RGB images (polyvlm.media); a missing or unreadable one raises naming the file."""
+    from polyvlm import media
 
     out = []
     for p in paths:
         if not Path(p).is_file():
             raise FileNotFoundError(f"{p}: no such image file")
-        out.append(open_image(Path(p), p))
+        out.append(media.load("image", Path(p), where=p))
     return out
 
 

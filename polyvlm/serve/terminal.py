@@ -1,48 +1,68 @@
-"""Interactive terminal chat over a Generator: multi-turn, `/image`, `/audio`, `/video`, `/reset`, `/quit`, streamed replies."""
+"""Interactive terminal chat over a Generator: multi-turn, `/<modality> PATH` for every registered modality
+(`/image`, `/audio`, `/video`, ...), `/reset`, `/quit`, streamed replies."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from polyvlm.data.records import PLACEHOLDERS
+from polyvlm import media
 from polyvlm.infer import ChatRequest, Generator
+from polyvlm.media import PLACEHOLDERS
 from polyvlm.serve.config import ServeConfig
 from polyvlm.serve.errors import APIError
-from polyvlm.serve.media import load_audio, load_image, load_video_frames
+from polyvlm.serve.media import load_media
 from polyvlm.serve.protocol import fit_context
 from polyvlm.serve.stops import truncate_at_stop
 
-HELP = """commands:
-  /image PATH   attach an image to your next message
-  /audio PATH   attach an audio clip (WAV, FLAC, OGG, MP3) to your next message
-  /video PATH   attach a video (frames go to the image encoder) to your next message
-  /reset        forget the conversation and attached media
-  /help         show this help
-  /quit         leave (Ctrl-D works too)
-Ctrl-C stops an answer as it streams."""
+
+def help_text() -> str:
+    """The command list: one `/<modality> PATH` per registered modality."""
+    lines = [f"  {'/' + m.name + ' PATH':<14}attach {m.help or 'a ' + m.name}" for m in media.modalities()]
+    return "\n".join(["commands (attached media go with your next message):", *lines,
+                      "  /reset        forget the conversation and attached media",
+                      "  /help         show this help",
+                      "  /quit         leave (Ctrl-D works too)",
+                      "Ctrl-C stops an answer as it streams."])
+
+
+_FIELDS = {f.name for f in dataclasses.fields(ChatRequest)}
 
 
 @dataclass
 class ChatSession:
-    """The conversation so far: messages carry placeholders; media are in the order of their placeholders."""
+    """The conversation so far: messages carry placeholders; `media[m]` holds modality m's inputs in the order
+    of its placeholders."""
 
     messages: list[dict[str, str]] = field(default_factory=list)
-    images: list[Any] = field(default_factory=list)
-    audios: list[Any] = field(default_factory=list)
+    media: dict[str, list[Any]] = field(default_factory=dict)
     pending: list[tuple[str, list[Any]]] = field(default_factory=list)  # (modality, items) for the next message
+
+    @property
+    def images(self) -> list[Any]:
+        return self.media.setdefault("image", [])
+
+    @property
+    def audios(self) -> list[Any]:
+        return self.media.setdefault("audio", [])
 
     def reset(self) -> None:
         """Forget turns and media; a system prompt stays."""
         self.messages[:] = [m for m in self.messages if m["role"] == "system"]
-        self.images.clear(), self.audios.clear(), self.pending.clear()
+        self.media.clear(), self.pending.clear()
 
 
 def _attach(session: ChatSession, kind: str, arg: str, gen: Generator, cfg: ServeConfig) -> str:
-    """Load media named by a /image, /audio or /video command; returns the line to print."""
-    modality = "audio" if kind == "audio" else "image"
+    """Load media named by a `/<modality> PATH` command; returns the line to print.
+
+    A video goes to a model with a video encoder as one video; otherwise (or when this build's request type
+    carries no videos) its sampled frames go to the image encoder, as the server does."""
+    modality = kind
+    if kind == "video" and ("video" not in gen.modalities or "videos" not in _FIELDS):
+        modality = "image"
     if modality not in gen.modalities:
         return f"error: this model does not accept {kind} input (it accepts {', '.join(sorted(gen.modalities)) or 'text only'})"
     if not arg:
@@ -51,28 +71,39 @@ def _attach(session: ChatSession, kind: str, arg: str, gen: Generator, cfg: Serv
     if not path.is_file():
         return f"error: {path}: no such file"
     try:
-        if kind == "image":
-            items = [load_image(path.read_bytes(), cfg, str(path))]
-        elif kind == "video":
-            items = load_video_frames(path, cfg, str(path))
-        else:
-            items = [load_audio(path.read_bytes(), cfg, str(path))]
+        item = load_media(kind, path, cfg, str(path))
     except APIError as e:
         return f"error: {e.message}"
+    items = item if kind == "video" and modality == "image" else [_video(item) if kind == "video" else item]
     session.pending.append((modality, items))
-    extra = f" ({len(items)} frames)" if kind == "video" else ""
+    extra = f" ({len(item)} frames)" if kind == "video" else ""
     return f"[attached {kind} {path.name}{extra}; it goes with your next message]"
+
+
+def _video(frames: list[Any]) -> Any:
+    """Sampled frames as the request type's video (infer's `Video`, where this build has one)."""
+    try:
+        from polyvlm.infer import Video  # type: ignore[attr-defined]
+    except ImportError:
+        return frames
+    return Video(frames=frames)
 
 
 def ask(session: ChatSession, text: str, gen: Generator, out: TextIO, cfg: ServeConfig, *, max_tokens: int,
         temperature: float, top_p: float, seed: int | None = None) -> str | None:
     """Send one user message (with pending media), stream the reply to `out`; returns it, or None on an error."""
-    heads, images, audios = [], list(session.images), list(session.audios)
+    heads, now = [], {m: list(v) for m, v in session.media.items()}
     for modality, items in session.pending:
         heads.append(PLACEHOLDERS[modality] * len(items))
-        (images if modality == "image" else audios).extend(items)
+        now.setdefault(modality, []).extend(items)
     msg = {"role": "user", "content": "\n".join([*heads, text])}
-    req = ChatRequest(messages=[*session.messages, msg], images=images, audios=audios, max_new_tokens=max_tokens,
+    carried = {f"{m}s": v for m, v in now.items() if f"{m}s" in _FIELDS}
+    if len(carried) < sum(1 for v in now.values() if v):
+        out.write("error: this build's request type cannot carry "
+                  f"{', '.join(m for m, v in now.items() if v and f'{m}s' not in _FIELDS)} input\n")
+        session.pending = []
+        return None
+    req = ChatRequest(messages=[*session.messages, msg], **carried, max_new_tokens=max_tokens,
                       temperature=temperature, top_p=top_p, seed=seed)
     try:
         fit_context(gen, req, strict=False)
@@ -91,7 +122,7 @@ def ask(session: ChatSession, text: str, gen: Generator, out: TextIO, cfg: Serve
     out.write("\n")
     out.flush()
     session.messages += [msg, {"role": "assistant", "content": reply}]
-    session.images, session.audios, session.pending = images, audios, []
+    session.media, session.pending = now, []
     return reply
 
 
@@ -141,8 +172,8 @@ def run_chat(gen: Generator, inp: TextIO | None = None, out: TextIO | None = Non
                 session.reset()
                 out.write("[conversation cleared]\n")
             elif cmd == "help":
-                out.write(HELP + "\n")
-            elif cmd in ("image", "audio", "video"):
+                out.write(help_text() + "\n")
+            elif cmd in media.MODALITIES:
                 out.write(_attach(session, cmd, arg, gen, cfg) + "\n")
             else:
                 out.write(f"error: unknown command /{cmd}; /help lists the commands\n")

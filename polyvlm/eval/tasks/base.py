@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 import os
 from dataclasses import dataclass, field, fields
@@ -43,14 +41,17 @@ class Sample:
         return [] if self.target is None else [str(self.target)]
 
 
-def _open_image(ref: Any) -> Any:
-    from PIL import Image
+def _media(fn: Any, ref: Any, where: str) -> Any:
+    """Run a polyvlm.media reader on a path, a `base64,<data>` string or a picture still inside its dataset
+    (published benchmarks: `.raw()` bytes); a refusal is a TaskError naming `where`."""
+    from polyvlm import media
 
-    if not isinstance(ref, str):  # a picture still inside its dataset (published benchmarks): `.open()`
-        return ref.open()
-    if ref.startswith("base64,"):
-        return Image.open(io.BytesIO(base64.b64decode(ref[len("base64,"):], validate=True)))
-    return Image.open(ref)
+    src = ref.raw() if not isinstance(ref, str) else ref if media.is_inline(ref) else Path(ref)
+    try:
+        return fn("image", src, where=where)
+    except media.MediaError as e:
+        what = "base64 image" if str(ref).startswith("base64,") else f"image {ref}"
+        raise TaskError(f"{where}: {what} cannot be decoded ({e.code}: {e.reason})") from None
 
 
 def image_label(ref: Any) -> str:
@@ -60,20 +61,16 @@ def image_label(ref: Any) -> str:
 
 def load_image(ref: Any, where: str = "") -> Any:
     """A PIL RGB image from a path or a `base64,<data>` string; a bad one raises TaskError naming `where`."""
-    try:
-        return _open_image(ref).convert("RGB")
-    except (OSError, ValueError, SyntaxError) as e:
-        what = "base64 image" if str(ref).startswith("base64,") else f"image {ref}"
-        raise TaskError(f"{where}: {what} cannot be decoded ({type(e).__name__}: {e})") from None
+    from polyvlm import media
+
+    return _media(media.load, ref, where)
 
 
 def check_image(ref: Any, where: str) -> None:
     """Reads only the header, so a broken picture stops the run before any model is asked anything."""
-    try:
-        _open_image(ref).close()
-    except (OSError, ValueError, SyntaxError) as e:
-        what = "base64 image" if str(ref).startswith("base64,") else f"image {ref}"
-        raise TaskError(f"{where}: {what} cannot be decoded ({type(e).__name__}: {e})") from None
+    from polyvlm import media
+
+    _media(media.probe, ref, where)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Audio (PandaGPT-style): reading WAV/FLAC to 16 kHz mono, Whisper log-mel features in torch, and the
+"""Audio (PandaGPT-style): Whisper log-mel features in torch of 16 kHz waveforms (decoded by polyvlm.media), and the
 Whisper encoder (from a local directory or a config) that turns them into frame features.
 
 Whisper's features: 25 ms Hann windows (n_fft 400) every 10 ms (hop 160) at 16 kHz, power spectrum,
@@ -8,7 +8,6 @@ to the encoder's fixed input length (30 s for released models: 3000 frames -> 15
 
 from __future__ import annotations
 
-from math import gcd
 from pathlib import Path
 
 import numpy as np
@@ -19,35 +18,19 @@ from transformers import PretrainedConfig, WhisperConfig, WhisperModel
 from transformers.audio_utils import mel_filter_bank
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from polyvlm.data.records import RecordError
+from polyvlm.media.audio import SAMPLE_RATE, resample
 from polyvlm.models.encoders import ENCODERS, build_encoder
 
-SAMPLE_RATE = 16_000
+__all__ = ["SAMPLE_RATE", "AudioEncoder", "LogMel", "build_audio_encoder", "load_audio", "resample"]
 N_FFT = 400
 HOP = 160
 
 
-def resample(wave: np.ndarray, sr: int, target: int = SAMPLE_RATE) -> np.ndarray:
-    """1-D waveform at `sr` -> at `target` Hz (polyphase filtering)."""
-    if sr == target:
-        return wave.astype(np.float32, copy=False)
-    from scipy.signal import resample_poly
-
-    g = gcd(sr, target)
-    return resample_poly(wave, target // g, sr // g).astype(np.float32)
-
-
 def load_audio(path: str | Path, source: str = "", record_id: str | None = None) -> np.ndarray:
-    """WAV/FLAC/OGG file -> float32 mono waveform [samples] at 16 kHz."""
-    import soundfile as sf
+    """WAV/FLAC/OGG file -> float32 mono waveform [samples] at 16 kHz (polyvlm.media; RecordError when unreadable)."""
+    from polyvlm.data.media import decode_media
 
-    try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as e:  # soundfile raises LibsndfileError / RuntimeError for bad data
-        raise RecordError(f"unreadable audio '{Path(path).name}': {e}", source, record_id, code="media_unreadable") from None
-    if data.shape[0] == 0:
-        raise RecordError(f"audio '{Path(path).name}' is empty", source, record_id, code="media_unreadable")
-    return resample(data.mean(axis=1), int(sr))
+    return decode_media("audio", Path(path), None, source, record_id)
 
 
 class LogMel(nn.Module):

@@ -9,15 +9,16 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from polyvlm.media import modalities
 from polyvlm.models.anyres import Layout, layout, merge, parse_mode, parse_pinpoints
 from polyvlm.models.encoders.media import MediaBatch
 from polyvlm.models.encoders.video import pool_frames, pooled_side
+from polyvlm.registry import Registry
 
 if TYPE_CHECKING:
     from polyvlm.models.vlm import PolyVLM
 
 IGNORE = -100
-MODALITIES = ("image", "video", "audio")
 
 
 class RouterStats:
@@ -81,7 +82,7 @@ def embed_media(model: PolyVLM, input_ids: torch.Tensor, media: MediaBatch | tor
     restart at 0 per sample).
     """
     media = MediaBatch.of(media)
-    ids = {m: model.media_token_ids.get(m) for m in MODALITIES}
+    ids = {m.name: model.media_token_ids.get(m.name) for m in modalities()}
     is_media = torch.zeros_like(input_ids, dtype=torch.bool)
     for t in ids.values():
         if t is not None:
@@ -103,8 +104,7 @@ def embed_media(model: PolyVLM, input_ids: torch.Tensor, media: MediaBatch | tor
         mask = prompt_mask[rows] & (segment[rows] == segment[rows, cols].unsqueeze(1))
         return static[rows], mask
 
-    for modality in MODALITIES:
-        tok = ids[modality]
+    for modality, tok in ids.items():
         if tok is None:
             continue
         slots = input_ids == tok
@@ -122,52 +122,74 @@ def embed_media(model: PolyVLM, input_ids: torch.Tensor, media: MediaBatch | tor
     return embeds
 
 
-def _features(model: PolyVLM, modality: str, media: MediaBatch, slots: torch.Tensor, n_slots: int, prompts_for) -> list[torch.Tensor]:
-    """Feature rows per input of `modality` ([t_i, d] each), in placeholder order."""
-    dev = model.device
-    if modality == "image":
-        if media.pixels is None or media.n_images == 0:
-            return []
-        with _frozen(model.vision):
-            feats, cls = model.vision.forward_with_cls(media.pixels.to(dev))  # [v, t, d_enc], [v, d_enc]
-        anyres = parse_mode(model.cfg.image_aspect_ratio) is not None
-        lays = anyres_layouts(model, media.image_sizes) if anyres else []
-        counts = [lay.tokens for lay in lays] if anyres else [feats.shape[1]] * media.n_images
-        prompt = mask = None
-        if model.connector.needs_prompt and sum(counts) == n_slots:
-            prompt, mask = prompts_for(slots, counts)  # per image
-            rep = torch.tensor(media.image_views, device=prompt.device)
-            prompt, mask = prompt.repeat_interleave(rep, 0), mask.repeat_interleave(rep, 0)  # per view
-        langs = [lang for lang, n in zip(media.image_langs, media.image_views) for _ in range(n)]
-        out = _project(model, feats, cls, prompt, mask, langs)  # [v, t, d_lm]
-        if not anyres:
-            return list(out)
-        res, at = [], 0
-        for lay in lays:
-            res.append(merge(out[at : at + lay.views], lay, model.image_newline))
-            at += lay.views
-        return res
-    if modality == "video":
-        if not media.video:
-            return []
-        frames = torch.cat(media.video).to(dev)
-        with _frozen(model.vision):
-            feats, _ = model.vision.forward_with_cls(frames)
-        if model.vision.has_cls and model.vision.select == "full":
-            feats = feats[:, 1:]
-        out = model.connector.project(feats.to(model.connector.dtype))  # the moe mixture routes images only
-        if out.shape[1] > 1:
-            out = pool_frames(out)  # 2x2 over the patch grid
-        sizes = [v.shape[0] for v in media.video]
-        return [x.flatten(0, 1) for x in torch.split(out, sizes)]
+def _image_features(model: PolyVLM, media: MediaBatch, slots: torch.Tensor, n_slots: int, prompts_for) -> list[torch.Tensor]:
+    """Per image its feature rows [t_i, d_lm] (pad: one view; anyres: base + tiles merged)."""
+    if media.pixels is None or media.n_images == 0:
+        return []
+    with _frozen(model.vision):
+        feats, cls = model.vision.forward_with_cls(media.pixels.to(model.device))  # [v, t, d_enc], [v, d_enc]
+    anyres = parse_mode(model.cfg.image_aspect_ratio) is not None
+    lays = anyres_layouts(model, media.image_sizes) if anyres else []
+    counts = [lay.tokens for lay in lays] if anyres else [feats.shape[1]] * media.n_images
+    prompt = mask = None
+    if model.connector.needs_prompt and sum(counts) == n_slots:
+        prompt, mask = prompts_for(slots, counts)  # per image
+        rep = torch.tensor(media.image_views, device=prompt.device)
+        prompt, mask = prompt.repeat_interleave(rep, 0), mask.repeat_interleave(rep, 0)  # per view
+    langs = [lang for lang, n in zip(media.image_langs, media.image_views) for _ in range(n)]
+    out = _project(model, feats, cls, prompt, mask, langs)  # [v, t, d_lm]
+    if not anyres:
+        return list(out)
+    res, at = [], 0
+    for lay in lays:
+        res.append(merge(out[at : at + lay.views], lay, model.image_newline))
+        at += lay.views
+    return res
+
+
+def _video_features(model: PolyVLM, media: MediaBatch, *_) -> list[torch.Tensor]:
+    """Per video its frames' pooled feature rows [f * t', d_lm]."""
+    if not media.video:
+        return []
+    frames = torch.cat(media.video).to(model.device)
+    with _frozen(model.vision):
+        feats, _ = model.vision.forward_with_cls(frames)
+    if model.vision.has_cls and model.vision.select == "full":
+        feats = feats[:, 1:]
+    out = model.connector.project(feats.to(model.connector.dtype))  # the moe mixture routes images only
+    if out.shape[1] > 1:
+        out = pool_frames(out)  # 2x2 over the patch grid
+    sizes = [v.shape[0] for v in media.video]
+    return [x.flatten(0, 1) for x in torch.split(out, sizes)]
+
+
+def _audio_features(model: PolyVLM, media: MediaBatch, *_) -> list[torch.Tensor]:
+    """Per clip its feature rows [P', d_lm]."""
     if media.audio is None or media.audio.shape[0] == 0:
         return []
     if model.audio is None:
         raise ValueError("audio inputs given but this model has no audio encoder (set model.audio or model.audio_config)")
     with _frozen(model.audio):
-        feats = model.audio(media.audio.to(dev))  # [n, P', d_a]
+        feats = model.audio(media.audio.to(model.device))  # [n, P', d_a]
     out = model.audio_connector(feats.to(next(model.audio_connector.parameters()).dtype))
     return list(out)
+
+
+# modality -> features(model, media, slots, n_slots, prompts_for) -> feature rows per input, in placeholder order;
+# a modality added in polyvlm/media registers its encoder's function here
+FEATURES: Registry = Registry("modality features")
+FEATURES.register("image")(_image_features)
+FEATURES.register("video")(_video_features)
+FEATURES.register("audio")(_audio_features)
+
+
+def _features(model: PolyVLM, modality: str, media: MediaBatch, slots: torch.Tensor, n_slots: int, prompts_for) -> list[torch.Tensor]:
+    """Feature rows per input of `modality` ([t_i, d] each), in placeholder order."""
+    if modality not in FEATURES:
+        if n_slots:
+            raise ValueError(f"{n_slots} {modality} placeholder tokens but this model has no {modality} encoder")
+        return []
+    return FEATURES.get(modality)(model, media, slots, n_slots, prompts_for)
 
 
 def media_tokens(model: PolyVLM) -> dict[str, int]:

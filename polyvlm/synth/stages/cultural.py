@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
+from polyvlm import media
 from polyvlm.data.langs import normalize_language
 from polyvlm.data.records import RecordError
 from polyvlm.synth import textcheck
@@ -49,7 +51,6 @@ class MediaFilter(Stage):
 
     async def process(self, record: dict) -> Result:
         import imagehash
-        from PIL import Image
 
         p = self.params
         alt = record.get(p.alt_text_key)
@@ -64,16 +65,20 @@ class MediaFilter(Stage):
             return reject("invalid_record", str(e))
         if len(images) != 1:
             return reject("invalid_record", f"id={record.get('id')}: expected one image, got {len(images)}")
+        ref = images[0]
+        limits = media.MediaLimits(max_pixels=p.max_side * p.max_side)  # larger is refused from the header
         try:
-            with Image.open(images[0]) as img:
-                w, h = img.size
-                if min(w, h) < p.min_side or max(w, h) > p.max_side:
-                    return reject("image_size", f"image {w}x{h} outside [{p.min_side}, {p.max_side}] pixels")
-                if not p.min_aspect <= w / h <= p.max_aspect:
-                    return reject("aspect_ratio", f"aspect ratio {w / h:.2f} outside [{p.min_aspect}, {p.max_aspect}]")
-                phash = str(imagehash.phash(img.convert("RGB")))
-        except OSError as e:
-            return reject("media_unreadable", f"cannot decode image {record.get('image')}: {e}")
+            raw = media.read_source(ref if media.is_inline(ref) else Path(ref), where=str(record.get("image"))[:80])
+            w, h = media.image.probe_image(raw, limits, "image")["size"]
+            if min(w, h) < p.min_side or max(w, h) > p.max_side:
+                return reject("image_size", f"image {w}x{h} outside [{p.min_side}, {p.max_side}] pixels")
+            if not p.min_aspect <= w / h <= p.max_aspect:
+                return reject("aspect_ratio", f"aspect ratio {w / h:.2f} outside [{p.min_aspect}, {p.max_aspect}]")
+            phash = str(imagehash.phash(media.image.load_image(raw, limits, "image")))
+        except media.MediaError as e:
+            if e.code == "image_too_large":
+                return reject("image_size", f"{e.reason}; the largest side allowed is {p.max_side} pixels")
+            return reject("media_unreadable", f"cannot decode image {record.get('image')}: {e.reason}")
         lang = _alt_language(record, alt)
         return ok([derive(record, "", language=lang, phash=phash, width=w, height=h)], language=lang)
 

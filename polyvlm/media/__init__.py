@@ -1,0 +1,86 @@
+"""Media: the one place that turns a path, bytes, a data URI or a URL into decoded media, and the `Modality`
+registry every other package reads (processor, embedding merge, API protocol, data validation and stats,
+terminal chat).
+
+    from polyvlm import media
+    img = media.load("image", "cat.png")                                   # PIL RGB
+    wave = media.load("audio", b"RIFF...", media.MediaLimits(max_audio_seconds=60))   # float32 (t,) at 16 kHz
+    frames = media.load("video", "https://x.org/v.mp4", policy=media.SourcePolicy(allowed_domains=["x.org"]))
+
+Refusals raise `MediaError(reason, where, code, status)`; callers map it to their error type (serve: an
+APIError with the same code and status; data: a RecordError with `e.record_code`).
+
+Adding a modality (e.g. thermal) is one module here plus its encoder:
+
+1. `polyvlm/media/thermal.py`: write `load(raw: bytes | Path, limits, where) -> decoded` and
+   `probe(raw, limits, where) -> dict` (header facts; raise `MediaError` naming `where`), then
+   `register_modality(Modality(name="thermal", placeholder="<thermal>", record_key="thermal",
+   api_part="input_thermal", load=load, probe=probe, part_source=..., limits=(...)))`.
+2. Import it at the bottom of this file (the list of built-in modalities).
+3. Register its encoder in polyvlm/models/encoders (and give the tokenizer the placeholder token).
+
+Records then accept `"thermal": "x.png"`, `<thermal>` placeholders are counted by data validation, stats and
+the processor, the server accepts `input_thermal` content parts, and the terminal chat gets `/thermal PATH`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from polyvlm.media.base import (
+    DEFAULT_MAX_PIXELS,
+    MODALITIES,
+    PART_MODALITY,
+    PLACEHOLDERS,
+    RECORD_KEYS,
+    MediaError,
+    MediaLimits,
+    Modality,
+    by_part,
+    by_record_key,
+    get_modality,
+    modalities,
+    register_modality,
+    unregister_modality,
+)
+from polyvlm.media.source import (
+    SourcePolicy,
+    decode_base64,
+    is_inline,
+    parse_data_uri,
+    read_bytes,
+    read_source,
+)
+
+
+def load(modality: str, ref: str | bytes | Path, limits: MediaLimits | None = None, policy: SourcePolicy | None = None,
+         where: str = "") -> Any:
+    """Read `ref` (path, bytes, data URI, `base64,<data>`, allowed URL) and decode it as `modality`."""
+    m = get_modality(modality)
+    return m.load(read_source(ref, policy, where), limits or MediaLimits(), where or _name(ref))
+
+
+def probe(modality: str, ref: str | bytes | Path, limits: MediaLimits | None = None, policy: SourcePolicy | None = None,
+          where: str = "") -> dict:
+    """Header facts of `ref` as `modality` (image size, audio seconds, video frames and fps); no full decode."""
+    m = get_modality(modality)
+    return m.probe(read_source(ref, policy, where), limits or MediaLimits(), where or _name(ref))
+
+
+def _name(ref: object) -> str:
+    if isinstance(ref, bytes):
+        return "<bytes>"
+    s = str(ref)
+    return s[:40] + "..." if s.startswith(("data:", "base64,")) else s
+
+
+# the built-in modalities; the import order is the registration order (record keys, Parquet columns)
+from polyvlm.media import image, audio, video  # noqa: E402, I001  (new modules are added at the end)
+
+__all__ = [
+    "audio", "image", "video",
+    "DEFAULT_MAX_PIXELS", "MODALITIES", "PART_MODALITY", "PLACEHOLDERS", "RECORD_KEYS", "MediaError", "MediaLimits",
+    "Modality", "SourcePolicy", "by_part", "by_record_key", "decode_base64", "get_modality", "is_inline", "load",
+    "modalities", "parse_data_uri", "probe", "read_bytes", "read_source", "register_modality", "unregister_modality",
+]
