@@ -157,6 +157,18 @@ def task_config(task: Task) -> dict[str, Any]:
     return json.loads(json.dumps(config, default=str))
 
 
+def loglik_scorer(task: Task, backend: Backend) -> Callable[[Sample], list[float]] | None:
+    """For a log-likelihood task and an in-process checkpoint: sample -> the choices' log-likelihoods (as
+    lm-evaluation-harness computes them, on the bare context without chat template). None otherwise."""
+    model = getattr(getattr(backend, "generator", None), "model", None)
+    processor = getattr(getattr(backend, "generator", None), "processor", None)
+    if not getattr(task, "loglik", False) or model is None or processor is None:
+        return None
+    from polyvlm.eval.loglik import choice_logliks
+
+    return lambda s: choice_logliks(model.llm, processor.tokenizer, s.extra["context"], s.extra["choices"])
+
+
 def generate_task(task: Task, backend: Backend, out_dir: Path, limit: int | None, rank: int, world: int,
                   on_batch: Callable[[int], None] | None = None,
                   model_id: str = "") -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
@@ -164,7 +176,9 @@ def generate_task(task: Task, backend: Backend, out_dir: Path, limit: int | None
     Returns (answers by sample id, throughput) on rank 0; on other ranks the answers are partial."""
     samples = task.samples()[:limit] if limit else task.samples()
     progress = Progress(out_dir, task.name, rank)
-    run = {"model": model_id or backend.name, "task": task_config(task)}
+    scorer = loglik_scorer(task, backend)
+    run = {"model": model_id or backend.name, "task": task_config(task),
+           **({"scoring": "loglikelihood"} if scorer is not None else {})}
     run["task"].pop("metrics")  # scoring settings may change between runs; generation settings may not
     progress.check_run(run, write=rank == 0)
     done = progress.load()
@@ -183,8 +197,11 @@ def generate_task(task: Task, backend: Backend, out_dir: Path, limit: int | None
     bar = tqdm(total=len(mine), desc=f"{task.name}", disable=rank != 0 or not mine, unit="sample")
     for i in range(0, len(mine), backend.batch_size):
         chunk = mine[i:i + backend.batch_size]
-        results = backend.generate([task.request(s) for s in chunk])
-        entries = [_entry(s.id, r) for s, r in zip(chunk, results)]
+        if scorer is not None:  # multiple choice by log-likelihood: the prediction is the choices' JSON list
+            entries = [{"id": s.id, "prediction": json.dumps(scorer(s))} for s in chunk]
+        else:
+            results = backend.generate([task.request(s) for s in chunk])
+            entries = [_entry(s.id, r) for s, r in zip(chunk, results)]
         progress.append(entries)
         new.extend(entries)
         bar.update(len(chunk))
@@ -266,7 +283,8 @@ def score_task(task: Task, answers: dict[str, dict[str, Any]], limit: int | None
     official, official_rows = None, [{} for _ in ok]
     if isinstance(task, PublishedTask) and ok:
         official, official_rows = official_summary(task, ok, preds, per[main])
-        by_lang = official["by_language"]  # the official score is the headline (comparable with the papers)
+        if official is not None:
+            by_lang = official["by_language"]  # the official score is the headline (comparable with the papers)
     non_en = [v for k, v in by_lang.items() if k.split("-")[0] != "en" and not math.isnan(v)]
     summary = {
         "task": task.name, "type": task.spec.type, "main_metric": main, "n": len(samples), "n_scored": len(ok),
@@ -278,6 +296,9 @@ def score_task(task: Task, answers: dict[str, dict[str, Any]], limit: int | None
     if official is not None:
         summary["official"] = official
         summary["headline"] = "official"
+    if getattr(task, "loglik", False) and ok:
+        summary["scored_by"] = ("loglikelihood (lm-evaluation-harness acc, acc_norm)" if ext[0].method == "loglikelihood"
+                                else "generation (the option letter read from each reply; no log-likelihoods)")
     if getattr(task, "open_ended", False) and ok:  # captions, chat: did the model answer in the asked language?
         from polyvlm.eval.metrics.language import language_rates
 

@@ -180,3 +180,20 @@ def cvqa_repo(root: Path) -> None:
          "Translated Question": "What is this?", "Options": ["taco", "mole", "pozole", "tamal"],
          "Translated Options": ["taco", "mole", "pozole", "tamale"], "Label": -1, "Category": "Food"},
     ], features)
+
+
+def xstorycloze_repo(root: Path, stories: dict[str, list[tuple[list[str], str, str, int]]]) -> None:
+    """juletxara/xstory_cloze as the Hub's parquet export lays it out: `<config>/eval/0000.parquet`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for lang, rows in stories.items():
+        folder = root / "juletxara/xstory_cloze" / lang / "eval"
+        folder.mkdir(parents=True, exist_ok=True)
+        cols: dict[str, list[Any]] = {"story_id": [f"s{i}" for i in range(len(rows))]}
+        for k in range(4):
+            cols[f"input_sentence_{k + 1}"] = [r[0][k] for r in rows]
+        cols["sentence_quiz1"] = [r[1] for r in rows]
+        cols["sentence_quiz2"] = [r[2] for r in rows]
+        cols["answer_right_ending"] = [r[3] for r in rows]
+        pq.write_table(pa.table(cols), folder / "0000.parquet")

@@ -72,10 +72,15 @@ def load_split(repo: str, split: str, task: str, config: str | None = None) -> A
     local = local_dir(repo)
     source = str(local) if local is not None else repo
     try:
+        export = local / config / split if local is not None and config else None
+        if export is not None and export.is_dir():  # the Hub's parquet export (`refs/convert/parquet`)
+            return datasets.load_dataset("parquet", data_files=sorted(str(f) for f in export.glob("*.parquet")),
+                                         split="train")
         return datasets.load_dataset(source, config, split=split)
     except ValueError as e:  # an unknown split: name the ones the repo has
-        if "split" in str(e).lower() or "Unknown" in str(e):
-            raise MissingSplit(f"task {task}: {source} has no split '{split}' ({e})") from None
+        if "split" in str(e).lower() or "Unknown" in str(e) or "BuilderConfig" in str(e):
+            what = f"config '{config}'" if "BuilderConfig" in str(e) else f"split '{split}'"
+            raise MissingSplit(f"task {task}: {source} has no {what} ({e})") from None
         raise TaskError(f"task {task}: cannot read {source} split {split}: {e}") from None
     except FileNotFoundError as e:
         raise _missing(repo, task, str(e).splitlines()[0] if str(e) else "not found") from None

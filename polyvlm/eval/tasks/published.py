@@ -99,7 +99,7 @@ class PublishedTask(Task):
         self.missing_splits: list[str] = []
         for split, language in self.splits.items():
             try:
-                ds = load_split(self.repo, split, self.name, self.config)
+                ds = self.dataset(split)
             except MissingSplit as e:
                 log.warning("%s (skipped)", e)
                 self.missing_splits.append(split)
@@ -127,6 +127,10 @@ class PublishedTask(Task):
                             f"{', '.join(self.splits)}; download it with\n  {download_command(self.repo)}")
         return samples
 
+    def dataset(self, split: str) -> Any:
+        """One split as `datasets` loads it (tasks whose languages are configs override this)."""
+        return load_split(self.repo, split, self.name, self.config)
+
     def images_of(self, record: dict[str, Any], columns: list[str], sample: Sample) -> list[str]:
         """The image columns this row uses (default: every image column that is not empty)."""
         return [c for c in columns if record.get(c) not in (None, "", "None")]
@@ -135,7 +139,7 @@ class PublishedTask(Task):
         raise NotImplementedError
 
     # ---- scoring -----------------------------------------------------------------------------------------
-    def official(self, samples: list[Sample], predictions: list[str], rng: random.Random) -> Official:
+    def official(self, samples: list[Sample], predictions: list[str], rng: random.Random) -> Official | None:
         """The official scorer applied to `predictions` (one per sample, in order), random draws from `rng`."""
         raise NotImplementedError
 
@@ -168,10 +172,12 @@ def official_rng() -> random.Random:
 
 
 def official_summary(task: PublishedTask, samples: list[Sample], predictions: list[str],
-                     robust: list[float]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                     robust: list[float]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The official score beside the robust one: overall and by language, the random draws, and the samples
     where the two readings disagree (0/1 metrics). Returns (summary, one dict per sample for its row)."""
     result = task.official(samples, predictions, official_rng())
+    if result is None:  # no official scorer for these predictions (e.g. generated replies to a log-likelihood task)
+        return None, [{} for _ in samples]
     per, drawn = result.per_sample, result.random or [False] * len(samples)
     keep = [i for i in range(len(samples)) if not math.isnan(per[i])]
 
