@@ -84,8 +84,24 @@ class Layout:
         return 1 + self.rows * self.cols
 
     @property
+    def base_only(self) -> bool:
+        return self.rows == 0
+
+    @property
     def tokens(self) -> int:
-        return self.base + self.fh * (self.fw + 1)
+        return self.base + (1 if self.base_only else self.fh * (self.fw + 1))
+
+
+def base_layout(grid: int) -> Layout:
+    """An image of a multi-image sample under anyres_max_N: LLaVA-OneVision encodes only its base view (padded to a
+    square, as `pad`), followed by one newline embedding: grid * grid + 1 tokens."""
+    return Layout(0, 0, 0, 0, 0, 0, grid * grid)
+
+
+def base_only(cap: int | None, n_images: int) -> bool:
+    """Whether the images of a sample with `n_images` images get only their base view (OneVision's multi-image:
+    LlavaOnevisionImageProcessor patches an image only when it is alone in its sample)."""
+    return bool(cap) and n_images > 1
 
 
 def unpadded_size(w: int, h: int, cur_h: int, cur_w: int) -> tuple[int, int]:
@@ -135,10 +151,12 @@ def views(image: Image.Image, lay: Layout, tile: int, mean: tuple[float, ...], s
 
 def merge(feats: torch.Tensor, lay: Layout, newline: torch.Tensor) -> torch.Tensor:
     """Projected view features [1 + rows * cols, g*g, d] -> [lay.tokens, d]: base tokens, then the unpadded
-    (and capped) tile map row by row, each row ending with `newline` [d]."""
+    (and capped) tile map row by row, each row ending with `newline` [d]; a base-only layout: base + newline."""
     g = math.isqrt(feats.shape[1])
     d = feats.shape[-1]
     base, tiles = feats[0], feats[1:]
+    if lay.base_only:
+        return torch.cat([base, newline.to(base.dtype)[None]], dim=0)
     x = tiles.reshape(lay.rows, lay.cols, g, g, d).permute(4, 0, 2, 1, 3).reshape(d, lay.rows * g, lay.cols * g)
     top = (x.shape[1] - lay.uh) // 2
     left = (x.shape[2] - lay.uw) // 2

@@ -38,8 +38,9 @@ from polyvlm.utils import DTYPES, atomic_dir
 
 log = logging.getLogger("polyvlm.export")
 
-FORMATS = ("hf-llava", "hf-llava-next")
-ARCH = {"hf-llava": "LlavaForConditionalGeneration", "hf-llava-next": "LlavaNextForConditionalGeneration"}
+FORMATS = ("hf-llava", "hf-llava-next", "hf-llava-onevision")
+ARCH = {"hf-llava": "LlavaForConditionalGeneration", "hf-llava-next": "LlavaNextForConditionalGeneration",
+        "hf-llava-onevision": "LlavaOnevisionForConditionalGeneration"}
 SUPPORTED_LMS = ("llama", "qwen2", "mistral")
 SUPPORTED_VISION = ("clip_vision_model", "siglip_vision_model")
 # polyvlm parameter prefix -> llava-hf checkpoint prefix
@@ -67,14 +68,20 @@ class ExportError(ValueError):
 
 
 def _check_aspect(aspect: str, fmt: str) -> None:
-    """`pad` goes to hf-llava, uncapped `anyres` to hf-llava-next; anyres_max_N (OneVision's cap) to neither."""
+    """`pad` goes to hf-llava, uncapped `anyres` to hf-llava-next, anyres_max_N (OneVision's cap) to hf-llava-onevision."""
     cap = parse_mode(aspect)
+    if fmt == "hf-llava-onevision":
+        if not cap:
+            raise ExportError(
+                f"cannot export to hf-llava-onevision: model.image_aspect_ratio '{aspect}' is not anyres_max_N (LLaVA-"
+                "OneVision's capped tiles); export a `pad` model with `--format hf-llava`, an `anyres` one with "
+                "`--format hf-llava-next`")
+        return
     if cap:
         raise ExportError(
             f"cannot export to {fmt}: model.image_aspect_ratio '{aspect}' caps each image's tile features at {cap} "
             "tiles' worth of tokens (LLaVA-OneVision's anyres_max), which neither LlavaForConditionalGeneration nor "
-            "LlavaNextForConditionalGeneration does, and polyvlm has no LLaVA-OneVision export; only a model trained "
-            f"with image_aspect_ratio 'anyres' exports with `--format hf-llava-next`; {INSTEAD}"
+            "LlavaNextForConditionalGeneration does; export it with `--format hf-llava-onevision`"
         )
     if fmt == "hf-llava" and cap == 0:
         raise ExportError(
@@ -148,7 +155,14 @@ def llava_config(model: PolyVLM, processor: Processor, dtype: torch.dtype, fmt: 
         vision_feature_layer=model.vision.feature_layer, vision_feature_select_strategy=select_strategy(model),
         tie_word_embeddings=bool(model.llm.config.tie_word_embeddings),
     )
-    if fmt == "hf-llava-next":
+    if fmt == "hf-llava-onevision":
+        from transformers import LlavaOnevisionConfig
+
+        kwargs.pop("image_seq_length")
+        config = LlavaOnevisionConfig(**kwargs, image_grid_pinpoints=pinpoints(model),
+                                      vision_aspect_ratio=model.cfg.image_aspect_ratio,
+                                      video_token_index=processor.media_token_ids["video"])
+    elif fmt == "hf-llava-next":
         config = LlavaNextConfig(**kwargs, image_grid_pinpoints=pinpoints(model))
     else:
         config = LlavaConfig(**kwargs)
@@ -197,7 +211,8 @@ def llava_state_dict(model: PolyVLM, dtype: torch.dtype) -> dict[str, torch.Tens
 _CONTENT = re.compile(r"(messages\[0\]|message)\['content'\]")
 CONTENT_MACRO = (
     "{%- macro pv_content(c) -%}{%- if c is string -%}{{ c }}{%- else -%}{%- for part in c -%}"
-    "{%- if part['type'] == 'image' -%}{{ '<image>\\n' }}{%- elif part['type'] == 'text' -%}{{ part['text'] }}"
+    "{%- if part['type'] == 'image' -%}{{ '<image>\\n' }}{%- elif part['type'] == 'video' -%}{{ '<video>\\n' }}"
+    "{%- elif part['type'] == 'text' -%}{{ part['text'] }}"
     "{%- endif -%}{%- endfor -%}{%- endif -%}{%- endmacro -%}"
 )
 
@@ -279,12 +294,17 @@ def _write_processor(model: PolyVLM, processor: Processor, out: Path, fmt: str =
                "vision_feature_select_strategy": strategy, "num_additional_image_tokens": n_extra})
     pc_path.write_text(json.dumps(pc, indent=2, sort_keys=True))
     (out / "preprocessor_config.json").write_text(json.dumps(ip_dict, indent=2))
+    legacy_tokenizer_files(out, chat, proc_cls.__name__)
+
+
+def legacy_tokenizer_files(out: Path, chat: str, processor_class: str) -> None:
+    """chat_template.json and the chat template / processor class inside tokenizer_config.json, for older readers."""
     # processors of transformers 4.43-4.51 read only this file; newer ones prefer it too (same template)
     (out / "chat_template.json").write_text(json.dumps({"chat_template": chat}, indent=2, ensure_ascii=False))
     tc_path = out / "tokenizer_config.json"
     tc = json.loads(tc_path.read_text())
     tc["chat_template"] = chat  # readers older than chat_template.jinja (transformers < 4.43)
-    tc["processor_class"] = proc_cls.__name__
+    tc["processor_class"] = processor_class
     if tc.get("tokenizer_class") == "TokenizersBackend":  # transformers 5's generic name; 4.x knows the fast class
         tc["tokenizer_class"] = "PreTrainedTokenizerFast"
     if isinstance(tc.get("extra_special_tokens"), list):
@@ -314,7 +334,12 @@ def export_hf_llava(model: PolyVLM, processor: Processor, out: str | Path, dtype
                                eos_token_id=stops[0] if len(stops) == 1 else stops)
         gen.save_pretrained(str(tmp))
         n = _write_weights(llava_state_dict(model, tdtype), tmp, max_shard_size)
-        _write_processor(model, processor, tmp, fmt)
+        if fmt == "hf-llava-onevision":
+            from polyvlm.models.layouts.hf_onevision import write_onevision_processor
+
+            write_onevision_processor(model, processor, tmp)
+        else:
+            _write_processor(model, processor, tmp, fmt)
     log.info("exported %s as %s (%d weight file(s), %s) to %s", type(model.llm).__name__, ARCH[fmt], n, tdtype, out)
     return out
 

@@ -216,7 +216,8 @@ class VLMGenerator:
         if not images and not audios and not videos:
             return None
         langs = [r.language for r in requests for _ in r.images]  # the moe router's statistics per language
-        media = self.processor.images_to_media(images, langs) if images else MediaBatch()
+        groups = [len(r.images) for r in requests if r.images]  # images per request: OneVision's multi-image views
+        media = self.processor.images_to_media(images, langs, groups) if images else MediaBatch()
         if audios:
             media.audio = self.processor.audio_features(audios)
         media.video = [self.processor.images_to_pixels(self.video_frames(v)) for v in videos]

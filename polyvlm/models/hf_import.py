@@ -42,7 +42,7 @@ def _fail(path: Path, reason: str) -> HFImportError:
 
 def read_llava_config(path: str | Path):
     """`path`'s LlavaConfig / LlavaNextConfig, after checking polyvlm can represent it exactly."""
-    from transformers import LlavaConfig, LlavaNextConfig
+    from transformers import LlavaConfig, LlavaNextConfig, LlavaOnevisionConfig
 
     path = Path(path)
     cfg_file = path / "config.json"
@@ -53,9 +53,10 @@ def read_llava_config(path: str | Path):
     except json.JSONDecodeError as e:
         raise _fail(cfg_file, f"not valid JSON: {e}") from None
     mt = raw.get("model_type")
-    if mt not in ("llava", "llava_next"):
-        raise _fail(path, f"config.json model_type is '{mt}', not 'llava' or 'llava_next'")
-    cfg = (LlavaNextConfig if mt == "llava_next" else LlavaConfig).from_pretrained(str(path))
+    classes = {"llava": LlavaConfig, "llava_next": LlavaNextConfig, "llava_onevision": LlavaOnevisionConfig}
+    if mt not in classes:
+        raise _fail(path, f"config.json model_type is '{mt}', not one of {', '.join(classes)}")
+    cfg = classes[mt].from_pretrained(str(path))
     if cfg.projector_hidden_act != "gelu" or not cfg.multimodal_projector_bias:
         raise _fail(path, f"projector ({cfg.projector_hidden_act}, bias={cfg.multimodal_projector_bias}) is not "
                           "polyvlm's mlp2x_gelu (gelu, with biases)")
@@ -67,11 +68,13 @@ def read_llava_config(path: str | Path):
     if vt == "siglip_vision_model" and cfg.vision_feature_select_strategy == "default":
         raise _fail(path, "SigLIP has no CLS token, yet vision_feature_select_strategy 'default' drops the first patch; "
                           "polyvlm cannot reproduce that")
-    if mt == "llava_next":
+    if mt in ("llava_next", "llava_onevision"):
         try:
             parse_pinpoints(cfg.image_grid_pinpoints, cfg.vision_config.image_size)
+            if mt == "llava_onevision" and not parse_mode(cfg.vision_aspect_ratio):
+                raise ValueError(f"vision_aspect_ratio '{cfg.vision_aspect_ratio}' is not anyres_max_N")
         except ValueError as e:
-            raise _fail(path, f"image_grid_pinpoints: {e}") from None
+            raise _fail(path, f"image_grid_pinpoints / vision_aspect_ratio: {e}") from None
     return cfg
 
 
@@ -122,7 +125,7 @@ def _check_cfg(path: Path, hcfg, cfg: ModelConfig) -> None:
     """`cfg` must describe what the checkpoint holds: they are saved with every later checkpoint."""
     if cfg.connector != "mlp2x_gelu":
         raise ValueError(f"model.connector '{cfg.connector}' differs from the init_from Llava checkpoint's 'mlp2x_gelu'")
-    if hcfg.model_type == "llava_next" and parse_mode(cfg.image_aspect_ratio) is None:
+    if hcfg.model_type in ("llava_next", "llava_onevision") and parse_mode(cfg.image_aspect_ratio) is None:
         raise ValueError(f"{path}: a LLaVA-NeXT checkpoint encodes images as a base view plus tiles; set "
                          f"model.image_aspect_ratio=anyres (now '{cfg.image_aspect_ratio}') to start from it")
     if getattr(cfg, "audio", "") or getattr(cfg, "audio_config", {}):
@@ -149,11 +152,15 @@ def import_hf_llava(path: str | Path, template: str | None = None, max_length: i
     max_length and dtype come from it, it must agree with the checkpoint, and parts it adds to a plain
     build (e.g. anyres' image_newline when starting from Llava) start from their usual initialisation.
     """
-    from transformers import LlavaForConditionalGeneration, LlavaNextForConditionalGeneration
+    from transformers import (
+        LlavaForConditionalGeneration,
+        LlavaNextForConditionalGeneration,
+        LlavaOnevisionForConditionalGeneration,
+    )
 
     path = Path(path)
     hcfg = read_llava_config(path)
-    is_next = hcfg.model_type == "llava_next"
+    is_next = hcfg.model_type in ("llava_next", "llava_onevision")  # base view + tiles, image_newline
     if cfg is not None:
         _check_cfg(path, hcfg, cfg)
         template, max_length, dtype = cfg.template, cfg.max_length, cfg.dtype
@@ -172,7 +179,8 @@ def import_hf_llava(path: str | Path, template: str | None = None, max_length: i
     if image_id != hcfg.image_token_index:
         raise _fail(path, f"tokenizer id of <image> is {image_id} but config.json image_token_index is {hcfg.image_token_index}")
 
-    hf_cls = LlavaNextForConditionalGeneration if is_next else LlavaForConditionalGeneration
+    hf_cls = {"llava_next": LlavaNextForConditionalGeneration, "llava_onevision": LlavaOnevisionForConditionalGeneration
+              }.get(hcfg.model_type, LlavaForConditionalGeneration)
     hf = hf_cls.from_pretrained(str(path), dtype=DTYPES[dtype])
     select = "patch" if hcfg.vision_feature_select_strategy == "default" else "full"
     enc_cls = ENCODERS.get(hcfg.vision_config.model_type)
@@ -200,8 +208,9 @@ def import_hf_llava(path: str | Path, template: str | None = None, max_length: i
     if not is_next and settings and settings.get("do_pad") is not True:
         log.info("%s: its image processor crops to the centre; polyvlm pads images to a square instead", path)
     anyres = {}
-    if is_next:  # LLaVA-NeXT is polyvlm's uncapped anyres
-        anyres = {"image_aspect_ratio": "anyres", "image_grid_pinpoints": [list(p) for p in hcfg.image_grid_pinpoints]}
+    if is_next:  # LLaVA-NeXT is polyvlm's uncapped anyres, OneVision its anyres_max_N
+        aspect = hcfg.vision_aspect_ratio if hcfg.model_type == "llava_onevision" else "anyres"
+        anyres = {"image_aspect_ratio": aspect, "image_grid_pinpoints": [list(p) for p in hcfg.image_grid_pinpoints]}
     mcfg = cfg or ModelConfig(vision_feature_layer=vision.feature_layer, vision_select=vision.select,
                               connector="mlp2x_gelu", template=template, max_length=max_length,
                               init_from=f"{PREFIX}{path}", dtype=dtype, **anyres)

@@ -150,22 +150,28 @@ class Processor:
         return preprocess_images(images, c.image_size, c.image_mean, c.image_std)
 
     def image_tokens(self, sizes: list[tuple[int, int]]) -> list[int]:
-        """Placeholder tokens per image of size (w, h), known before encoding (anyres grows with the size)."""
+        """Placeholder tokens per image of size (w, h) of ONE sample, known before encoding (anyres grows with the
+        size; under anyres_max_N the images of a multi-image sample get a base view each, as OneVision does)."""
         c = self.config
         if c.image_aspect_ratio == "pad":
             return [c.tokens_per_media["image"]] * len(sizes)
-        from polyvlm.models.anyres import layout, parse_mode, parse_pinpoints
+        from polyvlm.models.anyres import base_layout, base_only, layout, parse_mode, parse_pinpoints
 
         cap = parse_mode(c.image_aspect_ratio) or 0
+        grid = c.image_size // c.patch_size
+        if base_only(cap, len(sizes)):
+            return [base_layout(grid).tokens] * len(sizes)
         pins = parse_pinpoints(c.image_grid_pinpoints, c.image_size)
-        return [layout(w, h, pins, c.image_size, c.image_size // c.patch_size, cap).tokens for w, h in sizes]
+        return [layout(w, h, pins, c.image_size, grid, cap).tokens for w, h in sizes]
 
     def video_tokens(self, n_frames: list[int]) -> list[int]:
         """Placeholder tokens per video of n sampled frames."""
         return [n * self.config.tokens_per_media["video"] for n in n_frames]
 
-    def images_to_media(self, images: list[Image.Image], langs: list[str | None] | None = None):
-        """PIL images -> MediaBatch: one padded view each, or anyres base + tiles."""
+    def images_to_media(self, images: list[Image.Image], langs: list[str | None] | None = None,
+                        groups: list[int] | None = None):
+        """PIL images -> MediaBatch: one padded view each, or anyres base + tiles. `groups`: images per sample, in
+        order (default: all one sample); under anyres_max_N a multi-image sample's images get one base view each."""
         from polyvlm.models.encoders.media import MediaBatch
 
         c = self.config
@@ -173,12 +179,20 @@ class Processor:
         langs = langs or [None] * len(images)
         if c.image_aspect_ratio == "pad":
             return MediaBatch(self.images_to_pixels(images), [1] * len(images), sizes, langs)
-        from polyvlm.models.anyres import layout, parse_mode, parse_pinpoints, views
+        from polyvlm.models.anyres import base_only, layout, parse_mode, parse_pinpoints, views
 
         cap = parse_mode(c.image_aspect_ratio) or 0
         pins = parse_pinpoints(c.image_grid_pinpoints, c.image_size)
+        groups = groups if groups is not None else [len(images)]
+        if sum(groups) != len(images):
+            raise ValueError(f"groups {groups} do not add up to the {len(images)} images")
+        alone = [not base_only(cap, n) for n in groups for _ in range(n)]
         parts, n_views = [], []
-        for im in images:
+        for im, patched in zip(images, alone):
+            if not patched:
+                parts.append(self.images_to_pixels([im]))
+                n_views.append(1)
+                continue
             lay = layout(*im.size, pins, c.image_size, c.image_size // c.patch_size, cap)
             parts.append(views(im, lay, c.image_size, c.image_mean, c.image_std))
             n_views.append(lay.views)

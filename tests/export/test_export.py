@@ -118,7 +118,7 @@ def test_chat_template_renders_like_polyvlm(tiny, name):
     ({"connector": "moe"}, ["moe", "mixture of experts", "polyvlm serve"]),
     ({"connector": "pool1"}, ["pool1", "polyvlm serve"]),
     ({"image_aspect_ratio": "anyres"}, ["'anyres'", "LLaVA-NeXT", "--format hf-llava-next"]),
-    ({"image_aspect_ratio": "anyres_max_9"}, ["anyres_max_9", "LLaVA-OneVision", "polyvlm serve"]),
+    ({"image_aspect_ratio": "anyres_max_9"}, ["anyres_max_9", "LLaVA-OneVision", "--format hf-llava-onevision"]),
 ])
 def test_refuses_other_architectures(tiny_ckpt, change, words):
     from polyvlm.models.checkpoint import load

@@ -127,7 +127,7 @@ def test_image_layout_picks_the_format(anyres_ckpt, tiny_ckpt, tmp_path, capsys)
     for fmt in ("hf-llava", "hf-llava-next"):
         assert main([str(capped), "--format", fmt, "--out", str(tmp_path / fmt)]) == 2
         err = capsys.readouterr().err
-        assert "anyres_max_2" in err and "LLaVA-OneVision" in err and "polyvlm serve" in err
+        assert "anyres_max_2" in err and "LLaVA-OneVision" in err and "--format hf-llava-onevision" in err
     assert not any((tmp_path / n).exists() for n in ("a", "b", "hf-llava", "hf-llava-next"))
 
 

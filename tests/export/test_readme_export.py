@@ -45,7 +45,7 @@ def test_readme_export_commands_run_as_written(tmp_path):
     (tmp_path / "recipes").symlink_to(ROOT / "recipes")
     (bash,) = readme_blocks("bash")
     commands = [c for c in bash.splitlines() if c.strip() and not c.startswith("#")]
-    assert len(commands) == 8, commands
+    assert len(commands) == 10, commands
     answers = []
     for command in commands:
         if command.startswith("polyvlm train"):
@@ -57,6 +57,7 @@ def test_readme_export_commands_run_as_written(tmp_path):
             written = re.search(r"--out (\S+)", command).group(1)
             assert read_json(tmp_path / written / "config.json")["architectures"][0].endswith("ForConditionalGeneration")
     assert read_json(tmp_path / "exports/tiny-llava-next/config.json")["model_type"] == "llava_next"
+    assert read_json(tmp_path / "exports/tiny-llava-onevision/config.json")["model_type"] == "llava_onevision"
     (snippet,) = readme_blocks("python")
     script = tmp_path / "snippet.py"
     script.write_text(snippet)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from polyvlm.media import modalities
-from polyvlm.models.anyres import Layout, layout, merge, parse_mode, parse_pinpoints
+from polyvlm.models.anyres import Layout, base_layout, layout, merge, parse_mode, parse_pinpoints
 from polyvlm.models.encoders.media import MediaBatch
 from polyvlm.models.encoders.video import pool_frames, pooled_side
 from polyvlm.registry import Registry
@@ -51,12 +51,16 @@ def _frozen(module: torch.nn.Module):
     return torch.no_grad() if frozen else contextlib.nullcontext()
 
 
-def anyres_layouts(model: PolyVLM, sizes: list[tuple[int, int]]) -> list[Layout]:
-    """Layouts of anyres images of `sizes` (w, h) for this model's encoder and settings."""
+def anyres_layouts(model: PolyVLM, sizes: list[tuple[int, int]], views: list[int] | None = None) -> list[Layout]:
+    """Layouts of anyres images of `sizes` (w, h) for this model's encoder and settings; an image given as one
+    view under anyres_max_N (`views`) is a multi-image sample's base-only image."""
     v = model.vision
     cap = parse_mode(model.cfg.image_aspect_ratio)
     pins = parse_pinpoints(model.cfg.image_grid_pinpoints, v.image_size)
-    return [layout(w, h, pins, v.image_size, v.image_size // v.patch_size, cap or 0) for w, h in sizes]
+    grid = v.image_size // v.patch_size
+    views = views or [0] * len(sizes)
+    return [base_layout(grid) if (cap and n == 1) else layout(w, h, pins, v.image_size, grid, cap or 0)
+            for (w, h), n in zip(sizes, views)]
 
 
 def _project(model: PolyVLM, feats: torch.Tensor, cls: torch.Tensor, prompt: torch.Tensor | None,
@@ -129,7 +133,7 @@ def _image_features(model: PolyVLM, media: MediaBatch, slots: torch.Tensor, n_sl
     with _frozen(model.vision):
         feats, cls = model.vision.forward_with_cls(media.pixels.to(model.device))  # [v, t, d_enc], [v, d_enc]
     anyres = parse_mode(model.cfg.image_aspect_ratio) is not None
-    lays = anyres_layouts(model, media.image_sizes) if anyres else []
+    lays = anyres_layouts(model, media.image_sizes, media.image_views) if anyres else []
     counts = [lay.tokens for lay in lays] if anyres else [feats.shape[1]] * media.n_images
     prompt = mask = None
     if model.connector.needs_prompt and sum(counts) == n_slots:

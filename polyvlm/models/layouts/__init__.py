@@ -14,7 +14,7 @@ from polyvlm.models.layouts.base import LAYOUTS, CheckpointLayout, LayoutError, 
 log = logging.getLogger("polyvlm.layouts")
 
 # detection order: the most specific layouts first (a later one may match the files of an earlier one)
-ORDER = ["polyvlm", "parrot", "llava", "hf-llava-next", "hf-llava"]
+ORDER = ["polyvlm", "parrot", "llava", "hf-llava-onevision", "hf-llava-next", "hf-llava"]
 
 
 def _ordered() -> list[str]:
@@ -88,7 +88,7 @@ def save_layout(fmt: str, model, processor, out: str | Path, dtype: str | None =
     return get_layout(fmt).save(model, processor, Path(out), dtype=dtype, max_shard_size=max_shard_size, extra=extra)
 
 
-from polyvlm.models.layouts import hf_llava, llava, native, pandagpt, parrot  # noqa: E402,F401  (register the layouts)
+from polyvlm.models.layouts import hf_llava, hf_onevision, llava, native, pandagpt, parrot  # noqa: E402,F401  (register the layouts)
 
 __all__ = ["LAYOUTS", "CheckpointLayout", "LayoutError", "LoadOptions", "detect_layout", "get_layout",
            "load_checkpoint", "resolve", "save_layout", "split_spec", "writable_layouts"]
