@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from polyvlm.data.formats import FORMATS, writable_formats
 from polyvlm.data.records import RecordError
 
 
@@ -100,7 +101,7 @@ def _mix(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="polyvlm data mix", description="Materialise a mixture YAML as shards.")
     ap.add_argument("mixture", help="mixture YAML (see polyvlm/data/mix.py for the format)")
     ap.add_argument("--out", required=True, help="output directory (replaced atomically)")
-    ap.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl")
+    ap.add_argument("--format", choices=writable_formats(), default="jsonl")
     ap.add_argument("--shard-size", type=int, default=100_000, help="records per shard")
     ap.add_argument("--seed", type=int, default=None, help="override the YAML's seed")
     ap.add_argument("--skip-bad", action="store_true", help="leave out records that do not parse (counted) instead of stopping")
@@ -121,7 +122,7 @@ def _mix(argv: list[str]) -> int:
             records = iter_rebased(ds, skipped.append if a.skip_bad else None)
             rec = next(records, None)
             while rec is not None or not shards:  # at least one shard, even when empty
-                name = f"part-{len(shards):05d}.{a.format}"
+                name = f"part-{len(shards):05d}.{FORMATS.get(a.format).suffixes[0]}"
                 with RecordWriter(tmp / name, a.format) as w:
                     while rec is not None and w.count < a.shard_size:
                         langs[language_or_none(rec.language) or "none"] += 1
@@ -148,12 +149,12 @@ def _mix(argv: list[str]) -> int:
 
 
 def _convert(argv: list[str]) -> int:
-    from polyvlm.data.readers import FORMATS, iter_records
+    from polyvlm.data.readers import iter_records
     from polyvlm.data.writers import RecordWriter
 
     ap = argparse.ArgumentParser(prog="polyvlm data convert", description="Convert records between formats, streaming.")
     ap.add_argument("input", help="a .json/.jsonl/.parquet/.tsv file (.gz/.zst ok) or a saved HF dataset directory")
-    ap.add_argument("--to", choices=[n for n in FORMATS.names() if FORMATS.get(n).write], required=True)
+    ap.add_argument("--to", choices=writable_formats(), required=True)
     ap.add_argument("--out", required=True, help="output file (.jsonl, .jsonl.gz, .jsonl.zst or .parquet)")
     ap.add_argument("--from", dest="fmt", choices=FORMATS.names(), help="input format (default: from the suffix)")
     ap.add_argument("--skip-bad", action="store_true", help="skip records that do not parse (counted) instead of stopping")

@@ -96,6 +96,11 @@ def format_for_dir(path: Path) -> DataFormat | None:
                  if any((path / m).is_file() for m in FORMATS.get(n).marker)), None)
 
 
+def writable_formats() -> list[str]:
+    """Names of the formats `RecordWriter` can write (those with a `write` capability)."""
+    return [n for n in FORMATS.names() if FORMATS.get(n).write]
+
+
 def file_suffixes() -> tuple[str, ...]:
     """Every registered file suffix (`.json`, `.jsonl`, ...), for messages and directory listings."""
     return tuple(sorted(s for n in FORMATS.names() for s in FORMATS.get(n).suffixes))

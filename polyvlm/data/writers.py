@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from polyvlm.atomic import mkstemp
-from polyvlm.data.formats import FORMATS, POLYVLM_PARQUET_KEY, POLYVLM_PARQUET_VERSION, format_for_name
+from polyvlm.data.formats import (
+    FORMATS,
+    POLYVLM_PARQUET_KEY,
+    POLYVLM_PARQUET_VERSION,
+    format_for_name,
+    writable_formats,
+)
 from polyvlm.data.readers import split_compression
 from polyvlm.data.records import MEDIA_KEYS, Record, RecordError, normalise_id
 
@@ -122,7 +128,7 @@ class RecordWriter:
         named = format_for_name(name)
         implied = None if named is None else "jsonl" if named.name == "json" else named.name  # .json: JSON lines
         self.fmt = fmt or implied or "jsonl"
-        writable = [n for n in FORMATS.names() if FORMATS.get(n).write]
+        writable = writable_formats()
         if self.fmt not in writable:
             raise ValueError(f"output format must be {' or '.join(writable)}, not {self.fmt!r}")
         if implied is not None and implied != self.fmt:
