@@ -197,3 +197,17 @@ def xstorycloze_repo(root: Path, stories: dict[str, list[tuple[list[str], str, s
         cols["sentence_quiz2"] = [r[2] for r in rows]
         cols["answer_right_ending"] = [r[3] for r in rows]
         pq.write_table(pa.table(cols), folder / "0000.parquet")
+
+
+def mgsm_repo(root: Path, problems: dict[str, list[tuple[str, int]]]) -> None:
+    """juletxara/mgsm as the Hub's parquet export lays it out: `<config>/test/0000.parquet` (answer is null)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for lang, rows in problems.items():
+        folder = root / "juletxara/mgsm" / lang / "test"
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table({"question": [q for q, _ in rows], "answer": pa.array([None] * len(rows), pa.string()),
+                                 "answer_number": [a for _, a in rows],
+                                 "equation_solution": pa.array([None] * len(rows), pa.string())}),
+                       folder / "0000.parquet")

@@ -83,3 +83,23 @@ def test_xstorycloze_from_an_endpoint_is_read_from_the_reply(tmp_path: Path, dat
     assert t["metrics"]["accuracy"]["by_language"] == {"en": 50.0, "ru": 100.0}
     assert t["en"] == 50.0 and t["mul"] == 100.0
     assert samples(tmp_path, "xstorycloze")["en/0"]["input"].startswith("Tom went to the shop. He wanted milk.")
+
+
+def test_mgsm_flexible_extract_beside_the_final_number(tmp_path: Path, data: Path) -> None:  # noqa: F811
+    # lm_eval/tasks/mgsm/direct/direct_yaml: until "\n"; regex (-?[$0-9.,]{2,})|(-?[0-9]+), last match;
+    # exact_match with ignore_case and ignore_punctuation against str(answer_number)
+    from published_fixtures import mgsm_repo
+
+    mgsm_repo(data, {"en": [("Tom has 3 apples and buys 15 more. How many?", 18)] * 4,
+                     "bn": [("রাম ১২টি আম কিনল, ৬টি খেল। কত বাকি?", 6)], "zh": [("小明有5本书，又买了6本。", 11)]})
+    preds = [("en", 0, "$18"), ("en", 1, "18.0"), ("en", 2, "Let me think.\n18"), ("en", 3, "It is 1,8"),
+             ("bn", 0, "৬"), ("zh", 0, "答案是11。")]
+    t = run(tmp_path, "mgsm", [{"task": "mgsm", "split": s, "row": r, "prediction": p}
+                               for s, r, p in preds])["tasks"]["mgsm"]
+    # official: "$18" -> 18 right; "18.0" -> "180" wrong; cut at "\n" -> no number; "1,8" -> "18" right (!);
+    # Bengali digits are not [0-9] -> "[invalid]"; "11" right
+    assert t["official"]["by_language"] == {"bn": 0.0, "en": 50.0, "zh": 100.0}
+    assert t["metrics"]["mgsm"]["by_language"] == {"bn": 100.0, "en": 100.0, "zh": 100.0}  # "1,8": 18 for both
+    rows = samples(tmp_path, "mgsm")
+    assert rows["en/2"]["official_answer"] == "[invalid]" and rows["bn/0"]["official_answer"] == "[invalid]"
+    assert rows["zh/0"]["input"] == "问题： 小明有5本书，又买了6本。\nAnswer:"

@@ -29,7 +29,7 @@ TASKS: Registry[Callable[[], Task]] = Registry("task")
 # The seeds' tables: PangeaBench (Pangea), MMMB + Multilingual MMBench (Parrot), lmms-eval reasoning (MAmmoTH-VL).
 SUITES: dict[str, list[str]] = {
     "pangeabench": ["xgqa", "marvl", "maxm", "xm100", "xmmmu", "m3exam", "cvqa"],
-    "pangeabench_text": ["xstorycloze"],
+    "pangeabench_text": ["xstorycloze", "mgsm"],
     "parrot": ["mmmb", "mtl_mmbench_dev"],
     "mammoth_vl": ["mmmu_val"],
 }

@@ -1,11 +1,14 @@
 """Text benchmarks as lm-evaluation-harness defines them: XStoryCloze (lm_eval/tasks/xstorycloze/default_*.yaml),
-scored by log-likelihood (`acc`, `acc_norm`) for checkpoints and by the letter of a generated reply for endpoints."""
+scored by log-likelihood (`acc`, `acc_norm`) for checkpoints and by the letter of a generated reply for endpoints,
+and MGSM (lm_eval/tasks/mgsm/direct/), its official reading beside polyvlm's final-number reading."""
 
 from __future__ import annotations
 
 import json
 import math
 import random
+import re
+import string
 from typing import Any
 
 from polyvlm.eval.extract import Extraction, english_fallback, extract_choice
@@ -87,3 +90,54 @@ class XStoryCloze(PublishedTask):
                 return None
             per.append(acc_and_norm(lls, s.extra["choices"], s.extra["gold"])[0])
         return Official("acc", per, [p for p in predictions])
+
+
+# lm_eval/tasks/mgsm/direct/mgsm_direct_<lang>.yaml: the test prompt's question word, the answer word, stop words
+_MGSM = {
+    "en": ("Question: ", "Answer:", "Question:"), "bn": ("প্রশ্ন: ", "Answer:", "প্রশ্ন:"),
+    "de": ("Frage: ", "Antwort:", "Frage:"), "es": ("Pregunta: ", "Respuesta:", "Pregunta:"),
+    "fr": ("Question : ", "Réponse :", "Question :"), "ja": ("問題： ", "Answer:", "問題："),
+    "ru": ("Задача: ", "Answer:", "Задача:"), "sw": ("Swali: ", "Answer:", "Swali:"),
+    "te": ("ప్రశ్న: ", "Answer:", "ప్రశ్న:"), "th": ("โจทย์: ", "Answer:", "โจทย์:"), "zh": ("问题： ", "Answer:", "问题："),
+}
+_MGSM_NUMBER = re.compile(r"(-?[$0-9.,]{2,})|(-?[0-9]+)")
+_PUNCT = str.maketrans("", "", string.punctuation)
+
+
+def mgsm_reading(prediction: str, stop: str) -> str:
+    """lm-eval's mgsm_direct `flexible-extract`: the reply cut at its stop sequences ("\\n\\n", "\\n", the question
+    word, "</s>", "<|im_end|>"), then the last match of (-?[$0-9.,]{2,})|(-?[0-9]+), else "[invalid]"."""
+    for s in ("\n\n", "\n", stop, "</s>", "<|im_end|>"):
+        prediction = prediction.split(s)[0]
+    found = _MGSM_NUMBER.findall(prediction)
+    if not found:
+        return "[invalid]"
+    groups = [g for g in found[-1] if g]
+    return groups[0].strip() if groups else "[invalid]"
+
+
+@register_published
+class MGSM(PublishedTask):
+    """juletxara/mgsm (the Hub's parquet export: `<lang>/test/`): the direct prompt of lm-eval's mgsm_direct."""
+
+    task_name, repo, kind = "mgsm", "juletxara/mgsm", "text"
+    splits = {c: c for c in _MGSM}  # configs
+    cites = "EleutherAI/lm-evaluation-harness lm_eval/tasks/mgsm/direct/ (direct_yaml flexible-extract, exact_match)"
+    max_new_tokens = 256
+    image_columns = ()
+    default_metrics = ["mgsm"]
+
+    def dataset(self, split: str) -> Any:
+        return load_split(self.repo, "test", self.name, config=split)
+
+    def make_sample(self, record: dict[str, Any], split: str, row: int, language: str, where: str) -> Sample:
+        question_word, answer_word, _ = _MGSM[split]
+        prompt = (f"{record['question']}\n{answer_word}" if record.get("answer") is not None
+                  else f"{question_word}{record['question']}\n{answer_word}")
+        return Sample(id=f"{split}/{row}", prompt=prompt, target=[str(record["answer_number"])], language=language)
+
+    def official(self, samples: list[Sample], predictions: list[str], rng: random.Random) -> Official:
+        read = [mgsm_reading(p, _MGSM.get(s.extra["split"], _MGSM["en"])[2]) for s, p in zip(samples, predictions)]
+        per = [float(r.lower().translate(_PUNCT) == s.target[0].lower().translate(_PUNCT))
+               for s, r in zip(samples, read)]
+        return Official("exact_match,flexible-extract", per, read)
