@@ -1,13 +1,47 @@
-"""Training stages: which parameters train (align, finetune, lora), applied by one function that logs it."""
+"""Training stages (a registry: align, finetune, lora): which parameters train, applied by one function that logs it."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from torch import nn
 
+from polyvlm.registry import Registry
+
 log = logging.getLogger("polyvlm.train")
-STAGES = ("align", "finetune", "lora")
+
+
+@dataclass(frozen=True)
+class TrainStage:
+    """What a stage trains beyond the connector: `mixture` switches the connector's stage-dependent parts on
+    (`Connector.set_active`: moe's experts and router); `groups(model, lr, vision_lr)` unfreezes more parts and
+    returns their optimizer parameter groups."""
+
+    mixture: bool
+    groups: Callable[[nn.Module, float, float], list[dict]]
+
+
+def _finetune(model: nn.Module, lr: float, vision_lr: float) -> list[dict]:
+    model.llm.requires_grad_(True)
+    groups = [{"params": list(model.llm.parameters()), "lr": lr, "name": "llm"}]
+    if vision_lr > 0:
+        model.vision.requires_grad_(True)
+        groups.append({"params": list(model.vision.parameters()), "lr": vision_lr, "name": "vision"})
+    return groups
+
+
+def _lora(model: nn.Module, lr: float, vision_lr: float) -> list[dict]:
+    from polyvlm.models.lora import apply_lora
+
+    return [{"params": apply_lora(model), "lr": lr, "name": "lora"}]
+
+
+STAGES: Registry[TrainStage] = Registry("training stage")
+STAGES.register("align")(TrainStage(mixture=False, groups=lambda model, lr, vision_lr: []))
+STAGES.register("finetune")(TrainStage(mixture=True, groups=_finetune))
+STAGES.register("lora")(TrainStage(mixture=True, groups=_lora))
 
 
 def _count(module: nn.Module) -> tuple[int, int]:
@@ -24,11 +58,10 @@ def apply_stage(model: nn.Module, stage: str, lr: float, vision_lr: float = 0.0,
     peft LoRA adapters on the LM (`model.lora_*`). The audio connector and the anyres newline embedding
     train with the connector.
     """
-    if stage not in STAGES:
-        raise ValueError(f"unknown training stage '{stage}' (known: {', '.join(STAGES)})")
+    spec = STAGES.get(stage)
     model.requires_grad_(False)
     model.connector.requires_grad_(True)
-    model.connector.set_active(stage != "align")
+    model.connector.set_active(spec.mixture)
     conn = [p for p in model.connector.parameters() if p.requires_grad]
     if model.audio_connector is not None:
         model.audio_connector.requires_grad_(True)
@@ -36,17 +69,7 @@ def apply_stage(model: nn.Module, stage: str, lr: float, vision_lr: float = 0.0,
     if getattr(model, "image_newline", None) is not None:
         model.image_newline.requires_grad_(True)
         conn.append(model.image_newline)
-    groups = [{"params": conn, "lr": lr, "name": "connector"}]
-    if stage == "lora":
-        from polyvlm.models.lora import apply_lora
-
-        groups.append({"params": apply_lora(model), "lr": lr, "name": "lora"})
-    if stage == "finetune":
-        model.llm.requires_grad_(True)
-        groups.append({"params": list(model.llm.parameters()), "lr": lr, "name": "llm"})
-        if vision_lr > 0:
-            model.vision.requires_grad_(True)
-            groups.append({"params": list(model.vision.parameters()), "lr": vision_lr, "name": "vision"})
+    groups = [{"params": conn, "lr": lr, "name": "connector"}, *spec.groups(model, lr, vision_lr)]
     for g in groups:
         g["weight_decay"] = weight_decay
         g["initial_lr"] = g["lr"]
