@@ -220,7 +220,7 @@ class VLMGenerator:
         media = self.processor.images_to_media(images, langs, groups) if images else MediaBatch()
         if audios:
             media.audio = self.processor.audio_features(audios)
-        media.video = [self.processor.images_to_pixels(self.video_frames(v)) for v in videos]
+        media.video = [self.processor.frames_to_pixels(self.video_frames(v)) for v in videos]
         return media
 
     def count_prompt_tokens(self, request: ChatRequest) -> int:

@@ -164,9 +164,26 @@ class Processor:
         pins = parse_pinpoints(c.image_grid_pinpoints, c.image_size)
         return [layout(w, h, pins, c.image_size, grid, cap).tokens for w, h in sizes]
 
+    @property
+    def onevision_video(self) -> bool:
+        """anyres_max_N models treat videos as LLaVA-OneVision does: frames resized to the tower's square (no
+        padding), pooled bilinearly to ceil(g/2) x ceil(g/2), one newline embedding after the last frame."""
+        from polyvlm.models.anyres import parse_mode
+
+        return bool(parse_mode(self.config.image_aspect_ratio))
+
     def video_tokens(self, n_frames: list[int]) -> list[int]:
-        """Placeholder tokens per video of n sampled frames."""
-        return [n * self.config.tokens_per_media["video"] for n in n_frames]
+        """Placeholder tokens per video of n sampled frames (+ OneVision's newline, see `onevision_video`)."""
+        extra = 1 if self.onevision_video else 0
+        return [n * self.config.tokens_per_media["video"] + extra for n in n_frames]
+
+    def frames_to_pixels(self, frames: list[Image.Image]) -> torch.Tensor:
+        """Video frames -> pixels [f, 3, S, S]: padded to a square like images, or (OneVision) resized to it."""
+        if not self.onevision_video:
+            return self.images_to_pixels(frames)
+        c = self.config
+        return preprocess_images([f.convert("RGB").resize((c.image_size, c.image_size), Image.Resampling.BICUBIC)
+                                  for f in frames], c.image_size, c.image_mean, c.image_std)
 
     def images_to_media(self, images: list[Image.Image], langs: list[str | None] | None = None,
                         groups: list[int] | None = None):

@@ -121,3 +121,34 @@ def test_import_then_export_gives_identical_tensors(ov, tmp_path):
 def test_only_anyres_max_models_export_to_onevision(tiny_ckpt, tmp_path, capsys):
     assert main([str(tiny_ckpt), "--format", "hf-llava-onevision", "--out", str(tmp_path / "x")]) == 2
     assert "is not anyres_max_N" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_video_matches_transformers(ov):
+    """A 3-frame video: frames resized to the tower's square, projected, pooled bilinearly to ceil(g/2)^2 tokens
+    each, one newline after the last frame (LlavaOnevisionModel.get_video_features / apply_pooling); the token
+    count is the processor's own `replace_video_token` rule and the prompt its chat template."""
+    from polyvlm.models.encoders.media import MediaBatch
+
+    model, processor, _, hf, hf_proc = ov
+    frames = [image(90, 60, seed=20 + i) for i in range(3)]
+    n = processor.video_tokens([3])
+    enc = processor.encode([Turn("user", "<video>\nWhat happens?")], {"video": 1}, add_generation_prompt=True,
+                           media_tokens={"video": n})
+    pixels = processor.frames_to_pixels(frames)  # [f, 3, S, S]
+    expanded = hf_proc.replace_video_token({"pixel_values_videos": [pixels]}, 0)
+    assert len(expanded) == n[0] * len("<video>")
+    content = [{"type": "video"}, {"type": "text", "text": "What happens?"}]
+    text = hf_proc.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False)
+    hf_ids = hf_proc.tokenizer(text.replace("<video>", expanded), add_special_tokens=False)["input_ids"]
+    assert hf_ids == enc.input_ids
+    media = MediaBatch()
+    media.video = [pixels]
+    with torch.no_grad():
+        ours = model(torch.tensor([enc.input_ids]), pixels=media).logits[0, -1]
+        theirs = hf(input_ids=torch.tensor([hf_ids]), pixel_values_videos=pixels[None]).logits[0, -1]
+    assert (ours - theirs).abs().max().item() <= 1e-4
+    greedy = generate_ids(model, [enc.input_ids], media, [SampleParams(max_new_tokens=6)], set(), processor.pad_id)[0]
+    with torch.no_grad():
+        out = hf.generate(input_ids=torch.tensor([hf_ids]), pixel_values_videos=pixels[None], max_new_tokens=6,
+                          do_sample=False, eos_token_id=None)
+    assert greedy == out[0, len(hf_ids):].tolist()

@@ -161,10 +161,14 @@ def _video_features(model: PolyVLM, media: MediaBatch, *_) -> list[torch.Tensor]
     if model.vision.has_cls and model.vision.select == "full":
         feats = feats[:, 1:]
     out = model.connector.project(feats.to(model.connector.dtype))  # the moe mixture routes images only
+    onevision = bool(parse_mode(model.cfg.image_aspect_ratio))  # LLaVA-OneVision's video rule (Processor.onevision_video)
     if out.shape[1] > 1:
-        out = pool_frames(out)  # 2x2 over the patch grid
+        out = pool_frames(out, "bilinear" if onevision else "average")  # 2x2 over the patch grid
     sizes = [v.shape[0] for v in media.video]
-    return [x.flatten(0, 1) for x in torch.split(out, sizes)]
+    rows = [x.flatten(0, 1) for x in torch.split(out, sizes)]
+    if onevision:  # one newline embedding after the last frame
+        rows = [torch.cat([x, model.image_newline.to(x.dtype)[None]]) for x in rows]
+    return rows
 
 
 def _audio_features(model: PolyVLM, media: MediaBatch, *_) -> list[torch.Tensor]:

@@ -105,5 +105,5 @@ def load_av(audios: list[Path], videos: list[tuple[Path, list[int]]], processor:
     from polyvlm.models.encoders.video import read_frames
 
     audio = processor.audio_features([load_audio(p, source, record_id) for p in audios]) if audios else None
-    video = [processor.images_to_pixels(read_frames(p, idx, source, record_id)) for p, idx in videos]
+    video = [processor.frames_to_pixels(read_frames(p, idx, source, record_id)) for p, idx in videos]
     return audio, video

@@ -42,12 +42,16 @@ def pooled_side(grid: int) -> int:
     return (grid + 1) // 2
 
 
-def pool_frames(feats: torch.Tensor) -> torch.Tensor:
-    """Frame tokens [f, g*g, d] -> [f, ceil(g/2)^2, d] by 2x2 average pooling over the patch grid."""
+def pool_frames(feats: torch.Tensor, mode: str = "average") -> torch.Tensor:
+    """Frame tokens [f, g*g, d] -> [f, ceil(g/2)^2, d] over the patch grid: 2x2 average pooling, or (`bilinear`,
+    LLaVA-OneVision's mm_spatial_pool_mode) a bilinear resize to ceil(g/2) x ceil(g/2)."""
     f, t, d = feats.shape
     g = math.isqrt(t)
     if g * g != t:
         raise ValueError(f"video frames need a square token grid, got {t} tokens (use model.vision_select=patch)")
     x = feats.transpose(1, 2).reshape(f, d, g, g)
-    x = F.avg_pool2d(x, 2, 2, ceil_mode=True)
+    if mode == "bilinear":
+        x = F.interpolate(x, size=(pooled_side(g), pooled_side(g)), mode="bilinear")
+    else:
+        x = F.avg_pool2d(x, 2, 2, ceil_mode=True)
     return x.flatten(2).transpose(1, 2)
