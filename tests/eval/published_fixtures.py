@@ -211,3 +211,34 @@ def mgsm_repo(root: Path, problems: dict[str, list[tuple[str, int]]]) -> None:
                                  "answer_number": [a for _, a in rows],
                                  "equation_solution": pa.array([None] * len(rows), pa.string())}),
                        folder / "0000.parquet")
+
+
+def mmmu_repos(root: Path) -> None:
+    """lmms-lab/MMMU (split validation, `data/validation-*.parquet`) and MMMU/MMMU_Pro (config "standard (10
+    options)" declared in the README's `configs`, split test): MMMU columns with image_1..image_7 features."""
+    from datasets import Image as ImageFeature
+    from datasets import Value
+
+    base = {"id": Value("string"), "question": Value("string"), "options": Value("string"),
+            "answer": Value("string"), **{f"image_{i}": ImageFeature() for i in range(1, 8)}}
+    img = {"bytes": png(), "path": None}
+    pictures = {"image_1": img, "image_2": {"bytes": png((0, 200, 0)), "path": None},
+                **{f"image_{k}": None for k in range(3, 8)}}
+    write_split(root, "lmms-lab/MMMU", "validation", [
+        {"id": "validation_Art_1", "question": "Compare <image 2> with <image 1>.", "options": "['same', 'different']",
+         "answer": "B", "question_type": "multiple-choice", **pictures},
+        {"id": "validation_Math_2", "question": "Area of <image 1>?", "options": "[]", "answer": "12",
+         "question_type": "open", **pictures}], {**base, "question_type": Value("string")})
+    letters = [chr(65 + i) for i in range(10)]
+    options = str([f"choice {x}" for x in letters])
+    pro_dir = root / "MMMU/MMMU_Pro"
+    write_split(root, "MMMU/MMMU_Pro", "ignored", [
+        {"id": "test_History_1", "question": "Which event is shown in <image 1>?", "options": options, "answer": "J",
+         "subject": "History", **pictures}], {**base, "subject": Value("string")})
+    (pro_dir / "data" / "ignored-00000-of-00001.parquet").rename(pro_dir / "standard.parquet")
+    target = pro_dir / "standard (10 options)"
+    target.mkdir()
+    (pro_dir / "standard.parquet").rename(target / "test-00000-of-00001.parquet")
+    (pro_dir / "README.md").write_text(
+        "---\nconfigs:\n- config_name: standard (10 options)\n  data_files:\n  - split: test\n"
+        "    path: standard (10 options)/test-*\n---\n", encoding="utf-8")

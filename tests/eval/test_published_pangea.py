@@ -134,3 +134,27 @@ def test_cvqa_scores_both_languages_and_leaves_hidden_labels_unscored(tmp_path: 
     assert rows["test/1"]["official_answer"] == "A" and rows["test/1"]["category"] == "Oromo-Ethiopia"
     # Oromo has no answer phrases of its own: its replies are read with the other languages' (English) forms
     assert t["english_fallback"] == {"answer_phrases": ["om"]}
+
+
+def test_mmmu_val_and_mmmu_pro_as_lmms_eval_builds_them(tmp_path: Path, data: Path) -> None:  # noqa: F811
+    # lmms-eval lmms_eval/tasks/mmmu/utils.py (Dec 2024): f"{question}\n{options}\n\n{MULTI_CHOICE_PROMPT}", the
+    # <image n> tokens left in the text, the pictures the distinct ones named, sorted; mmmu_pro: the config
+    # "standard (10 options)" and "Answer with the option letter ..."
+    from published_fixtures import mmmu_repos
+
+    mmmu_repos(data)
+    records = [{"task": "mmmu_val", "split": "validation", "row": 0, "prediction": "(B) different"},
+               {"task": "mmmu_val", "split": "validation", "row": 1, "prediction": "The area is 12.0"},
+               {"task": "mmmu_pro", "split": "test", "row": 0, "prediction": "J"}]
+    res = run(tmp_path, "mammoth_vl", records)
+    assert res["tasks"]["mmmu_val"]["official"]["overall"] == 100.0
+    assert res["tasks"]["mmmu_pro"]["official"]["overall"] == 100.0
+    assert res["suites"][0]["suite"] == "mammoth_vl" and res["suites"][0]["en"] == 100.0
+    rows = samples(tmp_path, "mmmu_val")
+    assert rows["validation/0"]["input"] == ("Compare <image 2> with <image 1>.\nA. same\nB. different\n\n"
+                                             "Answer with the option's letter from the given choices directly.")
+    assert [x.rsplit(" ", 1)[-1] for x in rows["validation/0"]["images"]] == ["image_1", "image_2"]
+    assert rows["validation/1"]["input"].endswith("?\n\nAnswer the question using a single word or phrase.")
+    pro = samples(tmp_path, "mmmu_pro")["test/0"]
+    assert pro["input"].endswith("J. choice J\n\nAnswer with the option letter from the given choices directly.")
+    assert pro["category"] == "History"

@@ -361,12 +361,3 @@ def _mmmu_subject(sample_id: str) -> str | None:
     head = sample_id.split("_")[0]
     m = re.match(rf"^{re.escape(head)}_(.+?)_\d+$", sample_id)
     return m.group(1) if m else None
-
-
-@register_published
-class MMMUVal(XMMMU):
-    """lmms-eval's mmmu_val: lmms-lab/MMMU, split validation, the same prompt and rules."""
-
-    task_name, repo = "mmmu_val", "lmms-lab/MMMU"
-    splits = {"validation": "en"}
-    cites = "EvolvingLMMs-Lab/lmms-eval lmms_eval/tasks/mmmu/ (mmmu_val.yaml, utils.py)"
