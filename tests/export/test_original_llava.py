@@ -52,7 +52,7 @@ def ov_dir(tmp_path_factory):
     config = {**Qwen2Config(**QWEN).to_diff_dict(), "architectures": ["LlavaQwenForCausalLM"], "model_type": "llava",
               "mm_vision_tower": "google/siglip-so400m-patch14-384", "mm_hidden_size": 32, "mm_projector_type": "mlp2x_gelu",
               "mm_vision_select_layer": -2, "mm_vision_select_feature": "patch", "mm_patch_merge_type": "spatial_unpad",
-              "image_aspect_ratio": "anyres_max_4", "image_grid_pinpoints": PINS, "mm_newline_position": "grid",
+              "image_aspect_ratio": "anyres_max_4", "image_grid_pinpoints": PINS, "mm_newline_position": "one_token",
               "mm_spatial_pool_mode": "bilinear", "mm_spatial_pool_stride": 2, "mm_use_im_start_end": False,
               "mm_use_im_patch_token": False, "mm_tunable_parts": "mm_vision_tower,mm_mlp_adapter,mm_language_model",
               "tokenizer_model_max_length": 512, "tokenizer_padding_side": "right", "use_mm_proj": True,
@@ -230,3 +230,15 @@ def test_init_from_an_original_checkpoint(ov_dir, ov_pair, monkeypatch):
     assert torch.equal(model.image_newline, ov_pair[0].image_newline)
     with pytest.raises(LayoutError, match="the checkpoint has model.image_aspect_ratio='anyres_max_4'; the config says 'pad'"):
         build(dataclasses.replace(cfg, image_aspect_ratio="pad"))
+
+
+def test_eval_takes_an_original_directory(ov_dir, monkeypatch, tmp_path):
+    """`polyvlm eval --model DIR` recognises the layout and answers; a wrong FORMAT:DIR is refused before loading."""
+    from polyvlm.cli import main
+
+    out, tower_dir, _ = ov_dir
+    monkeypatch.setenv("POLYVLM_VISION_TOWER", str(tower_dir))
+    assert main(["eval", "--model", str(out), "--tasks", "quickstart", "--limit", "2", "--max-new-tokens", "3",
+                 "--out", str(tmp_path / "e")]) == 0
+    assert json.loads((tmp_path / "e" / "results.json").read_text())["tasks"]["quickstart"]["n"] == 2
+    assert main(["eval", "--model", f"parrot:{out}", "--tasks", "quickstart", "--out", str(tmp_path / "bad")]) == 2

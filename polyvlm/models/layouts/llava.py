@@ -100,6 +100,12 @@ def image_mode(path: Path, raw: dict) -> dict:
     pins = raw.get("image_grid_pinpoints")
     if not pins:
         raise LayoutError(f"{f}: image_aspect_ratio '{aspect}' without image_grid_pinpoints")
+    if cap:  # anyres_max_N: polyvlm encodes videos as OneVision (Processor.onevision_video)
+        video = {"mm_newline_position": "one_token", "mm_spatial_pool_mode": "bilinear", "mm_spatial_pool_stride": 2}
+        differ = {k: raw[k] for k, want in video.items() if raw.get(k, want) != want}
+        if differ:
+            log.warning("%s: video settings %s differ from OneVision's %s, which polyvlm uses for videos; images are "
+                        "unaffected", f, differ, video)
     return {"image_aspect_ratio": str(aspect), "image_grid_pinpoints": pins}
 
 
