@@ -4,9 +4,17 @@
     python benchmarks/serve_load.py --ckpt runs/x/final --requests 400 --clients 32
 
 Both servers are `polyvlm serve` child processes on loopback (one at a time) running the same checkpoint and get
-the same requests from `--clients` concurrent HTTP clients (streaming and plain alternate), all of them once
-per round, in `--rounds` alternating rounds so that a change in machine load affects both alike. Prints p50/p99
-latency, throughput and failures side by side; the last line is `ratio: <batched / unbatched throughput>`.
+the same requests (streaming and plain alternate; seeded sampling, so both modes generate the same completion
+tokens: equal work, checked and printed):
+
+- closed loop: `--clients` concurrent HTTP clients, each sending its next request when the last one is answered,
+  all requests once per round, in `--rounds` alternating rounds so that a change in machine load hits both alike;
+- open loop: `--open-requests` requests arriving as a Poisson process at `--rate` requests/s (default: 0.9 x the
+  unbatched closed-loop throughput, near what one-at-a-time serving sustains) whatever the server's progress,
+  latency counted from each request's scheduled arrival (no coordinated omission).
+
+Prints p50/p90/p99 latency, throughput, completion tokens and failures side by side for both; the last line is
+`ratio: <batched / unbatched closed-loop throughput>`.
 
 The clients run on the same machine as the server, so by default the server's torch gets one thread
 (`--threads 1`, both modes alike): on 2 cores, a second OpenMP thread fights the clients for the CPU, and a
@@ -21,6 +29,7 @@ import base64
 import io
 import json
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -161,12 +170,76 @@ async def load(url: str, payloads: list[dict], clients: int, name: str) -> tuple
     return latencies, failures, wall, tokens
 
 
-def run_mode(ckpt: Path, name: str, flags: list[str], payloads: list[dict], clients: int, threads: int) -> Run:
+async def open_load(url: str, payloads: list[dict], rate: float, name: str, seed: int = 0
+                    ) -> tuple[list[float], list[str], float, int]:
+    """Poisson arrivals at `rate` requests/s, each request sent at its time whatever is still in flight;
+    a latency runs from the scheduled arrival to the last byte."""
+    rng = random.Random(seed)
+    latencies, failures, tokens = [], [], 0
+    bar = tqdm(total=len(payloads), desc=f"{name} (open loop)", unit="req", file=sys.stderr, leave=False)
+
+    async def send(client: httpx.AsyncClient, i: int, due: float) -> None:
+        nonlocal tokens
+        try:
+            n = await one(client, payloads[i])
+            latencies.append(time.perf_counter() - due)
+            tokens += n
+        except Exception as e:
+            failures.append(f"request {i}: {type(e).__name__}: {e}")
+        bar.update()
+
+    limits = httpx.Limits(max_connections=len(payloads) + 1, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as client:
+        await one(client, {**payloads[0], "max_tokens": 2})  # warm-up, not timed
+        t0 = due = time.perf_counter()
+        tasks = []
+        for i in range(len(payloads)):
+            due += rng.expovariate(rate)
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            tasks.append(asyncio.create_task(send(client, i, due)))
+        await asyncio.gather(*tasks)
+        wall = time.perf_counter() - t0
+    bar.close()
+    return latencies, failures, wall, tokens
+
+
+def run_mode(ckpt: Path, name: str, flags: list[str], payloads: list[dict], clients: int, threads: int,
+             rate: float = 0.0) -> Run:
+    """One server; closed loop with `clients`, or open loop at `rate` requests/s when `rate` > 0."""
     with Server(ckpt, flags, threads) as srv:
-        lat, fail, wall, tokens = asyncio.run(load(srv.url, payloads, clients, name))
+        if rate > 0:
+            lat, fail, wall, tokens = asyncio.run(open_load(srv.url, payloads, rate, name))
+        else:
+            lat, fail, wall, tokens = asyncio.run(load(srv.url, payloads, clients, name))
         sizes = srv.batch_sizes()
     sizes[1] = sizes.get(1, 0) - 1  # the untimed warm-up request
     return Run(name, lat, fail, wall, tokens, {k: v for k, v in sorted(sizes.items()) if v})
+
+
+def table(runs: list[Run], sent: str) -> None:
+    print(f"{'':<20}" + "".join(f"{r.name:>14}" for r in runs))
+    rows = [
+        ("requests ok", lambda r: f"{len(r.latencies)}"),
+        ("failed", lambda r: f"{len(r.failures)}"),
+        ("p50 latency (s)", lambda r: f"{r.pct(50):.2f}"),
+        ("p90 latency (s)", lambda r: f"{r.pct(90):.2f}"),
+        ("p99 latency (s)", lambda r: f"{r.pct(99):.2f}"),
+        ("mean latency (s)", lambda r: f"{statistics.fmean(r.latencies):.2f}" if r.latencies else "nan"),
+        ("wall time (s)", lambda r: f"{r.wall:.1f}"),
+        ("requests / s", lambda r: f"{r.throughput:.2f}"),
+        ("completion tokens", lambda r: f"{r.completion_tokens}"),
+        ("tokens / s", lambda r: f"{r.completion_tokens / r.wall:.1f}"),
+        ("mean batch size", lambda r: f"{sum(k * v for k, v in r.batch_sizes.items()) / max(1, sum(r.batch_sizes.values())):.1f}"),
+        ("requests sent", lambda r: f"{len(r.latencies) + len(r.failures)} ({sent})"),
+    ]
+    for label, fmt in rows:
+        print(f"{label:<20}" + "".join(f"{fmt(r):>14}" for r in runs))
+    for r in runs:
+        print(f"{r.name} batch sizes (size: count): {dict(sorted(r.batch_sizes.items()))}")
+        for f in r.failures[:5]:
+            print(f"{r.name} failure: {f}")
+    work = {r.completion_tokens for r in runs}
+    print(f"equal work: {'yes' if len(work) == 1 else 'NO'} (completion tokens {', '.join(f'{r.name} {r.completion_tokens}' for r in runs)})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-wait-ms", type=float, default=10.0)
     p.add_argument("--rounds", type=int, default=2, help="send all requests to each mode this many times, alternating")
     p.add_argument("--threads", type=int, default=1, help="server's torch threads (OMP_NUM_THREADS; 0: torch's default)")
+    p.add_argument("--open-requests", type=int, default=100, help="requests of the open-loop run (0: skip it)")
+    p.add_argument("--rate", type=float, default=0.0,
+                   help="open-loop arrival rate, requests/s (default: 0.9 x the unbatched closed-loop throughput)")
     args = p.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -214,28 +290,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"round {k + 1}: batched {tput['batched']:.1f} req/s, unbatched {tput['unbatched']:.1f} req/s "
                   f"({per_round[-1]:.2f}x)", flush=True)
         runs = list(runs.values())
-
-    print(f"{'':<18}" + "".join(f"{r.name:>14}" for r in runs))
-    rows = [
-        ("requests ok", lambda r: f"{len(r.latencies)}"),
-        ("failed", lambda r: f"{len(r.failures)}"),
-        ("p50 latency (s)", lambda r: f"{r.pct(50):.2f}"),
-        ("p99 latency (s)", lambda r: f"{r.pct(99):.2f}"),
-        ("mean latency (s)", lambda r: f"{statistics.fmean(r.latencies):.2f}" if r.latencies else "nan"),
-        ("wall time (s)", lambda r: f"{r.wall:.1f}"),
-        ("requests / s", lambda r: f"{r.throughput:.2f}"),
-        ("tokens / s", lambda r: f"{r.completion_tokens / r.wall:.1f}"),
-        ("mean batch size", lambda r: f"{sum(k * v for k, v in r.batch_sizes.items()) / max(1, sum(r.batch_sizes.values())):.1f}"),
-        ("requests sent", lambda r: f"{len(r.latencies) + len(r.failures)} ({args.rounds} x {args.requests})"),
-    ]
-    for label, fmt in rows:
-        print(f"{label:<18}" + "".join(f"{fmt(r):>14}" for r in runs))
-    for r in runs:
-        print(f"{r.name} batch sizes (size: count): {dict(sorted(r.batch_sizes.items()))}")
-        for f in r.failures[:5]:
-            print(f"{r.name} failure: {f}")
+        print("closed loop:")
+        table(runs, f"{args.rounds} x {args.requests}")
+        rate = args.rate or 0.9 * runs[1].throughput
+        open_runs = []
+        if args.open_requests:
+            print(f"open loop: {args.open_requests} requests, Poisson arrivals at {rate:.2f} req/s", flush=True)
+            open_payloads = [body(args.requests + i, args.max_tokens, args.image_size) for i in range(args.open_requests)]
+            open_runs = [run_mode(ckpt, name, flags, open_payloads, args.clients, args.threads, rate=rate)
+                         for name, flags in modes.items()]
+            table(open_runs, f"at {rate:.2f} req/s")
+    failed = any(r.failures for r in [*runs, *open_runs])
+    unequal = len({r.completion_tokens for r in runs}) > 1 or len({r.completion_tokens for r in open_runs}) > 1
     print(f"ratio: {runs[0].throughput / runs[1].throughput:.2f}")
-    return 1 if any(r.failures for r in runs) else 0
+    return 1 if failed or unequal else 0
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ class Progress:
         self.dir = out_dir / "progress"
         self.task, self.path = task, out_dir / "progress" / f"{task}.rank{rank}.jsonl"
         self.meta = self.dir / f"{task}.run.json"
+        self._fh: Any = None
+        self._synced = 0.0
 
     def check_run(self, run: dict[str, Any], write: bool) -> None:
         """Answers saved under `out/progress/` are reused only by the same model and task settings: a different
@@ -72,13 +74,27 @@ class Progress:
                     continue  # the last line of a killed run may be cut short
         return done
 
+    SYNC_SECONDS = 10.0  # a machine crash loses at most this much of the answers (a killed process loses none)
+
     def append(self, entries: list[dict[str, Any]]) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as fh:
-            for e in entries:
-                fh.write(json.dumps(e, ensure_ascii=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        """One line per answer, handed to the OS at once (flush); forced to disk every `SYNC_SECONDS` and at
+        `close`, not per batch: an fsync per batch costs more than a small model's batch."""
+        if self._fh is None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "a", encoding="utf-8")
+            self._synced = time.monotonic()
+        self._fh.write("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries))
+        self._fh.flush()
+        if time.monotonic() - self._synced >= self.SYNC_SECONDS:
+            os.fsync(self._fh.fileno())
+            self._synced = time.monotonic()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None
 
 
 def _entry(sample_id: str, res: Result) -> dict[str, Any]:
@@ -194,19 +210,25 @@ def generate_task(task: Task, backend: Backend, out_dir: Path, limit: int | None
         pop_router()  # statistics of this task's samples only
     new: list[dict[str, Any]] = []
     start = time.perf_counter()
-    bar = tqdm(total=len(mine), desc=f"{task.name}", disable=rank != 0 or not mine, unit="sample")
-    for i in range(0, len(mine), backend.batch_size):
-        chunk = mine[i:i + backend.batch_size]
-        if scorer is not None:  # multiple choice by log-likelihood: the prediction is the choices' JSON list
-            entries = [{"id": s.id, "prediction": json.dumps(scorer(s))} for s in chunk]
-        else:
-            results = backend.generate([task.request(s) for s in chunk])
-            entries = [_entry(s.id, r) for s, r in zip(chunk, results)]
-        progress.append(entries)
-        new.extend(entries)
-        bar.update(len(chunk))
-        if on_batch:
-            on_batch(len(chunk))
+    # rank 0 draws the bar for all ranks: its total is every pending sample, and each of its batches stands for
+    # one batch per rank (the ranks' shares differ by at most one sample)
+    bar = tqdm(total=len(pending), desc=f"{task.name}", disable=rank != 0 or not pending, unit="sample")
+    try:
+        for i in range(0, len(mine), backend.batch_size):
+            chunk = mine[i:i + backend.batch_size]
+            if scorer is not None:  # multiple choice by log-likelihood: the prediction is the choices' JSON list
+                entries = [{"id": s.id, "prediction": json.dumps(scorer(s))} for s in chunk]
+            else:
+                results = backend.generate([task.request(s) for s in chunk])
+                entries = [_entry(s.id, r) for s, r in zip(chunk, results)]
+            progress.append(entries)
+            new.extend(entries)
+            bar.update(min(len(chunk) * world, len(pending) - bar.n))
+            if on_batch:
+                on_batch(len(chunk))
+    finally:
+        progress.close()
+    bar.update(len(pending) - bar.n)
     bar.close()
     elapsed = time.perf_counter() - start
     routing = [pop_router()] if pop_router else []
