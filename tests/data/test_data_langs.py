@@ -28,3 +28,4 @@ def test_normalised(raw: str, tag: str) -> None:
 def test_flagged(raw: object, tag: str | None, code: str) -> None:
     got, problem = normalize_language(raw)  # type: ignore[arg-type]
     assert got == tag and problem is not None and problem.code == code and str(problem)
+

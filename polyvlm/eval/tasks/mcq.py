@@ -9,6 +9,7 @@ import string
 import sys
 from pathlib import Path
 
+from polyvlm.data.langs import NAMES, normalize_language
 from polyvlm.eval.extract import Extraction, english_fallback, extract_choice
 from polyvlm.eval.tasks.base import Sample, Task, TaskError
 
@@ -33,9 +34,19 @@ def _cell(row: dict[str, str | None], key: str) -> str:
 
 
 def language_of_file(path: Path, default: str | None) -> str | None:
-    """`mmmb_zh.tsv` -> `zh`; otherwise the task's language."""
+    """`mmmb_zh.tsv` -> `zh`; otherwise the task's language. A three-letter suffix counts only when it names a
+    language datasets use (`eng`, `yue`, `fil`): most three-letter words are some ISO 639-3 code (`hidden_mcq.tsv`
+    is not in the Ese language)."""
     m = _LANG_IN_NAME.search(path.name)
-    return m.group(1).replace("_", "-") if m else default
+    if not m:
+        return default
+    tag = m.group(1).replace("_", "-")
+    primary = tag.split("-")[0].lower()
+    if len(primary) == 3:
+        norm = normalize_language(primary)[0]
+        if norm is None or (len(norm) == 3 and norm not in NAMES.values()):
+            return default
+    return tag
 
 
 class MCQTask(Task):
