@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineIncomplete as e:
         print(f"polyvlm synth: {e}", file=sys.stderr)
         return 3
+    if summary.get("up_to_date"):
+        print(f"nothing left to do: every stage of {cfg.output} finished earlier and final/ is up to date; "
+              "its summary:")
     for row in summary["stages"]:
         print(f"{row['index']:2d} {row['stage']:<13} in {row['in']:>8}  out {row['out']:>8}  "
               f"rejected {row['rejected']:>7}  failed {row['failed']:>5}  {row['elapsed_s']:8.2f} s")

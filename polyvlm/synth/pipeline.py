@@ -180,6 +180,7 @@ class Pipeline:
         upstream: Any = lambda: iter_input(self.cfg)  # noqa: E731 - rebound per stage below
         expected = None
         stats = []
+        ran = 0  # stages that had work left in this run
         for i, spec in enumerate(self.cfg.stages):
             stage = self.build(spec)
             prompt, model, params = self.stage_key_parts(stage)
@@ -191,19 +192,23 @@ class Pipeline:
             else:
                 st = self._run_stage(stage, spec, sdir, upstream, expected, (prompt, model, params))
                 atomic_write_text(done_file, json.dumps(st, indent=1, ensure_ascii=False))
+                ran += 1
             stats.append(st)
             expected = st["out"]["records"]
             upstream = _reader(sdir, stage.has_reduce)
-        self._write_final(fp, upstream)
+        wrote = self._write_final(fp, upstream)
         from polyvlm.synth.report import write_report
 
-        return write_report(self.out, stats)
+        summary = write_report(self.out, stats)
+        summary["up_to_date"] = not ran and not wrote  # a resumed run that had nothing left to do
+        return summary
 
-    def _write_final(self, fp: str, upstream: Any) -> None:
+    def _write_final(self, fp: str, upstream: Any) -> bool:
+        """Write `final/` unless it already holds these records; True when it was written."""
         manifest = self.out / "final" / "manifest.json"
         fp = _fp(fp, self.cfg.final_format)
         if manifest.is_file() and json.loads(manifest.read_text())["fingerprint"] == fp:
-            return
+            return False
         with atomic_dir(self.out / "final") as tmp:
             records = (rec for rec, _, _ in upstream())
             if self.cfg.final_format == "parquet":
@@ -212,6 +217,7 @@ class Pipeline:
                 n = write_record_shards(tmp, records, self.cfg.shard_size)
             (tmp / "manifest.json").write_text(json.dumps({"fingerprint": fp, "records": n,
                                                            "format": self.cfg.final_format}))
+        return True
 
     def _run_stage(self, stage: Stage, spec: StageSpec, sdir: Path, upstream: Any, expected: int | None,
                    key_parts: tuple[str, str, dict]) -> dict:

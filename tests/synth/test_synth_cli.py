@@ -73,10 +73,12 @@ def test_edited_prompt_gets_fresh_results_on_resume(tmp_path, image_dir, fake_se
               {"m": {"type": "openai", "base_url": server.url, "model": "fake"}})
     assert synth_main([p]) == 0
     assert server.by_stage["judge"] == 6
+    assert "nothing left to do" not in capsys.readouterr().out
     assert synth_main([p, "--resume"]) == 0 and server.by_stage["judge"] == 6  # nothing asked again
+    assert "nothing left to do: every stage of" in capsys.readouterr().out  # and it says so
     prompt.write_text("name: myjudge\nversion: '1'\nuser: 'Rate this pair strictly: $conversation'\n")
     assert synth_main([p, "--resume"]) == 0 and server.by_stage["judge"] == 12
-    capsys.readouterr()
+    assert "nothing left to do" not in capsys.readouterr().out
     stage_dirs = sorted(d.name for d in (tmp_path / "out" / "stages").iterdir())
     assert len(stage_dirs) == 2 and all(d.startswith("00-judge-") for d in stage_dirs)
     final = read_final(tmp_path / "out")
