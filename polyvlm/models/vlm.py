@@ -18,12 +18,15 @@ from polyvlm.models.encoders.audio import AudioEncoder, build_audio_encoder
 from polyvlm.models.encoders.embed import RouterStats, embed_media
 from polyvlm.models.encoders.media import MediaBatch
 from polyvlm.models.encoders.vision import VisionEncoder, build_vision_encoder
+from polyvlm.models.loss import linear_cross_entropy
 from polyvlm.models.processor import IGNORE
 
 
 @dataclass
 class VLMOutput:
-    logits: torch.Tensor  # [b, s, V]; with labels [b, k, V]: only the k positions that predict a supervised token
+    # [b, s, V]; with labels None (the head and the loss ran in chunks over the supervised positions) or, for an LM
+    # whose logits are not a plain head, [b, k, V]: only the k positions that predict a supervised token
+    logits: torch.Tensor | None
     loss_sum: torch.Tensor | None = None  # scalar: summed token cross-entropy
     n_tokens: torch.Tensor | None = None  # scalar: supervised tokens in the batch
     token_loss: torch.Tensor | None = None  # [b, s-1]: loss of predicting token t+1 at t (0 where unsupervised)
@@ -114,18 +117,29 @@ class PolyVLM(nn.Module):
         embeds = self.embed(input_ids, pixels, attention_mask, labels, position_ids)
         embeds = self._every_media_parameter_in_graph(embeds)
         extra = dict(attn_kwargs or {})
-        shift_labels = labels[:, 1:] if labels is not None else None
+        if labels is None:
+            out = self.llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
+                           use_cache=False, **extra)
+            return VLMOutput(out.logits)
+        shift_labels = labels[:, 1:]
+        sup = shift_labels != IGNORE  # [b, s-1]: position t predicts supervised token t+1
+        parts = _decoder_and_head(self.llm)
+        if parts is not None:  # the head and the loss in chunks over supervised positions: no [tokens, V] logits
+            decoder, head = parts
+            hidden = decoder(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
+                             use_cache=False, **extra).last_hidden_state  # [b, s, d]
+            loss_sum, kept = linear_cross_entropy(hidden[:, :-1][sup], head.weight, head.bias, shift_labels[sup])
+            token_loss = kept.new_zeros(shift_labels.shape)  # [b, s-1], 0 where not supervised
+            token_loss[sup] = kept
+            return VLMOutput(None, loss_sum, sup.sum(), token_loss)
         keep = None
-        if shift_labels is not None and _takes_logits_to_keep(self.llm):
+        if _takes_logits_to_keep(self.llm):
             # the vocabulary projection and the loss only where a supervised token is predicted (for every row:
-            # the union over the batch; a packed row is exact): with a 150k vocabulary they dominate memory
-            keep = (shift_labels != IGNORE).any(0).nonzero().squeeze(1)  # [k] positions t predicting t+1
+            # the union over the batch; a packed row is exact)
+            keep = sup.any(0).nonzero().squeeze(1)  # [k] positions t predicting t+1
             extra["logits_to_keep"] = keep
-        out = self.llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=False,
-                       **extra)
-        logits = out.logits
-        if shift_labels is None:
-            return VLMOutput(logits)
+        logits = self.llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
+                          use_cache=False, **extra).logits
         if keep is None:
             keep = torch.arange(shift_labels.shape[1], device=logits.device)
             logits = logits[:, :-1]
@@ -135,7 +149,26 @@ class PolyVLM(nn.Module):
         ).view_as(kept_labels)
         token_loss = kept_loss.new_zeros(shift_labels.shape)  # [b, s-1], 0 where not supervised
         token_loss[:, keep] = kept_loss
-        return VLMOutput(logits, token_loss.sum(), (shift_labels != IGNORE).sum(), token_loss)
+        return VLMOutput(logits, token_loss.sum(), sup.sum(), token_loss)
+
+
+# config keys of causal LMs whose logits are not just `lm_head(hidden)` (Gemma 2's soft cap, Cohere's and
+# Granite's scales): those keep the LM's own forward
+_LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
+
+
+def _decoder_and_head(llm: nn.Module) -> tuple[nn.Module, nn.Linear] | None:
+    """(decoder returning `last_hidden_state`, LM head) when logits are exactly `head(hidden)`, else None.
+
+    A peft wrapper's base model is used: its LoRA layers are wrapped in place, so the decoder keeps them."""
+    base = llm.get_base_model() if hasattr(llm, "get_base_model") else llm
+    head = getattr(base, "lm_head", None)
+    decoder = getattr(base, "model", None)
+    if type(head) is not nn.Linear or not isinstance(decoder, PreTrainedModel):
+        return None
+    if any(getattr(base.config, k, None) not in (None, 1, 1.0) for k in _LOGIT_TRANSFORMS):
+        return None
+    return decoder, head
 
 
 @functools.cache
@@ -173,7 +206,9 @@ def build_model(cfg: ModelConfig, vocab_size: int, media_token_ids: dict[str, in
         llm = AutoModelForCausalLM.from_pretrained(cfg.llm)
     else:
         llm_cfg = _llm_config(cfg)
-        llm_cfg.vocab_size = vocab_size  # a model built from scratch gets exactly the tokenizer's vocabulary
+        # a model built from scratch gets the tokenizer's vocabulary, or the larger one its config names (Qwen2
+        # pads 151,646 tokens to 151,936 rows)
+        llm_cfg.vocab_size = max(vocab_size, int(cfg.llm_config.get("vocab_size", 0)))
         llm = AutoModelForCausalLM.from_config(llm_cfg)
     if vocab_size > llm.get_input_embeddings().num_embeddings:
         llm.resize_token_embeddings(vocab_size)

@@ -160,7 +160,7 @@ def test_loss_from_supervised_positions_only_equals_the_full_loss(loaded):
     model.train()
     try:
         res = model(ids, mask, pixels, labels)
-        assert res.logits.shape[1] < s - 1  # fewer positions projected than the sequence has
+        assert res.logits is None  # the head and the loss ran in chunks over the supervised positions
         grads = torch.autograd.grad(res.loss_sum, [model.connector.parameters().__next__()])
         full = model(ids, mask, pixels).logits[:, :-1].float()
         ref = F.cross_entropy(full.reshape(-1, full.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=IGNORE,

@@ -209,3 +209,30 @@ def test_micro_batches_of_different_modalities_per_rank(tmp_path, repo_root, str
     assert len(one) == 8
     _same_steps(one, two)
     _same_weights(tmp_path / "one/final", tmp_path / "two/final", atol=1e-4, rtol=0)
+
+
+def test_two_nodes_on_loopback_take_the_steps_of_one_process(tmp_path, repo_root, data):
+    """`polyvlm train ... --nnodes 2 --node-rank R --master-addr 127.0.0.1 --master-port P`, one process per
+    "node" (two launches on this machine), trains as 1 process x batch 8; bad launch flags are refused."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    common = ("train.max_steps=3", "train.save_every=0", "train.batch_size=4")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen(_cmd(repo_root, tmp_path / "nodes", data, *common) + [
+        "--nnodes", "2", "--node-rank", str(r), "--master-addr", "127.0.0.1", "--master-port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for r in (0, 1)]
+    outs = [p.communicate(timeout=900) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    assert "--nnodes=2 --node-rank=0 --master-addr=127.0.0.1" in outs[0][1]  # what was launched
+    _train(repo_root, tmp_path / "one", data, "train.max_steps=3", "train.save_every=0", "train.batch_size=8")
+    _same_steps(_log(tmp_path / "one"), _log(tmp_path / "nodes"))
+    _same_weights(tmp_path / "one/final", tmp_path / "nodes/final")
+    for flags, msg in ((["--nnodes", "2"], "--nnodes 2 needs --master-addr"),
+                       (["--nnodes", "2", "--node-rank", "2", "--master-addr", "h"], "--node-rank must be in 0..1")):
+        r = subprocess.run(_cmd(repo_root, tmp_path / "bad", data, *common) + flags, capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 2 and msg in r.stderr, r.stderr

@@ -1,0 +1,118 @@
+"""Cross-entropy of the LM head over supervised positions, in chunks: the `[tokens, vocab]` logits (fp32) are never
+held at once, and gradients are computed in the same pass (no recomputation); Liger's fused Triton kernel on
+CUDA when `liger-kernel` is installed."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+
+import torch
+import torch.nn.functional as F
+
+log = logging.getLogger("polyvlm.models")
+
+CHUNK_BYTES = 256 << 20  # fp32 logits of one chunk (the softmax gradient reuses their memory)
+
+
+def chunk_tokens(vocab: int, budget: int = CHUNK_BYTES) -> int:
+    """Tokens per chunk so that one chunk's fp32 logits take about `budget` bytes (at least 16 tokens)."""
+    return max(16, budget // (4 * vocab))
+
+
+def _compute_dtype(t: torch.Tensor) -> torch.dtype:
+    """The matmul dtype autocast would pick here (bf16 under bf16 autocast), else the tensor's own."""
+    dev = t.device.type
+    if torch.is_autocast_enabled(dev):
+        return torch.get_autocast_dtype(dev)
+    return t.dtype
+
+
+class _ChunkedLinearCrossEntropy(torch.autograd.Function):
+    """(hidden [n, d], weight [V, d], bias [V] | None, targets [n]) -> (summed loss [], per-token loss [n]).
+
+    Per chunk of rows: logits in the compute dtype, log-sum-exp and the softmax gradient in fp32 (in place),
+    then the chunk's gradients for hidden, weight and bias. Only the summed loss is differentiable, so the
+    saved gradients are exact whatever it is scaled by."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, targets, chunk: int, cdt: torch.dtype):
+        need_h, need_w, need_b = ctx.needs_input_grad[:3]
+        n = hidden.shape[0]
+        losses = torch.empty(n, dtype=torch.float32, device=hidden.device)
+        gh = torch.empty_like(hidden) if need_h else None
+        gw = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if need_w else None
+        gb = torch.zeros(bias.shape, dtype=torch.float32, device=bias.device) if need_b else None
+        w = weight.to(cdt)
+        b = None if bias is None else bias.to(cdt)
+        for s in range(0, n, chunk):
+            h = hidden[s : s + chunk].to(cdt)
+            t = targets[s : s + chunk]
+            logits = F.linear(h, w, b).float()  # [c, V]
+            lse = torch.logsumexp(logits, -1)
+            losses[s : s + chunk] = lse - logits.gather(1, t.unsqueeze(1)).squeeze(1)
+            if not (need_h or need_w or need_b):
+                continue
+            g = logits.sub_(lse.unsqueeze(1)).exp_()  # softmax, in the logits' memory
+            g[torch.arange(len(t), device=g.device), t] -= 1.0  # d loss_i / d logits_i
+            gc = g.to(cdt)
+            if need_h:
+                gh[s : s + chunk] = (gc @ w).to(hidden.dtype)
+            if need_w:
+                if gc.dtype == torch.float32:
+                    gw.addmm_(gc.t(), h)
+                else:
+                    gw += (gc.t() @ h).float()
+            if need_b:
+                gb += g.sum(0)
+        ctx.save_for_backward(gh, gw, gb)
+        ctx.dtypes = (weight.dtype, None if bias is None else bias.dtype)
+        ctx.mark_non_differentiable(losses)
+        return losses.sum(), losses
+
+    @staticmethod
+    def backward(ctx, grad_sum, _grad_losses):
+        gh, gw, gb = ctx.saved_tensors
+        wd, bd = ctx.dtypes
+        return (None if gh is None else gh * grad_sum.to(gh.dtype),
+                None if gw is None else (gw * grad_sum).to(wd),
+                None if gb is None else (gb * grad_sum).to(bd), None, None, None)
+
+
+@functools.cache
+def _liger():
+    """Liger's fused linear cross-entropy, or None when `liger-kernel` is not installed."""
+    try:
+        from liger_kernel.transformers.functional import liger_fused_linear_cross_entropy
+    except ImportError:
+        return None
+    return liger_fused_linear_cross_entropy
+
+
+def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                         targets: torch.Tensor, chunk: int | None = None, use_liger: bool | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """hidden [n, d] (the positions that predict a supervised token), LM head weight [V, d] (+ bias [V]), targets
+    [n] -> (summed cross-entropy [] (differentiable), per-token loss [n] fp32 (not differentiable)).
+
+    Equal, within rounding, to `F.cross_entropy(F.linear(hidden, weight, bias).float(), targets, reduction="sum")`,
+    at about `chunk` x V x 4 bytes of transient memory. `use_liger` (default: on CUDA when installed) computes
+    the differentiable sum with Liger's kernel; the per-token losses (for logs) then come from a no-grad pass.
+    """
+    chunk = chunk or chunk_tokens(weight.shape[0])
+    cdt = _compute_dtype(hidden)
+    if use_liger is None:
+        use_liger = hidden.is_cuda and _liger() is not None
+    if use_liger:
+        fn = _liger()
+        if fn is None:
+            raise ImportError("use_liger=True needs liger-kernel: pip install 'polyvlm[liger]'")
+        total = fn(hidden.to(cdt), weight.to(cdt), targets, bias=None if bias is None else bias.to(cdt), reduction="sum")
+        with torch.no_grad():
+            _, losses = _ChunkedLinearCrossEntropy.apply(hidden.detach(), weight.detach(), None if bias is None else
+                                                         bias.detach(), targets, chunk, cdt)
+        return total.float(), losses
+    with torch.autocast(hidden.device.type, enabled=False) if torch.is_autocast_enabled(hidden.device.type) \
+            else contextlib.nullcontext():
+        return _ChunkedLinearCrossEntropy.apply(hidden, weight, bias, targets, chunk, cdt)
