@@ -242,3 +242,18 @@ def mmmu_repos(root: Path) -> None:
     (pro_dir / "README.md").write_text(
         "---\nconfigs:\n- config_name: standard (10 options)\n  data_files:\n  - split: test\n"
         "    path: standard (10 options)/test-*\n---\n", encoding="utf-8")
+
+
+def muirbench_repo(root: Path) -> None:
+    """MUIRBENCH/MUIRBENCH: split test, several pictures per row in `image_list` (a list of Image features)."""
+    from datasets import Image as ImageFeature
+    from datasets import Sequence, Value
+
+    features = {"idx": Value("string"), "task": Value("string"), "image_relation": Value("string"),
+                "image_type": Value("string"), "question": Value("string"), "options": Sequence(Value("string")),
+                "answer": Value("string"), "image_list": Sequence(ImageFeature())}
+    two = [{"bytes": png(), "path": None}, {"bytes": png((0, 0, 200)), "path": None}]
+    rows = [{"idx": f"m{i}", "task": "Counting", "image_relation": "Similar", "image_type": "Photo",
+             "question": "How many cats are in <image> and <image>?", "options": ["one", "two", "three"],
+             "answer": "B", "image_list": two} for i in range(4)]
+    write_split(root, "MUIRBENCH/MUIRBENCH", "test", rows, features)

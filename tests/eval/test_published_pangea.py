@@ -158,3 +158,20 @@ def test_mmmu_val_and_mmmu_pro_as_lmms_eval_builds_them(tmp_path: Path, data: Pa
     pro = samples(tmp_path, "mmmu_pro")["test/0"]
     assert pro["input"].endswith("J. choice J\n\nAnswer with the option letter from the given choices directly.")
     assert pro["category"] == "History"
+
+
+def test_muirbench_reads_a_leading_letter_or_the_whole_reply(tmp_path: Path, data: Path) -> None:  # noqa: F811
+    # lmms-eval lmms_eval/tasks/muirbench/utils.py (7548ebe1): "^\s*([A-Z])\." else the reply itself, compared
+    # with the answer lower-cased and trimmed
+    from published_fixtures import muirbench_repo
+
+    muirbench_repo(data)
+    preds = ["B. two cats", "(B)", "b", "The answer is B"]
+    t = run(tmp_path, "muirbench", [{"task": "muirbench", "split": "test", "row": i, "prediction": p}
+                                    for i, p in enumerate(preds)])["tasks"]["muirbench"]
+    assert t["official"]["overall"] == 50.0 and t["metrics"]["accuracy"]["overall"] == 100.0
+    assert sorted(t["official"]["disagree"]) == ["test/1", "test/3"]
+    rows = samples(tmp_path, "muirbench")
+    assert len(rows["test/0"]["images"]) == 2 and rows["test/0"]["images"][1].endswith("column image_list[1]")
+    assert rows["test/0"]["input"] == ("How many cats are in <image> and <image>?\nA. one\nB. two\nC. three\n"
+                                       "Answer with the option's letter from the given choices directly.")

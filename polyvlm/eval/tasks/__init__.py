@@ -31,7 +31,7 @@ SUITES: dict[str, list[str]] = {
     "pangeabench": ["xgqa", "marvl", "maxm", "xm100", "xmmmu", "m3exam", "cvqa"],
     "pangeabench_text": ["xstorycloze", "mgsm"],
     "parrot": ["mmmb", "mtl_mmbench_dev"],
-    "mammoth_vl": ["mmmu_val", "mmmu_pro"],
+    "mammoth_vl": ["mmmu_val", "mmmu_pro", "muirbench"],
 }
 
 

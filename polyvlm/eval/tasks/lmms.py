@@ -1,15 +1,18 @@
 """MAmmoTH-VL's benchmarks as lmms-eval defines them (EvolvingLMMs-Lab/lmms-eval at 3827381f / 3b686384, Dec 2024):
-mmmu_val (lmms_eval/tasks/mmmu/) and mmmu_pro_standard (lmms_eval/tasks/mmmu_pro/), scored with the MMMU rules."""
+mmmu_val (lmms_eval/tasks/mmmu/) and mmmu_pro_standard (lmms_eval/tasks/mmmu_pro/), scored with the MMMU rules,
+and muirbench (lmms_eval/tasks/muirbench/)."""
 
 from __future__ import annotations
 
+import random
 import re
 from typing import Any
 
+from polyvlm.eval.extract import Extraction, extract_choice
 from polyvlm.eval.metrics import official as off
 from polyvlm.eval.tasks.base import Sample
 from polyvlm.eval.tasks.pangea import XMMMU, _mmmu_subject
-from polyvlm.eval.tasks.published import register_published
+from polyvlm.eval.tasks.published import Official, PublishedTask, register_published
 
 _IMAGE = re.compile(r"<image (\d+)>")
 
@@ -54,3 +57,42 @@ class MMMUPro(_LmmsMMMU):
     cites = "EvolvingLMMs-Lab/lmms-eval lmms_eval/tasks/mmmu_pro/ (mmmu_pro_standard.yaml, utils.py)"
     choice_prompt = "Answer with the option letter from the given choices directly."
     max_new_tokens = 256
+
+
+@register_published
+class MuirBench(PublishedTask):
+    """MUIRBENCH/MUIRBENCH, split test: several pictures per question (`image_list`), options a list, answer a
+    letter. Official (lmms_eval/tasks/muirbench/ at 7548ebe1): a reply starting with "X." is read as X, any other
+    reply is kept whole, and it must equal the answer letter after lower-casing and trimming ("(B)" scores 0)."""
+
+    task_name, repo, kind = "muirbench", "MUIRBENCH/MUIRBENCH", "mcq"
+    splits = {"test": "en"}
+    cites = "EvolvingLMMs-Lab/lmms-eval lmms_eval/tasks/muirbench/ (muirbench.yaml, utils.py MultiChoiceRegexFilter)"
+    image_columns = ("image_list",)
+    default_metrics = ["accuracy"]
+    parsed = True
+
+    def make_sample(self, record: dict[str, Any], split: str, row: int, language: str, where: str) -> Sample:
+        options = {chr(65 + i): str(o) for i, o in enumerate(record["options"])}
+        listing = "\n".join(f"{k}. {v}" for k, v in options.items())
+        prompt = f"{record['question']}\n{listing}\nAnswer with the option's letter from the given choices directly."
+        return Sample(id=f"{split}/{row}", prompt=prompt, target=str(record["answer"]).strip(), language=language,
+                      options=options, category=record.get("task"),
+                      extra={"n_images": record.get("image_list") or 0, "idx": record.get("idx")})
+
+    def images_of(self, record: dict[str, Any], columns: list[str], sample: Sample) -> list[Any]:
+        return [("image_list", i) for i in range(int(record.get("image_list") or 0))]
+
+    def extract(self, sample: Sample, prediction: str) -> Extraction:
+        return extract_choice(prediction, sample.options)
+
+    def english_fallback(self, languages: list[str | None]) -> dict[str, list[str]]:
+        return {}
+
+    def official(self, samples: list[Sample], predictions: list[str], rng: random.Random) -> Official:
+        read = []
+        for p in predictions:
+            m = re.match(r"^\s*([A-Z])\.", p)
+            read.append(m.group(1) if m else p)
+        return Official("accuracy", [float(r.lower().strip() == s.target.lower().strip()) for s, r in zip(samples, read)],
+                        read)

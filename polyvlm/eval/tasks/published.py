@@ -21,13 +21,16 @@ OFFICIAL_SEED = 0  # lmms-eval seeds Python's `random` with 0 before evaluating 
 
 class HubImage:
     """A picture still inside its dataset: (dataset, row, column), decoded only by `open()`. The column holds an
-    image feature (read undecoded: {"bytes", "path"}), raw bytes, or a base64 string (M3Exam, xMMMU)."""
+    image feature (read undecoded: {"bytes", "path"}), raw bytes, or a base64 string (M3Exam, xMMMU); `item`
+    picks one picture of a list column (MuirBench's image_list)."""
 
-    def __init__(self, dataset: Any, row: int, column: str, where: str):
-        self.dataset, self.row, self.column, self.where = dataset, row, column, where
+    def __init__(self, dataset: Any, row: int, column: str, where: str, item: int | None = None):
+        self.dataset, self.row, self.column, self.where, self.item = dataset, row, column, where, item
 
     def raw(self) -> bytes:
         value = self.dataset[self.row][self.column]
+        if self.item is not None:
+            value = value[self.item]
         if isinstance(value, dict):
             if value.get("bytes"):
                 return value["bytes"]
@@ -117,8 +120,9 @@ class PublishedTask(Task):
                     raise TaskError(f"{where}: {type(e).__name__}: {e} (columns: {ds.column_names})") from None
                 if sample is None:
                     continue
-                sample.images = [HubImage(raw, row, c, f"{where} column {c}") for c in
-                                 self.images_of(record, images, sample)]
+                sample.images = [HubImage(raw, row, c, f"{where} column {c}") if isinstance(c, str) else
+                                 HubImage(raw, row, c[0], f"{where} column {c[0]}[{c[1]}]", c[1])
+                                 for c in self.images_of(record, images, sample)]
                 sample.extra.update(split=split, row=row)
                 sample.source = where
                 samples.append(sample)
@@ -131,8 +135,9 @@ class PublishedTask(Task):
         """One split as `datasets` loads it (tasks whose languages are configs override this)."""
         return load_split(self.repo, split, self.name, self.config)
 
-    def images_of(self, record: dict[str, Any], columns: list[str], sample: Sample) -> list[str]:
-        """The image columns this row uses (default: every image column that is not empty)."""
+    def images_of(self, record: dict[str, Any], columns: list[str], sample: Sample) -> list[Any]:
+        """The image columns this row uses (default: every image column that is not empty); (column, i) for the
+        i-th picture of a list column."""
         return [c for c in columns if record.get(c) not in (None, "", "None")]
 
     def make_sample(self, record: dict[str, Any], split: str, row: int, language: str, where: str) -> Sample | None:
@@ -150,9 +155,13 @@ class PublishedTask(Task):
 
 def _undecoded(ds: Any, column: str) -> Any:
     """Image features read as {"bytes", "path"} (no decoding while listing); other columns as they are."""
-    from datasets import Image
+    from datasets import Image, Sequence
 
     feature = ds.features[column]
+    if isinstance(feature, Sequence) and isinstance(feature.feature, Image):
+        return Sequence(Image(decode=False))
+    if isinstance(feature, list) and feature and isinstance(feature[0], Image):
+        return [Image(decode=False)]
     return Image(decode=False) if isinstance(feature, Image) else feature
 
 
@@ -160,6 +169,9 @@ def _text_columns(ds: Any, row: int, images: list[str]) -> dict[str, Any]:
     record = dict(ds[row])
     for c in images:  # keep only whether the row has a picture; the bytes stay in the dataset
         value = record.get(c)
+        if isinstance(value, list):  # a list of pictures: how many
+            record[c] = len(value)
+            continue
         record[c] = None if value in (None, "", "None") else "<image>"
         if isinstance(value, dict) and not (value.get("bytes") or value.get("path")):
             record[c] = None
