@@ -140,10 +140,11 @@ def test_mmmu_val_and_mmmu_pro_as_lmms_eval_builds_them(tmp_path: Path, data: Pa
     # lmms-eval lmms_eval/tasks/mmmu/utils.py (Dec 2024): f"{question}\n{options}\n\n{MULTI_CHOICE_PROMPT}", the
     # <image n> tokens left in the text, the pictures the distinct ones named, sorted; mmmu_pro: the config
     # "standard (10 options)" and "Answer with the option letter ..."
-    from published_fixtures import mmmu_repos
+    from published_fixtures import mmmu_repos, muirbench_repo
 
     mmmu_repos(data)
-    records = [{"task": "mmmu_val", "split": "validation", "row": 0, "prediction": "(B) different"},
+    muirbench_repo(data)
+    records = [*({"task": "muirbench", "split": "test", "row": i, "prediction": "B."} for i in range(4)),{"task": "mmmu_val", "split": "validation", "row": 0, "prediction": "(B) different"},
                {"task": "mmmu_val", "split": "validation", "row": 1, "prediction": "The area is 12.0"},
                {"task": "mmmu_pro", "split": "test", "row": 0, "prediction": "J"}]
     res = run(tmp_path, "mammoth_vl", records)
