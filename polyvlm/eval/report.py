@@ -106,7 +106,11 @@ def plot(results: dict[str, Any], path: Path) -> None:
             vals.append(0.0 if v is None or (isinstance(v, float) and math.isnan(v)) else v)
         ax.bar([i + j * width for i in range(len(tasks))], vals, width, label=lang)
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(tasks))], list(tasks), rotation=20, ha="right")
-    ax.set_ylabel("score")
+    ax.set_ylabel("score (0-100)")
+    # pinned at 0 and at least 100 (scores are on a 0-100 scale; CIDEr may pass 100): a run that scores 0 everywhere
+    # shows empty bars on the real scale, not an axis around zero
+    top = max([100.0, *(b.get_height() for b in ax.patches)])
+    ax.set_ylim(0, top * 1.02)
     ax.legend(fontsize="small", ncol=min(8, len(langs)), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.tight_layout()
     fd, tmp = mkstemp(dir=path.parent, suffix=".png")
