@@ -71,10 +71,14 @@ def read_llava_config(path: str | Path):
     if mt in ("llava_next", "llava_onevision"):
         try:
             parse_pinpoints(cfg.image_grid_pinpoints, cfg.vision_config.image_size)
-            if mt == "llava_onevision" and not parse_mode(cfg.vision_aspect_ratio):
-                raise ValueError(f"vision_aspect_ratio '{cfg.vision_aspect_ratio}' is not anyres_max_N")
         except ValueError as e:
-            raise _fail(path, f"image_grid_pinpoints / vision_aspect_ratio: {e}") from None
+            raise _fail(path, f"image_grid_pinpoints: {e}") from None
+        try:
+            ok = mt != "llava_onevision" or bool(parse_mode(cfg.vision_aspect_ratio))
+        except ValueError:
+            ok = False
+        if not ok:
+            raise _fail(path, f"vision_aspect_ratio '{cfg.vision_aspect_ratio}' is not anyres_max_N")
     return cfg
 
 
