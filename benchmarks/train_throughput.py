@@ -34,6 +34,13 @@ SHAPES = {
                      "vocab_size": 151936, "tie_word_embeddings": True, "rope_theta": 1000000.0},
              "samples": 32, "batch": 8, "describe": "SigLIP-shaped ViT (768, 2 layers) + Qwen2-0.5B-shaped LM "
                                                    "(896, 2 layers, vocab 151,936)"},
+    # gpu_check.py on one H100-class GPU: the whole Qwen2-0.5B (24 layers) behind a SigLIP-so400m-shaped tower
+    "gpu": {"vision": {"model_type": "siglip_vision_model", "hidden_size": 1152, "intermediate_size": 4304,
+                       "num_hidden_layers": 27, "num_attention_heads": 16, "image_size": 384, "patch_size": 14},
+            "llm": {"model_type": "qwen2", "hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24,
+                    "num_attention_heads": 14, "num_key_value_heads": 2, "max_position_embeddings": 4096,
+                    "vocab_size": 151936, "tie_word_embeddings": True, "rope_theta": 1000000.0},
+            "samples": 512, "batch": 16, "describe": "SigLIP-so400m-shaped ViT + Qwen2-0.5B-shaped LM (24 layers)"},
     "tiny": {"vision": {"model_type": "clip_vision_model", "hidden_size": 128, "intermediate_size": 512,
                         "num_hidden_layers": 4, "num_attention_heads": 4, "image_size": 64, "patch_size": 8},
              "llm": {"model_type": "llama", "hidden_size": 384, "intermediate_size": 1536, "num_hidden_layers": 8,
@@ -81,14 +88,15 @@ def run_polyvlm(shape: dict, data: Path, out: Path, samples: int, batch: int, de
     family, _ = _encoder(shape)
     cfg = load_config(None, [
         f"model.vision_config={json.dumps(shape['vision'])}", f"model.llm_config={json.dumps(shape['llm'])}",
-        "model.tokenizer=builtin:tiny", "model.max_length=1024", f"data.path={data}", f"train.output_dir={out}",
+        "model.tokenizer=builtin:tiny", "model.max_length=2048", f"data.path={data}", f"train.output_dir={out}",
         f"train.max_steps={samples // batch}", f"train.batch_size={batch}", "train.packing=true", "train.lr=1e-4",
         "train.tensorboard=false", "train.log_every=1000", f"train.device={device}", "train.precision=auto",
         *(["model.vision_feature_layer=-1", "model.vision_select=full"] if family == "siglip" else []),
     ])
     res = train(cfg, show_progress=False)
     last = res.history[-1]
-    return {"supervised_tokens_per_s": last["supervised_tokens_per_s"], "padding_fraction": last["padding_fraction"]}
+    return {"supervised_tokens_per_s": last["supervised_tokens_per_s"], "tokens_per_s": last["tokens_per_s"],
+            "padding_fraction": last["padding_fraction"]}
 
 
 def _hf_model(shape: dict, proc, vocab: int):
@@ -161,7 +169,7 @@ def run_hf(shape: dict, data: Path, samples: int, batch: int, mode: str, device:
     n_img = (side // vision["patch_size"]) ** 2
     mean, std = ((0.5,) * 3, (0.5,) * 3) if family == "siglip" else (
         (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
-    proc = Processor(tok, ProcessorConfig(template="chatml", max_length=1024, image_size=side, image_mean=mean,
+    proc = Processor(tok, ProcessorConfig(template="chatml", max_length=2048, image_size=side, image_mean=mean,
                                           image_std=std, tokens_per_media={"image": n_img}))
     model = _hf_model(shape, proc, max(len(tok), shape["llm"].get("vocab_size", 0))).to(dev)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
@@ -190,7 +198,7 @@ def run_hf(shape: dict, data: Path, samples: int, batch: int, mode: str, device:
     if dev.type == "cuda":
         torch.cuda.synchronize()
     dt = time.time() - t0
-    return {"supervised_tokens_per_s": sup / dt, "padding_fraction": 1 - real / cells}
+    return {"supervised_tokens_per_s": sup / dt, "tokens_per_s": real / dt, "padding_fraction": 1 - real / cells}
 
 
 def child(args: argparse.Namespace) -> None:
@@ -253,6 +261,7 @@ def main() -> None:
     fastest = max(BASELINES, key=lambda s: results[s]["supervised_tokens_per_s"])
     print(f"shape: {args.shape} ({shape['describe']}); samples: {args.samples}, batch size: {args.batch_size}, "
           f"device: {args.device}, best of {args.repeats}; fastest baseline: {BASELINES[fastest]}")
+    print("RESULTS " + json.dumps(results))  # for benchmarks/gpu_check.py
     print(f"ratio: {results['polyvlm']['supervised_tokens_per_s'] / results[fastest]['supervised_tokens_per_s']:.2f}")
 
 
