@@ -68,7 +68,7 @@ def _check_text(text: Any, param: str) -> str:
     for ph in PLACEHOLDERS.values():
         if ph in text:
             raise APIError(f"{param} contains the reserved media placeholder '{ph}'; send media as content parts "
-                           "(image_url, input_audio)", param=param, code="reserved_placeholder")
+                           "(image_url, input_audio, video_url)", param=param, code="reserved_placeholder")
     return text
 
 
