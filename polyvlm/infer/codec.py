@@ -19,10 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from polyvlm.data.formats import bytes_to_data_uri
-from polyvlm.infer.request import PLACEHOLDERS, ChatRequest, Completion, Video, normalize_placeholders
+from polyvlm.infer.request import (
+    PLACEHOLDERS,
+    REQUEST_MODALITIES,
+    ChatRequest,
+    Completion,
+    Video,
+    normalize_placeholders,
+)
+from polyvlm.media import get_modality
 
-PART_MODALITY = {"image_url": "image", "input_audio": "audio", "video_url": "video"}
-MODALITY_PART = {m: p for p, m in PART_MODALITY.items()}
+MODALITY_PART = {m: get_modality(m).api_part for m in REQUEST_MODALITIES}  # modality -> OpenAI content part type
+PART_MODALITY = {p: m for m, p in MODALITY_PART.items()}
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 AUDIO_FORMATS = ("wav", "mp3", "flac", "ogg")
 _SPLIT = re.compile("(" + "|".join(re.escape(p) for p in PLACEHOLDERS.values()) + ")")

@@ -8,8 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-# one placeholder per media input, in the text of the message that carries it (LLaVA / transformers convention)
-PLACEHOLDERS = {"image": "<image>", "audio": "<audio>", "video": "<video>"}
+from polyvlm.media import get_modality
+
+# the modalities a ChatRequest carries (one field each) and their placeholders, as the Modality registry declares
+# them: one placeholder per input, in the text of the message that carries it (LLaVA / transformers convention)
+REQUEST_MODALITIES = ("image", "audio", "video")
+PLACEHOLDERS = {m: get_modality(m).placeholder for m in REQUEST_MODALITIES}
 
 
 @dataclass(eq=False)

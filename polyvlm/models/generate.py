@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import base64
 import functools
 import inspect
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +14,7 @@ import torch
 from polyvlm.data.records import PLACEHOLDERS, Turn
 from polyvlm.infer import ChatRequest, Completion, PromptTooLong, Video
 from polyvlm.models.encoders.media import MediaBatch
-from polyvlm.models.encoders.video import probe_video, read_frames, sample_indices
+from polyvlm.models.encoders.video import sample_indices
 from polyvlm.models.processor import Processor
 from polyvlm.models.vlm import PolyVLM
 
@@ -160,20 +158,14 @@ def request_turns(req: ChatRequest) -> list[Turn]:
 
 
 def read_video(source: str | bytes | Path | None, fps: float, upbound: int) -> list:
-    """RGB frames of a video file, `data:` URI or encoded bytes, sampled as training samples them."""
+    """RGB frames of a video file, `data:` URI or encoded bytes, sampled as training samples them (`fps`, at most
+    `upbound` frames; 0: no cap) by `polyvlm.media`'s seeking sampler. Raises MediaError (a ValueError)."""
+    from polyvlm import media
+
     if source is None:
         raise ValueError("a video without source or frames")
-    if isinstance(source, str) and source.startswith(("http://", "https://")):
-        raise ValueError(f"video {source[:80]}: fetch remote videos before generating (the model reads no URLs)")
-    if isinstance(source, str) and source.startswith("data:"):
-        source = base64.b64decode(source.partition(",")[2])
-    if isinstance(source, bytes):
-        with tempfile.NamedTemporaryFile(suffix=".video") as f:
-            f.write(source)
-            f.flush()
-            return read_video(f.name, fps, upbound)
-    n, native = probe_video(source)
-    return read_frames(source, sample_indices(n, native, fps, upbound))
+    limits = media.MediaLimits(video_fps=fps, max_video_frames=upbound if upbound > 0 else 1 << 30)
+    return media.load("video", source, limits, where="video")
 
 
 class VLMGenerator:

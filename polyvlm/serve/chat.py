@@ -1,4 +1,4 @@
-"""`polyvlm chat CKPT [--image PATH] "question"`: one-shot answers from a checkpoint in the terminal."""
+"""`polyvlm chat CKPT [--image PATH] [--video PATH] "question"`: one-shot answers from a checkpoint in the terminal."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from polyvlm.infer import ChatRequest
+from polyvlm.infer import ChatRequest, Video
 from polyvlm.utils import add_device_flags, device_from_args
 
 
@@ -15,6 +15,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="checkpoint directory in any layout polyvlm reads (e.g. runs/quickstart/stage2/final), or FORMAT:DIR")
     p.add_argument("question", nargs="?", help="the question; omit it for an interactive chat")
     p.add_argument("--image", action="append", default=[], help="image file (repeat for several)")
+    p.add_argument("--video", action="append", default=[],
+                   help="video file (repeat for several); its frames are sampled as the model was trained")
     p.add_argument("--system", default=None, help="system prompt")
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
@@ -52,6 +54,10 @@ def main(argv: list[str]) -> int:
     except (FileNotFoundError, RecordError, ValueError) as e:
         print(f"polyvlm chat: {e}", file=sys.stderr)
         return 1
+    if args.question is None and args.video:
+        print("polyvlm chat: --video needs a question (in the interactive chat, attach it with /video PATH)",
+              file=sys.stderr)
+        return 2
     if args.question is None:
         from polyvlm.serve.terminal import run_chat  # multi-turn; /image, /audio, /video, /reset, /quit
 
@@ -60,8 +66,9 @@ def main(argv: list[str]) -> int:
     messages = ([{"role": "system", "content": args.system}] if args.system else []) + [
         {"role": "user", "content": args.question}
     ]
-    req = ChatRequest(messages, images=images, max_new_tokens=args.max_tokens, temperature=args.temperature,
-                      top_p=args.top_p, seed=args.seed)
+    videos = [Video(Path(p)) for p in args.video]
+    req = ChatRequest(messages, images=images, videos=videos, max_new_tokens=args.max_tokens,
+                      temperature=args.temperature, top_p=args.top_p, seed=args.seed)
     try:
         (out,) = gen.generate([req])
     except ValueError as e:

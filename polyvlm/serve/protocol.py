@@ -7,12 +7,11 @@ as training samples them); a model with only an image encoder gets its frames as
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from polyvlm.data.records import PLACEHOLDERS
+from polyvlm import media
 from polyvlm.infer import ChatRequest, Generator, PromptTooLong, Video
 from polyvlm.infer.codec import (
     AUDIO_FORMATS,
@@ -24,7 +23,7 @@ from polyvlm.infer.codec import (
 )
 from polyvlm.serve.config import ServeConfig
 from polyvlm.serve.errors import APIError
-from polyvlm.serve.media import decode_base64, fetch_url, load_audio, load_image, load_video_frames
+from polyvlm.serve.media import decode_base64, fetch_url, limits, load_audio, load_image, load_video_frames
 
 MAX_STOP = 4
 
@@ -65,10 +64,10 @@ def _integer(body: dict, key: str, lo: int, hi: int) -> int | None:
 def _check_text(text: Any, param: str) -> str:
     if not isinstance(text, str):
         raise APIError(f"{param} must be a string, got {type(text).__name__}", param=param, code="invalid_type")
-    for ph in PLACEHOLDERS.values():
+    for ph in media.PLACEHOLDERS.values():
         if ph in text:
             raise APIError(f"{param} contains the reserved media placeholder '{ph}'; send media as content parts "
-                           "(image_url, input_audio, video_url)", param=param, code="reserved_placeholder")
+                           f"({', '.join(PART_MODALITY)})", param=param, code="reserved_placeholder")
     return text
 
 
@@ -84,7 +83,7 @@ def _parts(content: Any, param: str) -> list[dict]:
             raise APIError(f"{param}[{j}] must be an object", param=f"{param}[{j}]", code="invalid_type")
         t = part.get("type")
         if t not in ("text", *PART_MODALITY):
-            raise APIError(f"{param}[{j}].type {t!r} is not supported (text, image_url, input_audio, video_url)",
+            raise APIError(f"{param}[{j}].type {t!r} is not supported (text, {', '.join(PART_MODALITY)})",
                            param=f"{param}[{j}].type", code="unknown_content_part")
     return content
 
@@ -158,22 +157,11 @@ def _check_messages(messages: Any, cfg: ServeConfig, modalities: set[str]) -> No
 
 
 def _check_video(raw: bytes, cfg: ServeConfig, param: str) -> None:
-    """A readable video stream whose frames are within the pixel limit (container header only)."""
-    import av
-
+    """A readable video stream whose frames are within the pixel limit (container metadata only)."""
     try:
-        with av.open(io.BytesIO(raw)) as container:
-            if not container.streams.video:
-                raise APIError(f"{param}: no video stream", param=param, code="invalid_video")
-            w, h = container.streams.video[0].codec_context.width, container.streams.video[0].codec_context.height
-    except APIError:
-        raise
-    except (av.FFmpegError, OSError, ValueError) as e:
-        raise APIError(f"{param}: bytes are not a readable video ({type(e).__name__})", param=param,
-                       code="invalid_video") from None
-    if w * h > cfg.max_image_pixels:
-        raise APIError(f"{param}: video frames are {w}x{h}, over the pixel limit of {cfg.max_image_pixels}",
-                       param=param, code="image_too_large")
+        media.probe("video", raw, limits(cfg), where=param)
+    except media.MediaError as e:
+        raise APIError(f"{param}: {e.reason}", status=e.status, param=param, code=e.code) from None
 
 
 def media_loader(cfg: ServeConfig, modalities: set[str]) -> Loader:

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from polyvlm import media
-from polyvlm.infer import ChatRequest, Generator
+from polyvlm.infer import ChatRequest, Generator, Video
 from polyvlm.media import PLACEHOLDERS
 from polyvlm.serve.config import ServeConfig
 from polyvlm.serve.errors import APIError
-from polyvlm.serve.media import load_media
+from polyvlm.serve.media import limits, load_media
 from polyvlm.serve.protocol import fit_context
 from polyvlm.serve.stops import truncate_at_stop
 
@@ -58,11 +58,9 @@ class ChatSession:
 def _attach(session: ChatSession, kind: str, arg: str, gen: Generator, cfg: ServeConfig) -> str:
     """Load media named by a `/<modality> PATH` command; returns the line to print.
 
-    A video goes to a model with a video encoder as one video; otherwise (or when this build's request type
-    carries no videos) its sampled frames go to the image encoder, as the server does."""
-    modality = kind
-    if kind == "video" and ("video" not in gen.modalities or "videos" not in _FIELDS):
-        modality = "image"
+    A video goes to a model with a video encoder as one video whose frames the model samples as its training did;
+    otherwise its frames (sampled evenly) go to the image encoder, as the server does."""
+    modality = "image" if kind == "video" and "video" not in gen.modalities else kind
     if modality not in gen.modalities:
         return f"error: this model does not accept {kind} input (it accepts {', '.join(sorted(gen.modalities)) or 'text only'})"
     if not arg:
@@ -70,23 +68,21 @@ def _attach(session: ChatSession, kind: str, arg: str, gen: Generator, cfg: Serv
     path = Path(arg).expanduser()
     if not path.is_file():
         return f"error: {path}: no such file"
+    if modality == "video":
+        try:
+            facts = media.probe("video", path, limits(cfg), where=str(path))
+        except media.MediaError as e:
+            return f"error: {e}"
+        session.pending.append(("video", [Video(path)]))
+        return f"[attached video {path.name} ({facts['frames']} frames at {facts['fps']:g} fps); it goes with your next message]"
     try:
         item = load_media(kind, path, cfg, str(path))
     except APIError as e:
         return f"error: {e.message}"
-    items = item if kind == "video" and modality == "image" else [_video(item) if kind == "video" else item]
+    items = item if kind == "video" else [item]
     session.pending.append((modality, items))
     extra = f" ({len(item)} frames)" if kind == "video" else ""
     return f"[attached {kind} {path.name}{extra}; it goes with your next message]"
-
-
-def _video(frames: list[Any]) -> Any:
-    """Sampled frames as the request type's video (infer's `Video`, where this build has one)."""
-    try:
-        from polyvlm.infer import Video  # type: ignore[attr-defined]
-    except ImportError:
-        return frames
-    return Video(frames=frames)
 
 
 def ask(session: ChatSession, text: str, gen: Generator, out: TextIO, cfg: ServeConfig, *, max_tokens: int,

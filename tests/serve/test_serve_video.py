@@ -32,11 +32,17 @@ def _video(path, n_frames: int, fps: int = 10, size: int = 64) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def generator(tmp_path_factory):
-    import polyvlm
+def ckpt(tmp_path_factory):
     from polyvlm import testing
 
-    return polyvlm.load_generator(testing.make_tiny_checkpoint(tmp_path_factory.mktemp("video") / "tiny"))
+    return testing.make_tiny_checkpoint(tmp_path_factory.mktemp("video") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def generator(ckpt):
+    import polyvlm
+
+    return polyvlm.load_generator(ckpt)
 
 
 def _body(raw: bytes, text: str = "what happens?") -> dict:
@@ -92,3 +98,39 @@ def test_web_demo_sends_a_video_as_a_video(generator, tmp_path):
     assert len(generator.video_frames(req.videos[0])) == 2  # 2 s at the model's 1 fps, not --max-video-frames
     frames = build_request(state, ServeConfig(max_video_frames=3), 4, 0.0, 1.0, {"image"})
     assert len(frames.images) == 3 and frames.videos == [] and frames.messages[0]["content"].count("<image>") == 3
+
+
+def test_terminal_video_is_a_video(generator, tmp_path):
+    import io
+
+    from polyvlm.serve.terminal import run_chat
+
+    _video(tmp_path / "clip.mp4", 20)
+    out = io.StringIO()
+    seen = []
+    real = generator.generate
+
+    def spy(requests, on_token=None):
+        seen.extend(requests)
+        return real(requests, on_token)
+
+    generator.generate = spy
+    try:
+        assert run_chat(generator, io.StringIO(f"/video {tmp_path}/clip.mp4\nwhat happens?\n"), out, max_tokens=2) == 0
+    finally:
+        del generator.generate
+    assert "[attached video clip.mp4 (20 frames at 10 fps)" in out.getvalue()
+    (req,) = seen
+    assert req.images == [] and req.messages[-1]["content"] == "<video>\nwhat happens?"
+    assert len(req.videos) == 1 and len(req.videos[0].frames) == 2  # sampled at the model's 1 fps
+
+
+def test_chat_one_shot_with_a_video(ckpt, tmp_path, capsys):
+    from polyvlm.serve.chat import main
+
+    _video(tmp_path / "clip.mp4", 20)
+    assert main([str(ckpt), "--video", str(tmp_path / "clip.mp4"), "what happens?", "--max-tokens", "2"]) == 0
+    assert capsys.readouterr().out.count("\n") == 1  # the answer, one line
+    assert main([str(ckpt), "--video", str(tmp_path / "missing.mp4"), "what happens?"]) == 1
+    assert "missing.mp4" in capsys.readouterr().err
+    assert main([str(ckpt), "--video", str(tmp_path / "clip.mp4")]) == 2  # no question: the interactive chat
