@@ -19,10 +19,11 @@ from tqdm import tqdm
 from polyvlm.eval.backends import Backend, Failure, Result
 from polyvlm.eval.extract import Extraction
 from polyvlm.eval.judge import JudgeClient, judge_choice
+from polyvlm.eval.report import sample_row, unlabeled_rows
 from polyvlm.eval.tasks import PublishedTask, Suite, Task, TaskError
-from polyvlm.eval.tasks.base import Sample, image_label
+from polyvlm.eval.tasks.base import Sample
 from polyvlm.eval.tasks.chat import JudgeTask
-from polyvlm.eval.tasks.published import official_rng, official_summary
+from polyvlm.eval.tasks.published import official_summary
 from polyvlm.utils import atomic_write_text
 
 log = logging.getLogger("polyvlm.eval")
@@ -334,49 +335,11 @@ def score_task(task: Task, answers: dict[str, dict[str, Any]], limit: int | None
                                                                           for k, v in fallback.items()))
     rows = []
     idx = {s.id: i for i, s in enumerate(ok)}
-    hidden = _unlabeled_rows(task, unlabeled, answers) if unlabeled else {}
+    hidden = unlabeled_rows(task, unlabeled, answers) if unlabeled else {}
     for s in samples:
-        rows.append(hidden.get(s.id) or _row(s, answers, idx.get(s.id), preds, got, ext, per, task.metrics,
+        rows.append(hidden.get(s.id) or sample_row(s, answers, idx.get(s.id), preds, got, ext, per, task.metrics,
                                              official_rows))
     return summary, rows
-
-
-def _unlabeled_rows(task: Task, unlabeled: list[Sample], answers: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Rows of samples whose labels the repo hides: the prediction and both readings, ready for submission."""
-    assert isinstance(task, PublishedTask)
-    preds = [answers[s.id]["prediction"] for s in unlabeled]
-    read = task.official(unlabeled, preds, official_rng())
-    out = {}
-    for i, s in enumerate(unlabeled):
-        row = _row(s, answers, None, [], [], [], {}, [], [])
-        row.pop("error", None)
-        row.update(prediction=preds[i], extracted=task.extract(s, preds[i]).answer, official_answer=read.answers[i])
-        out[s.id] = row
-    return out
-
-
-def _row(s: Sample, answers: dict[str, dict[str, Any]], i: int | None, preds: list[str], got: list[str | None],
-         ext: list[Extraction], per: dict[str, list[float]], metrics: list[str],
-         official_rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """One line of samples_<task>.jsonl: where the sample is (split, row or index), input, target, prediction,
-    both readings and every metric's score."""
-    row: dict[str, Any] = {"id": s.id, "language": s.language, "category": s.category}
-    for key in ("split", "row", "index"):
-        if key in s.extra:
-            row[key] = int(s.extra[key]) if key != "split" and str(s.extra[key]).isdigit() else s.extra[key]
-    row.update(input=s.prompt, images=[image_label(r) for r in s.images], target=s.target)
-    if s.group and s.group != s.id:
-        row["group"] = s.group
-    if i is not None:
-        extra = official_rows[i]
-        scores = {m: per[m][i] for m in metrics}
-        if "official_score" in extra:
-            scores["official"] = extra["official_score"]
-        row.update(prediction=preds[i], extracted=got[i], method=ext[i].method, scores=scores,
-                   **{k: v for k, v in extra.items() if k != "official_score"})
-    else:
-        row["error"] = answers.get(s.id, {}).get("error", "not answered")
-    return row
 
 
 def suite_summary(suite: Suite, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
