@@ -118,3 +118,34 @@ def test_anyres_trains_and_generates(tmp_path):
     want = greedy_by_hand(gen, req, 2)  # ... is the plain full-forward greedy decode
     assert out.completion_tokens == len(want)
     assert out.text == gen.processor.tokenizer.decode(want, skip_special_tokens=True)
+
+
+def test_multi_image_samples_get_one_base_view_each_in_training(tmp_path):
+    """anyres_max_N follows LLaVA-OneVision (transformers' LlavaOnevisionImageProcessor patches an image only when
+    it is alone in its sample): a two-image record is encoded, collated and embedded with one padded base view
+    plus one newline per image; a one-image record keeps base + tiles; uncapped anyres (LLaVA-NeXT) tiles both."""
+    from polyvlm.data.dataset import LazyRecords
+    from polyvlm.models.anyres import base_layout
+    from polyvlm.train.dataset import TrainDataset
+
+    (tmp_path / "images").mkdir()
+    Image.new("RGB", (180, 80), "green").save(tmp_path / "images" / "a.png")
+    Image.new("RGB", (60, 90), "blue").save(tmp_path / "images" / "b.png")
+    recs = [{"id": "two", "image": ["images/a.png", "images/b.png"], "conversations": [
+        {"from": "human", "value": "<image>\n<image>\nWhich colours?"}, {"from": "gpt", "value": "green and blue"}]},
+        {"id": "one", "image": "images/a.png", "conversations": [
+            {"from": "human", "value": "<image>\nWhat colour?"}, {"from": "gpt", "value": "green"}]}]
+    data = write_jsonl(recs, tmp_path / "w.jsonl")
+    torch.manual_seed(0)
+    model, proc = factory.build(load_config(TINY_RECIPE, ANYRES).model)
+    ds = TrainDataset(LazyRecords([data]), proc, tmp_path)
+    two, one = ds[0], ds[1]
+    assert two["pixels"].image_views == [1, 1] and one["pixels"].image_views[0] > 1
+    image_id = proc.media_token_ids["image"]
+    assert two["input_ids"].count(image_id) == 2 * base_layout(8).tokens == 2 * (64 + 1)
+    with torch.no_grad():
+        emb = model.embed(torch.tensor([two["input_ids"]]), two["pixels"])
+    rows = emb[0, torch.tensor(two["input_ids"]) == image_id]
+    assert [int(i) for i in (rows == model.image_newline).all(-1).nonzero()] == [64, 129]  # a newline ends each image
+    uncapped = factory.build(load_config(TINY_RECIPE, ["model.image_aspect_ratio=anyres", ANYRES[1], "model.max_length=2048"]).model)[1]
+    assert all(n > 1 for n in TrainDataset(LazyRecords([data]), uncapped, tmp_path)[0]["pixels"].image_views)
