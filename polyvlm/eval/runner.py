@@ -310,7 +310,9 @@ def score_task(task: Task, answers: dict[str, dict[str, Any]], limit: int | None
             by_lang = official["by_language"]  # the official score is the headline (comparable with the papers)
     non_en = [v for k, v in by_lang.items() if k.split("-")[0] != "en" and not math.isnan(v)]
     summary = {
-        "task": task.name, "type": task.spec.type, "main_metric": main, "n": len(samples), "n_scored": len(ok),
+        # n counts questions: CircularEval's rotated copies of a question (one group) count once; n_prompts counts all
+        "task": task.name, "type": task.spec.type, "main_metric": main, "n": len({s.group or s.id for s in samples}),
+        "n_prompts": len(samples), "n_scored": len(ok),
         "failed": n_failed, "unparsed": sum(a is None for a in got) if task.parsed else 0,
         "judge_unparsed": sum(math.isnan(v) for v in per.get(main, [])) if isinstance(task, JudgeTask) else 0,
         "metrics": metrics, "en": by_lang.get("en"), "mul": sum(non_en) / len(non_en) if non_en else None,
