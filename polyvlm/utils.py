@@ -194,3 +194,32 @@ def reuse_freed_memory() -> bool:
 
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _looks_like_hub_id(spec: str) -> bool:
+    """`owner/name` (one slash, no leading `.`, `/` or `~`): how a Hugging Face repo id is written."""
+    parts = spec.split("/")
+    return len(parts) == 2 and all(parts) and not spec.startswith((".", "~")) and "\\" not in spec
+
+
+def hub_path(spec: str | Path, repo_type: str = "model") -> Path:
+    """A local directory for `spec`: the directory itself when it exists, else, for a Hugging Face repo id
+    (`owner/name`), its snapshot through `huggingface_hub.snapshot_download` (the local cache first; a download
+    when online). Offline (HF_HUB_OFFLINE=1) and not cached, or not found: FileNotFoundError naming the command
+    that downloads it. Anything else comes back unchanged (the caller reports the missing directory)."""
+    path = Path(spec)
+    if path.exists() or not _looks_like_hub_id(str(spec)):
+        return path
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:  # transformers depends on it, so this is rare
+        return path
+    flag = "" if repo_type == "model" else f" --repo-type {repo_type}"
+    try:
+        return Path(snapshot_download(str(spec), repo_type=repo_type))
+    except Exception as e:  # offline without a cached copy, unknown repo, gated repo, network error
+        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+        why = "offline (HF_HUB_OFFLINE=1) and not in the Hugging Face cache" if offline else \
+            f"not a local directory, and the hub gave {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        raise FileNotFoundError(f"{spec}: {why}; download it with\n  huggingface-cli download{flag} {spec} "
+                                f"--local-dir DIR\nand pass DIR (or run once online)") from None

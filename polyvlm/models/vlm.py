@@ -20,6 +20,7 @@ from polyvlm.models.encoders.media import MediaBatch
 from polyvlm.models.encoders.vision import VisionEncoder, build_vision_encoder
 from polyvlm.models.loss import linear_cross_entropy
 from polyvlm.models.processor import IGNORE
+from polyvlm.utils import hub_path
 
 
 @dataclass
@@ -199,11 +200,12 @@ def build_model(cfg: ModelConfig, vocab_size: int, media_token_ids: dict[str, in
     if vision_hf is not None:
         vision = build_vision_encoder("", vision_hf, cfg.vision_feature_layer, cfg.vision_select)
     else:
-        vision = build_vision_encoder(cfg.vision, cfg.vision_config, cfg.vision_feature_layer, cfg.vision_select)
+        vision_src = str(hub_path(cfg.vision)) if cfg.vision else cfg.vision  # a directory, or a hub id
+        vision = build_vision_encoder(vision_src, cfg.vision_config, cfg.vision_feature_layer, cfg.vision_select)
     if llm_hf is not None:
         llm = AutoModelForCausalLM.from_config(llm_hf)
     elif cfg.llm:
-        llm = AutoModelForCausalLM.from_pretrained(cfg.llm)
+        llm = AutoModelForCausalLM.from_pretrained(str(hub_path(cfg.llm)))
     else:
         llm_cfg = _llm_config(cfg)
         # a model built from scratch gets the tokenizer's vocabulary, or the larger one its config names (Qwen2

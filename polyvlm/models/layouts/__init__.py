@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 from polyvlm.models.layouts.base import LAYOUTS, CheckpointLayout, LayoutError, LoadOptions, describe
+from polyvlm.utils import hub_path
 
 log = logging.getLogger("polyvlm.layouts")
 
@@ -54,6 +55,10 @@ def detect_layout(path: str | Path) -> str:
 def resolve(spec: str | Path) -> tuple[CheckpointLayout, Path]:
     """(layout, directory) of `spec` (`FORMAT:DIR` or a directory), without loading anything."""
     fmt, path = split_spec(spec)
+    try:
+        path = hub_path(path)  # a Hugging Face repo id: its snapshot (cache first; offline: the download command)
+    except FileNotFoundError as e:
+        raise LayoutError(str(e)) from None
     if not path.is_dir():
         raise LayoutError(f"{path}: no such checkpoint directory" + (f" (given as {spec})" if fmt else ""))
     if fmt is None:
