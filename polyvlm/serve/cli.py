@@ -48,14 +48,7 @@ def main(argv: list[str]) -> int:
     from polyvlm.utils import setup_logging
 
     setup_logging(getattr(logging, args.log_level.upper()))
-    from polyvlm.models.layouts import LayoutError, resolve
-
-    try:
-        resolve(args.checkpoint)  # any checkpoint layout, or FORMAT:DIR; fail before the server starts
-    except LayoutError as e:
-        print(f"polyvlm serve: checkpoint {args.checkpoint}: {e}", file=sys.stderr)
-        return 2
-    if cfg.ui:
+    if cfg.ui:  # a missing extra first: it needs no checkpoint to report
         try:
             import gradio  # noqa: F401
         except ImportError:
@@ -63,6 +56,13 @@ def main(argv: list[str]) -> int:
 
             print(f"polyvlm serve: {MISSING}", file=sys.stderr)
             return 2
+    from polyvlm.models.layouts import LayoutError, resolve
+
+    try:
+        resolve(args.checkpoint)  # any checkpoint layout, or FORMAT:DIR; fail before the server starts
+    except LayoutError as e:
+        print(f"polyvlm serve: checkpoint {args.checkpoint}: {e}", file=sys.stderr)
+        return 2
     if cfg.host not in ("127.0.0.1", "localhost", "::1") and not cfg.api_key:
         logging.getLogger("polyvlm.serve").warning("listening on %s without --api-key: anyone who can reach it can use it", cfg.host)
 
