@@ -17,6 +17,7 @@ function of the YAML, the seed and the files, so every rank gets the same list w
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import posixpath
@@ -37,6 +38,8 @@ from polyvlm.data.records import Record, RecordError
 
 _STRATEGY = re.compile(r"^(all|(first|end|random):(\d+)(%?))$")
 NONE_LANG = "none"
+
+log = logging.getLogger("polyvlm.data")
 
 
 class MixtureError(ValueError):
@@ -90,10 +93,18 @@ def sample_indices(n: int, strategy: str, rng: np.random.Generator) -> np.ndarra
     return np.sort(rng.choice(n, size=k, replace=False)).astype(np.int64)
 
 
-def apply_language_rules(idx: np.ndarray, langs: np.ndarray, names: list[str], rules: dict, rng: np.random.Generator) -> np.ndarray:
-    """Select from `idx` (positions) with language codes `langs` (same length): weights, then caps."""
+def apply_language_rules(idx: np.ndarray, langs: np.ndarray, names: list[str], rules: dict, rng: np.random.Generator,
+                         where: str = "") -> np.ndarray:
+    """Select from `idx` (positions) with language codes `langs` (same length): weights, then caps. A rule
+    naming a language none of the selected records has does nothing: that is logged, not silent."""
     if not rules:
         return np.arange(len(idx))
+    present = {names[c] for c in np.unique(langs)}
+    for kind in ("weights", "caps"):
+        absent = sorted(set(rules.get(kind, {})) - present)
+        if absent:
+            log.warning("%s: languages.%s names %s, which none of its selected records has: no effect",
+                        where or "mixture", kind, ", ".join(absent))
     keep: list[np.ndarray] = []
     for code in np.unique(langs):
         name = names[code]
@@ -170,7 +181,8 @@ class Mixture:
                         names.append(tag)
                     all_langs[j] = codes[tag]
                 langs = all_langs[idx]
-                sel = apply_language_rules(idx, langs, names, src.languages, np.random.default_rng([self.seed, s_i, 1]))
+                sel = apply_language_rules(idx, langs, names, src.languages, np.random.default_rng([self.seed, s_i, 1]),
+                                           f"{self.name}: {src.path.name}")
                 idx, langs = idx[sel], langs[sel]
             else:
                 langs = np.zeros(len(idx), np.int32)
@@ -180,7 +192,7 @@ class Mixture:
         rec_ids = np.concatenate(per_src_idx)
         if self.languages:
             sel = apply_language_rules(rec_ids, np.concatenate(per_src_lang), names, self.languages,
-                                       np.random.default_rng([self.seed, len(self.sources), 2]))
+                                       np.random.default_rng([self.seed, len(self.sources), 2]), self.name)
             src_ids, rec_ids = src_ids[sel], rec_ids[sel]
         if self.shuffle:
             perm = np.random.default_rng([self.seed, len(self.sources), 3]).permutation(len(rec_ids))

@@ -142,3 +142,17 @@ def test_load_mixture_records_for_a_trainer(sources: Path) -> None:
         (sources.parent / name / "img.png").write_bytes(b"x")
     for r in records:  # media paths are relative to the one root, inside it
         assert resolve_media(root, r.media["image"][0], r.source, r.id).is_file()
+
+
+def test_a_language_rule_with_nothing_to_act_on_is_logged(tmp_path, caplog) -> None:
+    """README's mixture once weighted `ur` on a half of the Pangea sample that has no Urdu: say so."""
+    from polyvlm.data.mix import load_mixture
+
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"id": f"r{i}", "language": "en", "conversations": [
+        {"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}]}) + "\n" for i in range(4)))
+    mix = tmp_path / "mix.yaml"
+    mix.write_text(f"datasets:\n  - path: {data}\n    languages: {{weights: {{ur: 2.0, en: 2.0}}}}\n")
+    caplog.set_level("WARNING", logger="polyvlm.data")
+    assert len(load_mixture(mix)) == 8  # en doubled
+    assert "languages.weights names ur, which none of its selected records has: no effect" in caplog.text
