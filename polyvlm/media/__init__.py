@@ -76,10 +76,10 @@ def _name(ref: object) -> str:
 
 
 # the built-in modalities; the import order is the registration order (record keys, Parquet columns)
-from polyvlm.media import image, audio, video  # noqa: E402, I001  (new modules are added at the end)
+from polyvlm.media import image, audio, video, thermal, depth, imu  # noqa: E402, I001  (new modules are added at the end)
 
 __all__ = [
-    "audio", "image", "video",
+    "audio", "depth", "image", "imu", "thermal", "video",
     "DEFAULT_MAX_PIXELS", "MODALITIES", "PART_MODALITY", "PLACEHOLDERS", "RECORD_KEYS", "MediaError", "MediaLimits",
     "Modality", "SourcePolicy", "by_part", "by_record_key", "decode_base64", "get_modality", "is_inline", "load",
     "modalities", "parse_data_uri", "probe", "read_bytes", "read_source", "register_modality", "unregister_modality",

@@ -27,7 +27,8 @@ def test_stats_counts(tmp_path: Path, tiny_tokenizer: Path) -> None:
     st = compute_stats([p], progress=False)
     d = st.to_dict()
     assert d["records"] == 5 and d["unreadable_records"] == 1 and d["turns"] == 10
-    assert d["modality"] == {"text-only": 1, "image": 1, "multi-image": 1, "video": 1, "audio": 1, "mixed": 0}
+    assert d["modality"] == {"text-only": 1, "image": 1, "multi-image": 1, "video": 1, "audio": 1, "thermal": 0,
+                             "depth": 0, "imu": 0, "mixed": 0}
     assert d["languages"] == {"en": 4, "ur": 1} and d["sources"] == {str(p): 5}
     assert d["length"]["max"] == len("<image><image> two words") + len("A cat.")
     tok = compute_stats([p], tokenizer=str(tiny_tokenizer), progress=False).to_dict()

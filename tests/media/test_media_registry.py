@@ -16,12 +16,14 @@ from polyvlm.media import MediaError, Modality
 def test_builtin_modalities() -> None:
     """Names, placeholders, record keys and content parts as LLaVA records and the OpenAI / vLLM APIs spell them
     (LLaVA-NeXT llava/constants.py DEFAULT_IMAGE_TOKEN; vllm/entrypoints/chat_utils.py image_url, input_audio, video_url)."""
-    assert [m.name for m in media.modalities()] == ["image", "audio", "video"]
-    assert dict(media.PLACEHOLDERS) == {"image": "<image>", "audio": "<audio>", "video": "<video>"}
-    assert dict(media.PART_MODALITY) == {"image_url": "image", "input_audio": "audio", "video_url": "video"}
-    assert tuple(media.RECORD_KEYS) == ("image", "audio", "video")
+    assert [m.name for m in media.modalities()] == ["image", "audio", "video", "thermal", "depth", "imu"]
+    assert dict(media.PLACEHOLDERS) == {"image": "<image>", "audio": "<audio>", "video": "<video>",
+                                        "thermal": "<thermal>", "depth": "<depth>", "imu": "<imu>"}
+    assert dict(media.PART_MODALITY) == {"image_url": "image", "input_audio": "audio", "video_url": "video",
+                                         "input_thermal": "thermal", "input_depth": "depth", "input_imu": "imu"}
+    assert tuple(media.RECORD_KEYS) == ("image", "audio", "video", "thermal", "depth", "imu")
     assert media.by_part("input_audio").name == "audio" and media.by_part("file") is None
-    with pytest.raises(KeyError, match="unknown modality 'smell' \\(known: audio, image, video\\)"):
+    with pytest.raises(KeyError, match="unknown modality 'smell' \\(known: audio, depth, image, imu, thermal, video\\)"):
         media.get_modality("smell")
     with pytest.raises(ValueError, match="placeholder '<image>' is already used by 'image'"):
         media.register_modality(Modality("picture", "<image>", "picture", None, load=len, probe=len))
