@@ -217,7 +217,7 @@ def run_mode(ckpt: Path, name: str, flags: list[str], payloads: list[dict], clie
 
 
 def table(runs: list[Run], sent: str) -> None:
-    print(f"{'':<20}" + "".join(f"{r.name:>14}" for r in runs))
+    print(f"{'':<20}" + "".join(f"{r.name:>20}" for r in runs))
     rows = [
         ("requests ok", lambda r: f"{len(r.latencies)}"),
         ("failed", lambda r: f"{len(r.failures)}"),
@@ -233,7 +233,7 @@ def table(runs: list[Run], sent: str) -> None:
         ("requests sent", lambda r: f"{len(r.latencies) + len(r.failures)} ({sent})"),
     ]
     for label, fmt in rows:
-        print(f"{label:<20}" + "".join(f"{fmt(r):>14}" for r in runs))
+        print(f"{label:<20}" + "".join(f"{fmt(r):>20}" for r in runs))
     for r in runs:
         print(f"{r.name} batch sizes (size: count): {dict(sorted(r.batch_sizes.items()))}")
         for f in r.failures[:5]:
