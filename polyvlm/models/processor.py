@@ -12,7 +12,9 @@ from PIL import Image
 from transformers import PreTrainedTokenizerBase
 
 from polyvlm.data.records import RecordError, Turn
-from polyvlm.media import PLACEHOLDERS
+from polyvlm.media import PLACEHOLDERS, MediaLimits
+from polyvlm.media.video import sample_indices
+from polyvlm.models.encoders.media import MediaBatch
 from polyvlm.models.encoders.vision import preprocess_images
 from polyvlm.models.templates import get_template
 from polyvlm.models.tokenizer import load_tokenizer
@@ -47,6 +49,16 @@ class Encoded:
     input_ids: list[int]  # [s], media placeholders expanded
     labels: list[int]  # [s], IGNORE where not supervised
     n_media: dict[str, int]
+
+
+@dataclass
+class Features:
+    """One sample ready to collate: ids and labels [s], its media as tensors (None: text only), its language."""
+
+    input_ids: list[int]
+    labels: list[int]
+    media: MediaBatch | None
+    language: str | None = None
 
 
 class Processor:
@@ -139,6 +151,43 @@ class Processor:
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
 
+    # -- samples ------------------------------------------------------------------------------------
+    def media_limits(self) -> MediaLimits:
+        """How polyvlm.media samples this model's videos (`video_fps`, capped at `frames_upbound`)."""
+        return MediaLimits(video_fps=self.config.video_fps, max_video_frames=self.config.frames_upbound)
+
+    def placeholder_tokens(self, facts: dict[str, list[dict]]) -> dict[str, list[int]]:
+        """Placeholder tokens per input from header facts (polyvlm.media probes: image `size`, video `frames` and
+        `fps`), for the modalities whose count varies per input; known before anything is decoded."""
+        c, out = self.config, {}
+        if facts.get("image") and c.image_aspect_ratio != "pad":
+            out["image"] = self.image_tokens([f["size"] for f in facts["image"]])
+        if facts.get("video"):
+            out["video"] = self.video_tokens([len(sample_indices(f["frames"], f["fps"], c.video_fps, c.frames_upbound))
+                                              for f in facts["video"]])
+        return out
+
+    def process(self, turns: list[Turn], media: dict[str, list], language: str | None = None, source: str = "",
+                record_id: str | None = None) -> Features:
+        """A checked sample's turns + its decoded media (modality -> inputs in placeholder order: PIL images,
+        16 kHz waveforms, lists of video frames) -> ids, labels and media tensors, in one pass."""
+        tokens = self.placeholder_tokens({"image": [{"size": im.size} for im in media.get("image", [])]})
+        if media.get("video"):  # the frames are already sampled: one token run per frame
+            tokens["video"] = self.video_tokens([len(v) for v in media["video"]])
+        enc = self.encode(turns, {m: len(v) for m, v in media.items()}, source=source, record_id=record_id,
+                          media_tokens=tokens)
+        return Features(enc.input_ids, enc.labels, self.to_media(media, language), language)
+
+    def to_media(self, media: dict[str, list], language: str | None = None) -> MediaBatch | None:
+        """Decoded media -> a MediaBatch (image views, audio log-mel features, video frame pixels); None when empty."""
+        images, audios, videos = media.get("image", []), media.get("audio", []), media.get("video", [])
+        if not (images or audios or videos):
+            return None
+        out = self.images_to_media(images, [language] * len(images)) if images else MediaBatch()
+        out.audio = self.audio_features(audios) if audios else None
+        out.video = [self.frames_to_pixels(frames) for frames in videos]
+        return out
+
     # -- media --------------------------------------------------------------------------------------
     def images_to_pixels(self, images: list[Image.Image]) -> torch.Tensor:
         """[n] PIL images -> pixels [n, 3, S, S]."""
@@ -186,11 +235,9 @@ class Processor:
                                   for f in frames], c.image_size, c.image_mean, c.image_std)
 
     def images_to_media(self, images: list[Image.Image], langs: list[str | None] | None = None,
-                        groups: list[int] | None = None):
+                        groups: list[int] | None = None) -> MediaBatch:
         """PIL images -> MediaBatch: one padded view each, or anyres base + tiles. `groups`: images per sample, in
         order (default: all one sample); under anyres_max_N a multi-image sample's images get one base view each."""
-        from polyvlm.models.encoders.media import MediaBatch
-
         c = self.config
         sizes = [im.size for im in images]
         langs = langs or [None] * len(images)

@@ -1,5 +1,6 @@
-"""Training data: records checked before the first step (or skipped under `data.on_bad_record=skip`),
-re-read and encoded per item (only lengths are kept), media decoded lazily, batches collated with right padding."""
+"""Training data: records checked before the first step (or skipped under `data.on_bad_record=skip`) from their
+text and media headers, only lengths kept; per item the record is read again, its media decoded once
+(polyvlm.media) and the processor turns it into ids, labels and media tensors. `polyvlm.train.batch` collates."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from polyvlm import media as media_registry
 from polyvlm.data.dataset import LazyRecords
 from polyvlm.data.langs import language_or_none
-from polyvlm.data.records import Record, RecordError, check_placeholders, resolve_media
-from polyvlm.models.encoders.media import load_av, prepare_av
-from polyvlm.models.processor import IGNORE, Processor
+from polyvlm.data.media import CheckedMedia, check_record_media, decode_media, media_ref
+from polyvlm.data.records import Record, RecordError, check_placeholders
+from polyvlm.models.processor import IGNORE, Features, Processor
 
 log = logging.getLogger("polyvlm.data")
 
@@ -30,25 +32,23 @@ class BadRecords(RecordError):
 
 @dataclass
 class Example:
+    """A checked record: its encoding and what its media headers said (nothing decoded)."""
+
     record_id: str
     source: str
     input_ids: list[int]
     labels: list[int]
-    images: list[Path]
     language: str | None
-    image_sizes: list[tuple[int, int]] = field(default_factory=list)
-    audios: list[Path] = field(default_factory=list)
-    videos: list[tuple[Path, list[int]]] = field(default_factory=list)  # (file, frame indices)
+    media: CheckedMedia = field(default_factory=CheckedMedia)
+
+    @property
+    def has_image(self) -> bool:
+        return bool(self.media.sources.get("image"))
 
 
 def open_image(path: Path, source: str = "", record_id: str | None = None) -> Image.Image:
-    """Decode an image fully (catches truncated files), as RGB."""
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return im.convert("RGB")
-    except Exception as e:  # PIL raises many types for corrupt data
-        raise RecordError(f"unreadable image '{path.name}': {e}", source, record_id, code="media_unreadable") from None
+    """Decode an image fully (catches truncated files), as RGB (polyvlm.media; RecordError naming the record)."""
+    return decode_media("image", Path(path), None, source, record_id)
 
 
 class TrainDataset(torch.utils.data.Dataset):
@@ -69,6 +69,7 @@ class TrainDataset(torch.utils.data.Dataset):
         if on_bad_record not in ("error", "skip"):
             raise ValueError(f"data.on_bad_record must be 'error' or 'skip', got '{on_bad_record}'")
         self.processor = processor
+        self.limits = processor.media_limits()  # videos sampled as the model was configured
         self.root = Path(image_root)
         self.on_bad_record = on_bad_record
         self.records = records
@@ -175,47 +176,44 @@ class TrainDataset(torch.utils.data.Dataset):
         return self._prepare(*self._locate(int(self.index[i])))
 
     def _prepare(self, rec: Record, root: Path) -> Example:
+        """The check before step 1: placeholders, turns, media headers (image sizes, audio length, video frame
+        counts; polyvlm.media probes) and the encoding, whose length is kept. Raises RecordError."""
         check_placeholders(rec)
         if rec.turns[0].role not in ("user", "system"):
             raise RecordError("first turn is not from the user", rec.source, rec.id, code="first_turn_not_user")
-        images = [resolve_media(root, p, rec.source, rec.id) for p in rec.media.get("image", [])]
-        sizes = []
-        for p in images:
-            try:
-                with Image.open(p) as im:
-                    sizes.append(im.size)  # reads the header: catches non-images before step 1
-            except Exception as e:
-                raise RecordError(f"unreadable image '{p.name}': {e}", rec.source, rec.id, code="media_unreadable") from None
-        audios, videos, media_tokens = prepare_av(rec, root, self.processor)
-        if images and self.processor.config.image_aspect_ratio != "pad":
-            media_tokens["image"] = self.processor.image_tokens(sizes)
+        checked = check_record_media(rec, root, self.limits)
         n_media = {m: len(v) for m, v in rec.media.items()}
-        enc = self.processor.encode(rec.turns, n_media, source=rec.source, record_id=rec.id, media_tokens=media_tokens)
+        enc = self.processor.encode(rec.turns, n_media, source=rec.source, record_id=rec.id,
+                                    media_tokens=self.processor.placeholder_tokens(checked.facts))
         if all(lab == IGNORE for lab in enc.labels):
             raise RecordError("no assistant turn to learn from", rec.source, rec.id, code="no_answer")
-        # the tag as `polyvlm data` shows it (`urdu` -> ur, `zh_simplified` -> zh-Hans) in logs, metrics and the router
-        language = language_or_none(rec.language) or rec.language
-        return Example(rec.id, rec.source, enc.input_ids, enc.labels, images, language, sizes, audios, videos)
+        return Example(rec.id, rec.source, enc.input_ids, enc.labels, _language(rec), checked)
 
     def __len__(self) -> int:
         return len(self.index)
 
-    def __getitem__(self, i: int) -> dict | None:
+    def __getitem__(self, i: int) -> Features | None:
+        """Sample `i`: its record read again, its media decoded once, then ids, labels and media tensors. It was
+        checked before step 1; a file that changed since follows the same policy as then."""
         try:
-            ex = self.example(i)  # the file may have changed since the check: same policy as then
-            imgs = [open_image(p, ex.source, ex.record_id) for p in ex.images]
-            audio, video = load_av(ex.audios, ex.videos, self.processor, ex.source, ex.record_id)
+            rec, root = self._locate(int(self.index[i]))
+            media = {}
+            for key, refs in rec.media.items():
+                name = media_registry.by_record_key(key).name
+                media[name] = [decode_media(name, media_ref(ref, root, rec.source, rec.id), self.limits, rec.source,
+                                            rec.id, ref) for ref in refs]
+            return self.processor.process(rec.turns, media, _language(rec), rec.source, rec.id)
         except RecordError as e:
             if self.on_bad_record == "error":
                 raise
             self.skipped[e.code] += 1  # counted in this process (a DataLoader worker keeps its own count)
             log.warning("skipping record: %s", e)
             return None
-        pixels = None  # a MediaBatch (image views, audio features, video frames); collate merges them in order
-        if imgs or audio is not None or video:
-            pixels = self.processor.images_to_media(imgs, [ex.language] * len(imgs))
-            pixels.audio, pixels.video = audio, video
-        return {"input_ids": ex.input_ids, "labels": ex.labels, "pixels": pixels, "language": ex.language}
+
+
+def _language(rec: Record) -> str | None:
+    """The tag as `polyvlm data` shows it (`urdu` -> ur, `zh_simplified` -> zh-Hans) in logs, metrics and the router."""
+    return language_or_none(rec.language) or rec.language
 
 
 class _Check(torch.utils.data.Dataset):
@@ -232,23 +230,4 @@ class _Check(torch.utils.data.Dataset):
             ex = self.ds._prepare(*self.ds._locate(i))
         except RecordError as e:
             return i, False, (e.reason, e.source, e.record_id, e.code)
-        return i, True, (len(ex.input_ids), bool(ex.images), ex.language)
-
-
-def collate(items: list[dict | None], pad_id: int) -> dict:
-    """Right-pad a list of examples -> input_ids/labels/attention_mask/segment_ids [b, s], pixels [n, 3, H, W]."""
-    items = [it for it in items if it is not None]
-    width = max(len(it["input_ids"]) for it in items)
-    b = len(items)
-    ids = torch.full((b, width), pad_id, dtype=torch.long)
-    labels = torch.full((b, width), IGNORE, dtype=torch.long)
-    mask = torch.zeros((b, width), dtype=torch.long)
-    for i, it in enumerate(items):
-        n = len(it["input_ids"])
-        ids[i, :n] = torch.tensor(it["input_ids"])
-        labels[i, :n] = torch.tensor(it["labels"])
-        mask[i, :n] = 1
-    pix = [it["pixels"] for it in items if it["pixels"] is not None]
-    seg = torch.where(mask.bool(), torch.arange(b).unsqueeze(1), torch.tensor(-1))
-    return {"input_ids": ids, "labels": labels, "attention_mask": mask, "position_ids": None, "segment_ids": seg,
-            "pixels": torch.cat(pix) if pix else None, "languages": [it["language"] for it in items]}
+        return i, True, (len(ex.input_ids), ex.has_image, ex.language)

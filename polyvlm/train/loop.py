@@ -22,11 +22,11 @@ from polyvlm.data.records import Record, RecordError
 from polyvlm.models import factory
 from polyvlm.models.checkpoint import save_checkpoint
 from polyvlm.train import distributed as D
-from polyvlm.train.dataset import TrainDataset, collate
+from polyvlm.train.batch import Batch, collate
+from polyvlm.train.dataset import TrainDataset
 from polyvlm.train.logger import MetricsLogger, progress_line
 from polyvlm.train.metrics import StepStats, supervised_tokens
 from polyvlm.train.optim import build_optimizer
-from polyvlm.train.packing import collate_varlen
 from polyvlm.train.sampler import StepSampler
 from polyvlm.train.stages import apply_stage
 from polyvlm.train.state import (
@@ -147,11 +147,6 @@ def _resume(path: Path, model, opt, sched, position: dict, sharded: bool, rank: 
 
         load_weights_into(model, path)
     return load_state(path, model, opt, sched, sharded, rank)["step"]
-
-
-def _make_batch(items: list[dict | None], packing: bool, pad_id: int) -> dict:
-    """A micro-batch: one packed row (varlen attention) or right-padded rows."""
-    return collate_varlen(items) if packing else collate(items, pad_id)
 
 
 def _autocast(precision: str, device: torch.device):
@@ -279,18 +274,12 @@ def _setup(cfg: Config, records: list[Record] | None, image_root: str | Path | N
     return run
 
 
-def _forward(run: _Run, mb: dict):
+def _forward(run: _Run, mb: Batch):
     """One micro-batch through the (wrapped) model -> VLMOutput with `loss_sum`."""
-    dev = run.device
-
-    def to(x):
-        return None if x is None else x.to(dev)
-
-    return run.wrapped(to(mb["input_ids"]), to(mb["attention_mask"]), to(mb["pixels"]), to(mb["labels"]),
-                       to(mb["position_ids"]), mb.get("attn_kwargs"))
+    return run.wrapped(**mb.to(run.device).model_inputs())
 
 
-def _step(run: _Run, micro: list[dict], stats: StepStats) -> dict:
+def _step(run: _Run, micro: list[Batch], stats: StepStats) -> dict:
     """One optimizer step over this rank's micro-batches; returns the step's log row (summed over ranks).
 
     Every rank divides by the supervised tokens of the whole step; DDP and FSDP average gradients over ranks,
@@ -339,7 +328,7 @@ def _loader(run: _Run) -> torch.utils.data.DataLoader:
     """This rank's micro-batches from the resumed step on, decoded and collated ahead of the step by
     data.num_workers processes (none: inline)."""
     tc = run.cfg.train
-    make = partial(_make_batch, packing=tc.packing, pad_id=run.processor.pad_id)
+    make = partial(collate, packing=tc.packing, pad_id=run.processor.pad_id)
     return torch.utils.data.DataLoader(run.ds, batch_sampler=run.sampler.batches(run.start, tc.max_steps, run.dd.rank),
                                        collate_fn=make, num_workers=run.cfg.data.num_workers)
 

@@ -9,22 +9,23 @@ import torch
 
 from polyvlm.models.processor import IGNORE
 from polyvlm.train import distributed as D
+from polyvlm.train.batch import Batch
 
 
-def supervised_tokens(batch: dict) -> int:
+def supervised_tokens(batch: Batch) -> int:
     """Tokens whose next token is a target (labels shifted by one, as the loss reads them)."""
-    return int((batch["labels"][:, 1:] != IGNORE).sum())
+    return int((batch.labels[:, 1:] != IGNORE).sum())
 
 
-def sample_losses(token_loss: torch.Tensor, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_losses(token_loss: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed loss [n] and supervised tokens [n] of each sample of `batch` (via its segment ids).
 
     `token_loss` [b, s-1] is the model's per-token loss; a packed row holds several samples, a padded batch
     one per row; either way `segment_ids` [b, s] numbers them 0..n-1 (-1 for padding).
     """
-    seg = batch["segment_ids"][:, 1:].to(token_loss.device)
-    sup = (batch["labels"][:, 1:].to(seg.device) != IGNORE) & (seg >= 0)
-    n = len(batch["languages"])
+    seg = batch.segment_ids[:, 1:].to(token_loss.device)
+    sup = (batch.labels[:, 1:].to(seg.device) != IGNORE) & (seg >= 0)
+    n = len(batch.languages)
     idx = seg[sup]
     loss = torch.zeros(n, dtype=torch.float64).index_add_(0, idx.cpu(), token_loss.detach()[sup].double().cpu())
     count = torch.zeros(n, dtype=torch.float64).index_add_(0, idx.cpu(), torch.ones(len(idx), dtype=torch.float64))
@@ -50,13 +51,13 @@ class StepStats:
         self.real = self.padding = 0
         self.lang = torch.zeros(2, len(self.languages), dtype=torch.float64)
 
-    def add(self, batch: dict, loss_sum: float, token_loss: torch.Tensor) -> None:
+    def add(self, batch: Batch, loss_sum: float, token_loss: torch.Tensor) -> None:
         self.loss += loss_sum
-        real = int((batch["segment_ids"] >= 0).sum())
+        real = int((batch.segment_ids >= 0).sum())
         self.real += real
-        self.padding += batch["input_ids"].numel() - real
+        self.padding += batch.input_ids.numel() - real
         loss, count = sample_losses(token_loss, batch)
-        for k, lang in enumerate(batch["languages"]):
+        for k, lang in enumerate(batch.languages):
             j = self.index[lang or "und"]
             self.lang[0, j] += loss[k]
             self.lang[1, j] += count[k]

@@ -159,14 +159,13 @@ def test_generator_passes_audio_to_the_model(tmp_path):
 
 def test_packed_batches_keep_media_in_order():
     from polyvlm.models.encoders.media import MediaBatch
-    from polyvlm.train.packing import collate_varlen
+    from polyvlm.models.processor import Features
+    from polyvlm.train.batch import collate
 
     a = MediaBatch(torch.zeros(1, 3, 4, 4), [1], [(4, 4)], ["en"], torch.zeros(1, 16, 50))
     b = MediaBatch(torch.ones(2, 3, 4, 4), [1, 1], [(4, 4), (8, 8)], ["zh", "zh"])
-    items = [{"input_ids": [1, 2], "labels": [1, 2], "pixels": a, "language": "en"},
-             {"input_ids": [3], "labels": [3], "pixels": None, "language": "pt"},
-             {"input_ids": [4, 5, 6], "labels": [4, 5, 6], "pixels": b, "language": "zh"}]
-    mb = collate_varlen(items)["pixels"]
+    items = [Features([1, 2], [1, 2], a, "en"), Features([3], [3], None, "pt"), Features([4, 5, 6], [4, 5, 6], b, "zh")]
+    mb = collate(items, packing=True).media
     assert isinstance(mb, MediaBatch) and mb.image_langs == ["en", "zh", "zh"] and mb.pixels[:, 0, 0, 0].tolist() == [0, 1, 1]
     assert mb.audio.shape == (1, 16, 50) and mb.to("cpu").image_sizes == [(4, 4), (4, 4), (8, 8)]
 

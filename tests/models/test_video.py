@@ -73,6 +73,6 @@ def test_video_record_trains(tmp_path):
     # 3 frames (4 at 2 fps, capped at 3) x (8x8 patches pooled 2x2 = 16 tokens)
     assert ds.example(0).input_ids.count(video_id) == 3 * 16
     item = ds[0]
-    assert [v.shape for v in item["pixels"].video] == [(3, 3, 64, 64)]
+    assert [v.shape for v in item.media.video] == [(3, 3, 64, 64)]
     res = train(cfg, show_progress=False)
     assert len(res.history) == 2 and np.isfinite(res.history[-1]["loss"])

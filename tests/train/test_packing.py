@@ -44,32 +44,31 @@ def test_sampler_groups_by_modality_and_length():
 def test_varlen_packed_loss_equals_alone(tiny_ckpt):
     """One row, no padding, per-sample causal SDPA: each sample's loss equals its loss alone."""
     import polyvlm.models.varlen as varlen
-    from polyvlm.train.packing import collate_varlen
+    from polyvlm.train.batch import collate
 
     model, proc = polyvlm.load(tiny_ckpt)
     items = []
     for text, colours in (("<image>\nWhat colour are the shapes?", ["red"]), ("Какого цвета фигуры?", []),
                           ("<image>\n这些图形是什么颜色？", ["blue"])):
-        enc = proc.encode([Turn("user", text), Turn("assistant", "красный и синий")], {"image": len(colours)})
-        pix = proc.images_to_pixels([Image.new("RGB", (64, 64), c) for c in colours]) if colours else None
-        items.append({"input_ids": enc.input_ids, "labels": enc.labels, "pixels": pix, "language": "x"})
-    batch = collate_varlen(items)
-    lengths = [len(it["input_ids"]) for it in items]
-    assert batch["input_ids"].shape == (1, sum(lengths))
-    assert batch["attn_kwargs"]["cu_seq_lens_q"].tolist() == [0, lengths[0], lengths[0] + lengths[1], sum(lengths)]
-    assert batch["position_ids"][0, lengths[0]] == 0 and batch["position_ids"][0, -1] == lengths[2] - 1
+        turns = [Turn("user", text), Turn("assistant", "красный и синий")]
+        items.append(proc.process(turns, {"image": [Image.new("RGB", (64, 64), c) for c in colours]}, "x"))
+    batch = collate(items, packing=True)
+    lengths = [len(it.input_ids) for it in items]
+    assert batch.input_ids.shape == (1, sum(lengths)) and batch.attention_mask is None
+    assert batch.attn_kwargs["cu_seq_lens_q"].tolist() == [0, lengths[0], lengths[0] + lengths[1], sum(lengths)]
+    assert batch.position_ids[0, lengths[0]] == 0 and batch.position_ids[0, -1] == lengths[2] - 1
+    assert batch.media.n_images == 2 and batch.languages == ["x"] * 3
     assert model.llm.config._attn_implementation == "sdpa"  # "alone" below runs the plain SDPA CPU path
     model.llm.set_attn_implementation(varlen.NAME)
     try:
         with torch.no_grad():
-            packed = model(batch["input_ids"], None, batch["pixels"], batch["labels"], batch["position_ids"],
-                           batch["attn_kwargs"])
+            packed = model(**batch.model_inputs())
     finally:
         model.llm.set_attn_implementation("sdpa")
-    seg = batch["segment_ids"][:, 1:]
+    seg = batch.segment_ids[:, 1:]
     with torch.no_grad():
         for k, it in enumerate(items):
-            ids = torch.tensor([it["input_ids"]])
-            alone = model(ids, torch.ones_like(ids), it["pixels"], torch.tensor([it["labels"]]))
+            ids = torch.tensor([it.input_ids])
+            alone = model(ids, torch.ones_like(ids), it.media, torch.tensor([it.labels]))
             assert float(packed.token_loss[seg == k].sum()) == pytest.approx(float(alone.loss_sum), rel=1e-5, abs=1e-5)
-            assert int((batch["labels"][:, 1:][seg == k] != -100).sum()) == int(alone.n_tokens)
+            assert int((batch.labels[:, 1:][seg == k] != -100).sum()) == int(alone.n_tokens)

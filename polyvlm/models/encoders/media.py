@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -54,7 +52,7 @@ class MediaBatch:
 
     @staticmethod
     def merge(items: list[MediaBatch | torch.Tensor]) -> MediaBatch:
-        """Concatenate in order (the samples of a batch, or of a packed row)."""
+        """Concatenate in order (the samples of a batch, or of a packed row): what `collate` calls."""
         parts = [MediaBatch.of(it) for it in items]
         pix = [p.pixels for p in parts if p.pixels is not None]
         aud = [p.audio for p in parts if p.audio is not None]
@@ -63,47 +61,3 @@ class MediaBatch:
             [s for p in parts for s in p.image_sizes], [lang for p in parts for lang in p.image_langs],
             torch.cat(aud) if aud else None, [v for p in parts for v in p.video],
         )
-
-    @classmethod
-    def __torch_function__(cls, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
-        """`torch.cat([media, ...])` (what collate functions written for pixels tensors call) merges."""
-        if func is torch.cat and args and isinstance(args[0], (list, tuple)):
-            return cls.merge(list(args[0]))
-        return NotImplemented
-
-
-def prepare_av(rec: Any, root: Path, processor: Any) -> tuple[list[Path], list[tuple[Path, list[int]]], dict[str, list[int]]]:
-    """Check a record's audio and video files before training; returns (audio paths, (video path, frame
-    indices) pairs, placeholder tokens per video). Raises RecordError naming the record and the reason."""
-    from polyvlm.data.records import resolve_media
-    from polyvlm.models.encoders.video import probe_video, sample_indices
-
-    c = processor.config
-    audios = [resolve_media(root, p, rec.source, rec.id) for p in rec.media.get("audio", [])]
-    for p in audios:
-        import soundfile as sf
-
-        try:
-            sf.info(str(p))
-        except Exception as e:  # soundfile raises several types for non-audio data
-            from polyvlm.data.records import RecordError
-
-            raise RecordError(f"unreadable audio '{p.name}': {e}", rec.source, rec.id, code="media_unreadable") from None
-    videos = []
-    for rel in rec.media.get("video", []):
-        p = resolve_media(root, rel, rec.source, rec.id)
-        n, fps = probe_video(p, rec.source, rec.id)
-        videos.append((p, sample_indices(n, fps, c.video_fps, c.frames_upbound)))
-    tokens = {"video": processor.video_tokens([len(idx) for _, idx in videos])} if videos else {}
-    return audios, videos, tokens
-
-
-def load_av(audios: list[Path], videos: list[tuple[Path, list[int]]], processor: Any, source: str = "",
-            record_id: str | None = None) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
-    """Decode audio (-> log-mel [n, mels, T]) and video frames (-> per video [f, 3, S, S])."""
-    from polyvlm.models.encoders.audio import load_audio
-    from polyvlm.models.encoders.video import read_frames
-
-    audio = processor.audio_features([load_audio(p, source, record_id) for p in audios]) if audios else None
-    video = [processor.frames_to_pixels(read_frames(p, idx, source, record_id)) for p, idx in videos]
-    return audio, video
