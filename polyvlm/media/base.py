@@ -67,6 +67,9 @@ class Modality:
     - `check`: what `polyvlm data validate` runs per file (`"load"`: a full decode, `"probe"`: headers).
     - `part_source(part, where) -> str | bytes`: the URL / data URI (str) or raw bytes a content part holds.
     - `limits`: the `MediaLimits` fields this modality honours (documentation and server flags).
+    - `to_tensor(decoded) -> Tensor`: for a modality added after image/audio/video, what its encoder reads of
+      one input (the processor puts it in `MediaBatch.extra[name]`; the encoder's function registered in
+      `polyvlm.models.encoders.embed.FEATURES` turns those into feature rows).
     """
 
     name: str
@@ -79,6 +82,7 @@ class Modality:
     check: str = "probe"
     limits: tuple[str, ...] = ("max_bytes",)
     help: str = ""
+    to_tensor: Callable[[Any], Any] | None = None
 
 
 MODALITIES: Registry[Modality] = Registry("modality")

@@ -12,7 +12,7 @@ from PIL import Image
 from transformers import PreTrainedTokenizerBase
 
 from polyvlm.data.records import RecordError, Turn
-from polyvlm.media import PLACEHOLDERS, MediaLimits
+from polyvlm.media import PLACEHOLDERS, MediaLimits, get_modality
 from polyvlm.media.video import sample_indices
 from polyvlm.models.encoders.media import MediaBatch
 from polyvlm.models.encoders.vision import preprocess_images
@@ -181,11 +181,17 @@ class Processor:
     def to_media(self, media: dict[str, list], language: str | None = None) -> MediaBatch | None:
         """Decoded media -> a MediaBatch (image views, audio log-mel features, video frame pixels); None when empty."""
         images, audios, videos = media.get("image", []), media.get("audio", []), media.get("video", [])
-        if not (images or audios or videos):
+        if not any(media.values()):
             return None
         out = self.images_to_media(images, [language] * len(images)) if images else MediaBatch()
         out.audio = self.audio_features(audios) if audios else None
         out.video = [self.frames_to_pixels(frames) for frames in videos]
+        for name, items in media.items():  # modalities added later: their declared `to_tensor`
+            if name not in ("image", "audio", "video") and items:
+                to_tensor = get_modality(name).to_tensor
+                if to_tensor is None:
+                    raise ValueError(f"modality '{name}' declares no to_tensor: the processor cannot feed its encoder")
+                out.extra[name] = [to_tensor(x) for x in items]
         return out
 
     # -- media --------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from polyvlm import media
 from polyvlm.media import MediaError, Modality
@@ -45,7 +46,8 @@ def toy():
     """The one place the toy modality is declared."""
     m = media.register_modality(Modality(
         name="toy", placeholder="<toy>", record_key="toy", api_part="input_toy", load=_load_toy, probe=_probe_toy,
-        part_source=lambda part, where: part["input_toy"], check="load", help="a toy signal"))
+        part_source=lambda part, where: part["input_toy"], check="load", help="a toy signal",
+        to_tensor=lambda values: torch.tensor(values, dtype=torch.float32)))
     yield m
     media.unregister_modality("toy")
     assert "toy" not in media.PLACEHOLDERS
@@ -81,8 +83,6 @@ def test_toy_modality_reaches_records_validation_and_stats(toy, tmp_path: Path) 
 
 
 def test_toy_modality_reaches_the_processor_and_embedding_merge(toy) -> None:
-    import torch
-
     from polyvlm.data.records import Turn
     from polyvlm.models.encoders import embed
     from polyvlm.models.factory import builtin_tokenizer
@@ -92,8 +92,8 @@ def test_toy_modality_reaches_the_processor_and_embedding_merge(toy) -> None:
     assert len(tok.tokenize("<toy>")) == 1
     proc = Processor(tok, ProcessorConfig(max_length=64, tokens_per_media={"image": 4, "toy": 3}))
     toy_id = proc.media_token_ids["toy"]
-    enc = proc.encode([Turn("user", "<toy> what?"), Turn("assistant", "a toy")], {"toy": 1})
-    assert enc.input_ids.count(toy_id) == 3
+    feats = proc.process([Turn("user", "<toy> what?"), Turn("assistant", "a toy")], {"toy": [[1, 2, 3]]}, "en")
+    assert feats.input_ids.count(toy_id) == 3 and feats.media.extra["toy"][0].tolist() == [1.0, 2.0, 3.0]
     with pytest.raises(ValueError, match="1 <toy> placeholder\\(s\\) but 2 toy input"):
         proc.encode([Turn("user", "<toy> what?"), Turn("assistant", "x")], {"toy": 2})
 
@@ -102,13 +102,14 @@ def test_toy_modality_reaches_the_processor_and_embedding_merge(toy) -> None:
         llm = torch.nn.Module()
 
     Model.llm.get_input_embeddings = lambda: torch.nn.Embedding(len(tok), 4)
-    ids = torch.tensor([enc.input_ids])
+    ids = torch.tensor([feats.input_ids])
     with pytest.raises(ValueError, match="3 toy placeholder tokens but this model has no toy encoder"):
-        embed.embed_media(Model(), ids, None)
-    embed.FEATURES.register("toy")(lambda model, batch, slots, n, prompts_for: [torch.ones(3, 4)])
+        embed.embed_media(Model(), ids, feats.media)
+    # the toy "encoder": one row per value of the input's tensor, broadcast to the LM width
+    embed.FEATURES.register("toy")(lambda model, batch, *_: [x[:, None].expand(-1, 4) for x in batch.extra["toy"]])
     try:
-        out = embed.embed_media(Model(), ids, None)
-        assert out.shape == (1, ids.shape[1], 4) and bool((out[0][ids[0] == toy_id] == 1).all())
+        out = embed.embed_media(Model(), ids, feats.media)
+        assert out.shape == (1, ids.shape[1], 4) and out[0][ids[0] == toy_id][:, 0].tolist() == [1.0, 2.0, 3.0]
     finally:
         embed.FEATURES._items.pop("toy")
 
