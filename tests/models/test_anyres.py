@@ -140,12 +140,12 @@ def test_multi_image_samples_get_one_base_view_each_in_training(tmp_path):
     model, proc = factory.build(load_config(TINY_RECIPE, ANYRES).model)
     ds = TrainDataset(LazyRecords([data]), proc, tmp_path)
     two, one = ds[0], ds[1]
-    assert two["pixels"].image_views == [1, 1] and one["pixels"].image_views[0] > 1
+    assert two.media.image_views == [1, 1] and one.media.image_views[0] > 1
     image_id = proc.media_token_ids["image"]
-    assert two["input_ids"].count(image_id) == 2 * base_layout(8).tokens == 2 * (64 + 1)
+    assert two.input_ids.count(image_id) == 2 * base_layout(8).tokens == 2 * (64 + 1)
     with torch.no_grad():
-        emb = model.embed(torch.tensor([two["input_ids"]]), two["pixels"])
-    rows = emb[0, torch.tensor(two["input_ids"]) == image_id]
+        emb = model.embed(torch.tensor([two.input_ids]), two.media)
+    rows = emb[0, torch.tensor(two.input_ids) == image_id]
     assert [int(i) for i in (rows == model.image_newline).all(-1).nonzero()] == [64, 129]  # a newline ends each image
     uncapped = factory.build(load_config(TINY_RECIPE, ["model.image_aspect_ratio=anyres", ANYRES[1], "model.max_length=2048"]).model)[1]
-    assert all(n > 1 for n in TrainDataset(LazyRecords([data]), uncapped, tmp_path)[0]["pixels"].image_views)
+    assert all(n > 1 for n in TrainDataset(LazyRecords([data]), uncapped, tmp_path)[0].media.image_views)
