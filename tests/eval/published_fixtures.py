@@ -257,3 +257,20 @@ def muirbench_repo(root: Path) -> None:
              "question": "How many cats are in <image> and <image>?", "options": ["one", "two", "three"],
              "answer": "B", "image_list": two} for i in range(4)]
     write_split(root, "MUIRBENCH/MUIRBENCH", "test", rows, features)
+
+
+def mmmlu_repo(root: Path, locales: dict[str, list[tuple[str, list[str], str, str]]]) -> None:
+    """openai/MMMLU: `test/mmlu_<LL-CC>.csv` per locale (an unnamed index column, then Question, A, B, C, D, Answer,
+    Subject), one README config per locale (`AR_XY`, ...) besides `default`."""
+    folder = root / "openai/MMMLU" / "test"
+    folder.mkdir(parents=True, exist_ok=True)
+    configs = ["- config_name: default\n  data_files:\n  - split: test\n    path: test/*.csv\n"]
+    for locale, rows in locales.items():
+        name = f"mmlu_{locale.replace('_', '-')}.csv"
+        with open(folder / name, "w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["", "Question", "A", "B", "C", "D", "Answer", "Subject"])
+            for i, (question, options, answer, subject) in enumerate(rows):
+                writer.writerow([i, question, *options, answer, subject])
+        configs.append(f"- config_name: {locale}\n  data_files:\n  - split: test\n    path: test/{name}\n")
+    (root / "openai/MMMLU" / "README.md").write_text("---\nconfigs:\n" + "".join(configs) + "---\n", encoding="utf-8")

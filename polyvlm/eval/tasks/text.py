@@ -65,7 +65,7 @@ class XStoryCloze(PublishedTask):
         lls = logliks_of(prediction)
         if lls is not None:
             sample.extra["acc_norm"] = acc_and_norm(lls, sample.extra["choices"], sample.extra["gold"])[1]
-            return Extraction("AB"[max(range(len(lls)), key=lambda i: (lls[i], -i))], LOGLIK)
+            return Extraction(string.ascii_uppercase[max(range(len(lls)), key=lambda i: (lls[i], -i))], LOGLIK)
         return extract_choice(prediction, sample.options)
 
     def english_fallback(self, languages: list[str | None]) -> dict[str, list[str]]:
