@@ -36,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=_formats(), default="hf-llava", help="what to write (default: hf-llava)")
     p.add_argument("--out", required=True, help="output directory (written atomically; replaced when it exists)")
     p.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="cast weights (default: keep the model's)")
+    p.add_argument("--check", action="store_true",
+                   help="after writing, load the output back and compare its logits with the source's on a probe "
+                        "prompt with a picture, on --check-device in --check-dtype (exit 1 when they differ)")
+    p.add_argument("--check-device", default="auto", help="where --check runs: auto (cuda, then mps, then cpu), cpu, cuda:N, mps")
+    p.add_argument("--check-dtype", default="auto", help="dtype of --check: auto (bf16 on a GPU that has it, else fp32), bf16, fp16, fp32")
     p.add_argument("--max-shard-size", default="5GB", help="Hugging Face layouts: largest safetensors shard (default 5GB)")
     p.add_argument("--template", default="auto",
                    help="importing a released model: polyvlm chat template name, or auto (the layout's own or the "
@@ -69,7 +74,44 @@ def main(argv: list[str] | None = None) -> int:
         print(f"polyvlm export: error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {args.format} model to {out}")
+    if args.check:
+        try:
+            diff, tol, where = parity(model, processor, f"{args.format}:{out}", args.check_device, args.check_dtype)
+        except (FileNotFoundError, ValueError) as e:
+            print(f"polyvlm export: error: --check: {e}", file=sys.stderr)
+            return 2
+        print(f"check: max |logit difference| {diff:.2e} on {where} (tolerance {tol:g})")
+        if not diff <= tol:
+            print(f"polyvlm export: error: {out} does not reproduce the source's logits ({diff:.2e} > {tol:g})",
+                  file=sys.stderr)
+            return 1
     return 0
+
+
+def parity(model, processor, written: str, device: str = "auto", dtype: str = "auto") -> tuple[float, float, str]:
+    """Max |logits(source) - logits(written)| on one prompt with a picture, both on `device` in `dtype` (the
+    values of --device / --dtype); returns (difference, tolerance for that dtype, "device dtype")."""
+    import torch
+    from PIL import Image
+
+    from polyvlm.infer import ChatRequest
+    from polyvlm.models.generate import VLMGenerator
+    from polyvlm.models.layouts import load_checkpoint
+    from polyvlm.utils import dtype_name, resolve_device, resolve_dtype
+
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    back, _ = load_checkpoint(written, dev, dtype=dtype_name(dt))
+    src = model.to(dev, dt).eval()
+    req = ChatRequest([{"role": "user", "content": "What is in the picture?"}],
+                      images=[Image.new("RGB", (48, 40), (200, 40, 40))])
+    gen = VLMGenerator(src, processor)
+    ids = torch.tensor([gen._encode(req)], device=dev)
+    with torch.no_grad():
+        a = src(ids, torch.ones_like(ids), gen._media([req])).logits.float()
+        b = back(ids, torch.ones_like(ids), gen._media([req])).logits.float()
+    tol = 1e-4 if dt == torch.float32 else 5e-2
+    return float((a - b).abs().max()), tol, f"{dev} {str(dt).removeprefix('torch.')}"
 
 
 if __name__ == "__main__":

@@ -175,3 +175,30 @@ def test_training_takes_the_same_values(tmp_path):
     with pytest.raises(ValueError, match="train.precision: unknown dtype 'fp8'"):
         train(cfg, show_progress=False)
     assert not (Path(tmp_path) / "final").exists()
+
+
+def test_export_check_runs_on_the_device_and_dtype_asked(tiny_ckpt, tmp_path, monkeypatch, capsys):
+    """`polyvlm export ... --check`: the written layout reloads with the source's logits (fp32: 1e-4; bf16 on
+    the CPU: within bf16 rounding); a layout that does not reproduce them exits 1; bad values exit 2."""
+    import polyvlm.models.layouts as layouts
+    from polyvlm.export_cli import main
+
+    out = tmp_path / "llava"
+    args = [str(tiny_ckpt), "--format", "hf-llava", "--out", str(out), "--check", "--check-device", "cpu"]
+    assert main(args) == 0, capsys.readouterr().err
+    assert "check: max |logit difference|" in capsys.readouterr().out
+    assert main([*args, "--check-dtype", "bf16"]) == 0
+    assert "on cpu bfloat16 (tolerance 0.05)" in capsys.readouterr().out
+    real = layouts.load_checkpoint
+
+    def broken(*a, **k):  # a writer that got one weight wrong
+        model, proc = real(*a, **k)
+        with torch.no_grad():
+            model.llm.get_output_embeddings().weight.add_(0.1)
+        return model, proc
+
+    monkeypatch.setattr(layouts, "load_checkpoint", broken)
+    assert main(args) == 1
+    assert "does not reproduce the source's logits" in capsys.readouterr().err
+    assert main([*args, "--check-dtype", "fp2"]) == 2
+    assert "--check: unknown dtype 'fp2'" in capsys.readouterr().err
