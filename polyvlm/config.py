@@ -52,7 +52,8 @@ class ModelConfig:
     lora_alpha: int = _f(16, "LoRA alpha (scaling alpha / r).")
     lora_dropout: float = _f(0.05, "LoRA dropout.")
     lora_targets: list = _f(["q_proj", "k_proj", "v_proj", "o_proj"], "LM module names LoRA adapts.")
-    template: str = _f("chatml", "Chat template: chatml, llama3, vicuna_v1, plain.")
+    template: str = _f("chatml", "Chat template: chatml, llama3, vicuna_v1, plain, qwen_2_5, chatml_direct, llava_v1, "
+                                     "llava_llama_3, mistral_instruct.")
     max_length: int = _f(2048, "Maximum tokens per sample after media placeholders are expanded.")
     init_from: str = _f("", "A polyvlm checkpoint directory whose weights initialise this model (stage 2 from stage 1), or `hf-llava:PATH` for a Hugging Face Llava directory.")
     connector_init: str = _f("", "Projector weights that initialise the connector: a LLaVA/LLaVA-NeXT `mm_projector.bin`/`.safetensors`, or a Llava directory.")

@@ -1,4 +1,4 @@
-"""Chat templates (chatml, llama3, vicuna_v1, plain, pandagpt): render turns to text plus the supervised char spans.
+"""Chat templates (chatml, llama3, vicuna_v1, plain, pandagpt and the original LLaVA ones): render turns to text plus the supervised char spans.
 
 A template renders a conversation to one string and marks which character spans are supervised:
 each assistant turn's content and its end-of-turn marker. Tokenising the whole string once (with
@@ -52,31 +52,59 @@ class _Builder:
         return Rendered("".join(self.parts), self.spans)
 
 
+def _chatml_jinja(system: str, after: str) -> str:
+    """ChatML as a Hugging Face chat template: `system` when the first message is not one; `after` follows
+    each `<|im_end|>`."""
+    return (
+        "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+        "{{ '<|im_start|>system\\n" + system + "<|im_end|>" + after.replace("\n", "\\n") + "' }}{% endif %}"
+        "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '"
+        + after.replace("\n", "\\n") + "' }}{% endfor %}"
+        "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+    )
+
+
 @TEMPLATES.register("chatml")
 class ChatML(Template):
     """Qwen's ChatML: `<|im_start|>role\\ncontent<|im_end|>\\n`, with Qwen2's default system prompt."""
 
     name, eot = "chatml", "<|im_end|>"
     default_system = "You are a helpful assistant."
-    jinja = (
-        "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
-        "{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}{% endif %}"
-        "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}"
-        "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-    )
+    after = "\n"  # what follows each `<|im_end|>`
+    jinja = _chatml_jinja(default_system, after)
 
     def render(self, turns: list[Turn], add_generation_prompt: bool = False) -> Rendered:
         b = _Builder()
         if not turns or turns[0].role != "system":
-            b.add(f"<|im_start|>system\n{self.default_system}<|im_end|>\n")
+            b.add(f"<|im_start|>system\n{self.default_system}<|im_end|>{self.after}")
         for t in turns:
             b.add(f"<|im_start|>{t.role}\n")
             sup = t.role == "assistant"
             b.add(t.text + "<|im_end|>", supervised=sup)
-            b.add("\n")
+            b.add(self.after)
         if add_generation_prompt:
             b.add("<|im_start|>assistant\n")
         return b.done()
+
+
+@TEMPLATES.register("qwen_2_5")
+class Qwen25(ChatML):
+    """LLaVA-NeXT's qwen_2_5 (llava/conversation.py conv_qwen_2_5): ChatML with Qwen2.5's system prompt."""
+
+    name = "qwen_2_5"
+    default_system = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+    jinja = _chatml_jinja(default_system, "\n")
+
+
+@TEMPLATES.register("chatml_direct")
+class ChatMLDirect(ChatML):
+    """LLaVA-NeXT's chatml_direct (conv_chatml_direct, SeparatorStyle.MPT): ChatML turns with nothing between
+    them (`<|im_end|><|im_start|>`) and the system prompt `Answer the questions.`."""
+
+    name = "chatml_direct"
+    default_system = "Answer the questions."
+    after = ""
+    jinja = _chatml_jinja(default_system, after)
 
 
 @TEMPLATES.register("llama3")
@@ -103,6 +131,18 @@ class Llama3(Template):
         return b.done()
 
 
+def _vicuna_jinja(system: str) -> str:
+    """LLaVA's SeparatorStyle.TWO as a Hugging Face chat template, `system` when the first message is not one."""
+    return (
+        "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ messages[0]['content'] + ' ' }}"
+        "{% set loop_messages = messages[1:] %}{% else %}{{ '" + system.replace("'", "\\'") + " ' }}"
+        "{% set loop_messages = messages %}{% endif %}{% for message in loop_messages %}"
+        "{% if message['role'] == 'user' %}{{ 'USER: ' + message['content'] + ' ' }}"
+        "{% else %}{{ 'ASSISTANT: ' + message['content'] + '</s>' }}{% endif %}{% endfor %}"
+        "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
+    )
+
+
 @TEMPLATES.register("vicuna_v1")
 class VicunaV1(Template):
     """LLaVA's vicuna_v1: `<s>SYSTEM USER: q ASSISTANT: a</s>USER: ...`."""
@@ -113,14 +153,7 @@ class VicunaV1(Template):
         "A chat between a curious user and an artificial intelligence assistant. "
         "The assistant gives helpful, detailed, and polite answers to the user's questions."
     )
-    jinja = (
-        "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ messages[0]['content'] + ' ' }}"
-        "{% set loop_messages = messages[1:] %}{% else %}{{ '" + default_system.replace("'", "\\'") + " ' }}"
-        "{% set loop_messages = messages %}{% endif %}{% for message in loop_messages %}"
-        "{% if message['role'] == 'user' %}{{ 'USER: ' + message['content'] + ' ' }}"
-        "{% else %}{{ 'ASSISTANT: ' + message['content'] + '</s>' }}{% endif %}{% endfor %}"
-        "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
-    )
+    jinja = _vicuna_jinja(default_system)
 
     def render(self, turns: list[Turn], add_generation_prompt: bool = False) -> Rendered:
         b = _Builder()
@@ -138,6 +171,71 @@ class VicunaV1(Template):
                 b.add(t.text + "</s>", supervised=True)
         if add_generation_prompt:
             b.add("ASSISTANT:")
+        return b.done()
+
+
+@TEMPLATES.register("llava_v1")
+class LlavaV1(VicunaV1):
+    """LLaVA's llava_v1 (llava/conversation.py conv_llava_v1): vicuna_v1 whose system prompt says "human"."""
+
+    name = "llava_v1"
+    default_system = (
+        "A chat between a curious human and an artificial intelligence assistant. "
+        "The assistant gives helpful, detailed, and polite answers to the human's questions."
+    )
+    jinja = _vicuna_jinja(default_system)
+
+
+@TEMPLATES.register("llava_llama_3")
+class LlavaLlama3(Llama3):
+    """LLaVA-NeXT's llava_llama_3 (conv_llava_llama_3): Llama 3 Instruct's own chat template with LLaVA's
+    system prompt as the first message when the conversation brings none."""
+
+    name = "llava_llama_3"
+    default_system = (
+        "You are a helpful language and vision assistant. You are able to understand the visual content that "
+        "the user provides, and assist the user with a variety of tasks using natural language."
+    )
+    jinja = (
+        "{% if messages[0]['role'] != 'system' %}{% set messages = [{'role': 'system', 'content': '"
+        + default_system + "'}] + messages %}{% endif %}" + Llama3.jinja
+    )
+
+    def render(self, turns: list[Turn], add_generation_prompt: bool = False) -> Rendered:
+        if not turns or turns[0].role != "system":
+            turns = [Turn("system", self.default_system), *turns]
+        return super().render(turns, add_generation_prompt)
+
+
+@TEMPLATES.register("mistral_instruct")
+class MistralInstruct(Template):
+    """LLaVA-NeXT's mistral_instruct / llava_mistral_instruct (conv_mistral_instruct, SeparatorStyle.LLAMA_2
+    with sep "" and sep2 "</s>"): `<s>[INST] q [/INST] a </s>[INST] ...`; a system turn is wrapped in
+    `<<SYS>>\\n...\\n<</SYS>>\\n\\n` before the first question. The prompt for generation ends at `[/INST]`."""
+
+    name, eot = "mistral_instruct", "</s>"
+    bos = "<s>"
+    jinja = (
+        "{{ bos_token }}{% set ns = namespace(sys='') %}{% for message in messages %}"
+        "{% if message['role'] == 'system' %}{% if message['content'] %}"
+        "{% set ns.sys = '<<SYS>>\\n' + message['content'] + '\\n<</SYS>>\\n\\n' %}{% endif %}"
+        "{% elif message['role'] == 'user' %}{{ '[INST] ' + ns.sys + message['content'] + ' [/INST]' }}"
+        "{% set ns.sys = '' %}{% else %}{{ ' ' + message['content'] + ' </s>' }}{% endif %}{% endfor %}"
+    )
+
+    def render(self, turns: list[Turn], add_generation_prompt: bool = False) -> Rendered:
+        b = _Builder()
+        b.add(self.bos)
+        system = ""
+        for t in turns:
+            if t.role == "system":
+                system = f"<<SYS>>\n{t.text}\n<</SYS>>\n\n" if t.text else ""
+            elif t.role == "user":
+                b.add(f"[INST] {system}{t.text} [/INST]")
+                system = ""
+            else:
+                b.add(" ")
+                b.add(f"{t.text} </s>", supervised=True)
         return b.done()
 
 

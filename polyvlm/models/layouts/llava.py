@@ -26,8 +26,14 @@ log = logging.getLogger("polyvlm.layouts.llava")
 LM_OF_ARCH = {"LlavaLlamaForCausalLM": "llama", "LlavaQwenForCausalLM": "qwen2", "LlavaMistralForCausalLM": "mistral"}
 LM_OF_TYPE = {"llava_llama": "llama", "llava_qwen": "qwen2", "llava_mistral": "mistral"}
 # the original conversation templates (llava/conversation.py conv_templates) polyvlm renders identically
-ORIGINAL_TEMPLATES = {"qwen_1_5": "chatml", "vicuna_v1": "vicuna_v1", "plain": "plain"}
-DEFAULT_TEMPLATE = {"qwen2": "chatml", "llama": "vicuna_v1"}  # qwen_1_5 (OneVision, Pangea), vicuna_v1 (LLaVA-1.5)
+ORIGINAL_TEMPLATES = {
+    "qwen_1_5": "chatml", "qwen_2": "chatml", "qwen_2_5": "qwen_2_5", "chatml_direct": "chatml_direct",
+    "v1": "vicuna_v1", "vicuna_v1": "vicuna_v1", "llava_v1": "llava_v1", "llava_llama_3": "llava_llama_3",
+    "mistral_instruct": "mistral_instruct", "llava_mistral_instruct": "mistral_instruct",
+    "plain": "plain", "v0_plain": "plain",
+}
+# qwen_1_5 (OneVision, Pangea), vicuna_v1 (LLaVA-1.5), mistral_instruct (llava-v1.6-mistral-7b)
+DEFAULT_TEMPLATE = {"qwen2": "chatml", "llama": "vicuna_v1", "mistral": "mistral_instruct"}
 PROJECTORS = {"mlp2x_gelu": ("mlp2x_gelu", {"0.": "linear_1.", "2.": "linear_2."}), "linear": ("linear", {"": "proj."})}
 _NOT_LM = ("architectures", "model_type", "auto_map", "_name_or_path")
 
