@@ -274,3 +274,24 @@ def mmmlu_repo(root: Path, locales: dict[str, list[tuple[str, list[str], str, st
                 writer.writerow([i, question, *options, answer, subject])
         configs.append(f"- config_name: {locale}\n  data_files:\n  - split: test\n    path: test/{name}\n")
     (root / "openai/MMMLU" / "README.md").write_text("---\nconfigs:\n" + "".join(configs) + "---\n", encoding="utf-8")
+
+
+def flores_repo(root: Path, sentences: dict[str, list[str]], ids: dict[str, list[int]] | None = None) -> None:
+    """openlanguagedata/flores_plus: `devtest/<config>.parquet` per language (id, iso_639_3, iso_15924, text), one
+    README config per language with its dev and devtest splits."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    base = root / "openlanguagedata/flores_plus"
+    configs = []
+    for config, texts in sentences.items():
+        for split in ("dev", "devtest"):
+            (base / split).mkdir(parents=True, exist_ok=True)
+            rows = texts if split == "devtest" else texts[:1]
+            lang, script = config.split("_")
+            pq.write_table(pa.table({"id": (ids or {}).get(config, list(range(1, len(rows) + 1)))[: len(rows)],
+                                     "iso_639_3": [lang] * len(rows), "iso_15924": [script] * len(rows),
+                                     "text": rows}), base / split / f"{config}.parquet")
+        configs.append(f"- config_name: {config}\n  data_files:\n  - split: dev\n    path: dev/{config}.parquet\n"
+                       f"  - split: devtest\n    path: devtest/{config}.parquet\n")
+    (base / "README.md").write_text("---\nconfigs:\n" + "".join(configs) + "---\n", encoding="utf-8")

@@ -219,13 +219,15 @@ def test_predictions_that_match_no_sample_are_reported(tmp_path: Path, caplog: p
 
 def test_builtin_tasks_and_suite_read_polyvlm_eval_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("POLYVLM_EVAL_DATA", raising=False)
+    spec = tmp_path / "translate.yaml"
+    spec.write_text("name: translate\ntype: text\ndata: ${POLYVLM_EVAL_DATA}/translate\nmetrics: [chrf]\n")
     with pytest.raises(TaskError, match="POLYVLM_EVAL_DATA"):
-        resolve(["flores"])[0][0].samples()
-    (tmp_path / "data" / "flores").mkdir(parents=True)
-    (tmp_path / "data" / "flores" / "flores.jsonl").write_text((ASSETS / "mgsm.jsonl").read_text(encoding="utf-8"))
+        resolve([str(spec)])[0][0].samples()
+    (tmp_path / "data" / "translate").mkdir(parents=True)
+    (tmp_path / "data" / "translate" / "t.jsonl").write_text((ASSETS / "mgsm.jsonl").read_text(encoding="utf-8"))
     monkeypatch.setenv("POLYVLM_EVAL_DATA", str(tmp_path / "data"))
-    res = run(["flores"], tmp_path / "out")
-    assert res["tasks"]["flores"]["n"] > 0 and res["tasks"]["flores"]["failed"] == 0
+    res = run([str(spec)], tmp_path / "out")
+    assert res["tasks"]["translate"]["n"] > 0 and res["tasks"]["translate"]["failed"] == 0
     tasks, suites = resolve(["pangeabench"])
     assert [t.name for t in tasks] == ["xgqa", "marvl", "maxm", "xm100", "xmmmu", "m3exam", "cvqa"]
     assert suites[0].name == "pangeabench" and suites[0].tasks == [t.name for t in tasks]
