@@ -295,3 +295,21 @@ def flores_repo(root: Path, sentences: dict[str, list[str]], ids: dict[str, list
         configs.append(f"- config_name: {config}\n  data_files:\n  - split: dev\n    path: dev/{config}.parquet\n"
                        f"  - split: devtest\n    path: devtest/{config}.parquet\n")
     (base / "README.md").write_text("---\nconfigs:\n" + "".join(configs) + "---\n", encoding="utf-8")
+
+
+def tydiqa_repo(root: Path, rows: list[tuple[str, str, str, list[str]]]) -> None:
+    """google-research-datasets/tydiqa: `secondary_task/validation-00000-of-00001.parquet` (id, title, context,
+    question, answers {text, answer_start}) declared as the README's `secondary_task` config."""
+    from datasets import Dataset, Features, Sequence, Value
+
+    base = root / "google-research-datasets/tydiqa"
+    (base / "secondary_task").mkdir(parents=True, exist_ok=True)
+    features = Features({"id": Value("string"), "title": Value("string"), "context": Value("string"),
+                         "question": Value("string"),
+                         "answers": Sequence({"text": Value("string"), "answer_start": Value("int32")})})
+    Dataset.from_dict({"id": [r[0] for r in rows], "title": ["t"] * len(rows), "context": [r[1] for r in rows],
+                       "question": [r[2] for r in rows],
+                       "answers": [{"text": r[3], "answer_start": [max(r[1].find(a), 0) for a in r[3]]} for r in rows]},
+                      features=features).to_parquet(str(base / "secondary_task" / "validation-00000-of-00001.parquet"))
+    (base / "README.md").write_text("---\nconfigs:\n- config_name: secondary_task\n  data_files:\n  - split: validation\n"
+                                    "    path: secondary_task/validation-*\n---\n", encoding="utf-8")
