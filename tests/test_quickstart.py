@@ -161,4 +161,4 @@ def test_chat_refuses_an_unreadable_image_in_one_line(fast_run, tmp_path, capsys
     assert main([str(out / "stage2" / "final"), "--image", str(bad), "What colour are the shapes?"]) == 1
     cap = capsys.readouterr()
     assert cap.out == "" and cap.err.count("\n") == 1
-    assert cap.err.startswith("polyvlm chat: ") and "broken.png" in cap.err and "unreadable image" in cap.err
+    assert cap.err.startswith("polyvlm chat: ") and "broken.png" in cap.err and "not a readable image" in cap.err

@@ -185,9 +185,9 @@ class FakeServer:
         self.httpd.server_close()
 
 
-# Seed 0 of the tiny model happens to say "KaKaKa..." whatever it is shown, which would make a batch-invariance
-# check vacuous; seed 2 answers every prompt differently.
-VARIED_SEED = 2
+# Seeds 0 and 2 of the tiny model happen to give one answer whatever they are shown, which would make a
+# batch-invariance check vacuous; seed 3 answers almost every prompt differently (the tests check it).
+VARIED_SEED = 3
 
 
 def tiny_checkpoint(path: Path) -> Path:
