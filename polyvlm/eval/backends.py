@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import httpx
@@ -117,35 +115,3 @@ class EndpointBackend:
         return run_sync(self._all(requests))
 
 
-def read_predictions(path: str | Path) -> dict[str, str]:
-    """`--predictions FILE.jsonl`: id -> prediction; records carry `id` or `index` (with `language` when the
-    task has one file per language), `prediction`, and optionally `task` (then the key is `task::id`, for
-    files that hold the answers of several tasks whose ids collide)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: predictions file not found")
-    out: dict[str, str] = {}
-    lines: dict[str, int] = {}
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{n}: malformed JSON: {e.msg}") from None
-            if not isinstance(obj, dict) or "prediction" not in obj or not ("id" in obj or "index" in obj):
-                raise ValueError(f"{path}:{n}: a prediction record needs 'id' or 'index' and 'prediction'")
-            pred = obj["prediction"]
-            if isinstance(pred, bool) or not isinstance(pred, (str, int, float)):
-                raise ValueError(f"{path}:{n}: 'prediction' must be a string, not {type(pred).__name__} {pred!r}")
-            key = str(obj.get("id", obj.get("index")))
-            if "id" not in obj and obj.get("language"):
-                key = f"{obj['language']}/{key}"
-            if obj.get("task"):
-                key = f"{obj['task']}::{key}"
-            if key in lines:
-                raise ValueError(f"{path}:{n}: a second prediction for id {key} (the first is on line {lines[key]})")
-            lines[key] = n
-            out[key] = str(pred)
-    return out

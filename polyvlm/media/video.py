@@ -107,39 +107,35 @@ def read_frames(raw: bytes | Path, indices: list[int], where: str = "", fps: flo
                 stats: dict | None = None) -> list[Any]:
     """RGB frames at `indices` (ascending); frames the stream does not have repeat the last one decoded.
     `stats` (a dict) receives the decoded frame and seek counts."""
-    import av
 
-    c = _open(raw, where)
-    try:
+    def pick(c: Any) -> tuple[list[int], float]:
         s = c.streams.video[0]
-        rate = fps if fps is not None else float(s.average_rate or s.guessed_rate or 0)
-        got = _decode_at(c, sorted(set(indices)), rate, stats)
-    except MediaError:
-        raise
-    except (av.FFmpegError, OSError, ValueError) as e:
-        raise MediaError(f"bytes are not a readable video ({type(e).__name__}: {e})", where, "invalid_video") from None
-    finally:
-        c.close()
-    if not got:
-        raise MediaError("video has no frames", where, "invalid_video")
-    out, last = [], got[min(got)]
-    for i in indices:
-        last = got.get(i, last)
-        out.append(last.convert("RGB"))
-    return out
+        return indices, fps if fps is not None else float(s.average_rate or s.guessed_rate or 0)
+
+    return _sampled(raw, pick, where, stats)
 
 
 def load_video(raw: bytes | Path, limits: MediaLimits | None = None, where: str = "", stats: dict | None = None) -> list[Any]:
     """Frames sampled at `limits.video_fps` (0: uniformly), at most `limits.max_video_frames`: a list of RGB
     PIL images. One open of the container: metadata, then the sampled frames by seeking."""
+    limits = limits or MediaLimits()
+
+    def pick(c: Any) -> tuple[list[int], float]:
+        facts = _facts(c, limits, where)
+        return sample_indices(facts["frames"], facts["fps"], limits.video_fps, limits.max_video_frames), facts["fps"]
+
+    return _sampled(raw, pick, where, stats)
+
+
+def _sampled(raw: bytes | Path, pick: Any, where: str, stats: dict | None) -> list[Any]:
+    """Open the container once, let `pick(container) -> (indices, fps)` choose the frames, decode them by
+    seeking; a frame the stream lacks repeats the last one decoded. -> RGB PIL images, one per index."""
     import av
 
-    limits = limits or MediaLimits()
     c = _open(raw, where)
     try:
-        facts = _facts(c, limits, where)
-        idx = sample_indices(facts["frames"], facts["fps"], limits.video_fps, limits.max_video_frames)
-        got = _decode_at(c, idx, facts["fps"], stats)
+        idx, rate = pick(c)
+        got = _decode_at(c, sorted(set(idx)), rate, stats)
     except MediaError:
         raise
     except (av.FFmpegError, OSError, ValueError) as e:

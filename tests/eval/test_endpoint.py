@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from eval_fakes import ASSETS, FakeServer
 
-from polyvlm.eval.backends import EndpointBackend, read_predictions
+from polyvlm.eval.backends import EndpointBackend
 from polyvlm.eval.cli import main as eval_main
 from polyvlm.eval.judge import JudgeClient, parse_pair, parse_rubric
-from polyvlm.eval.runner import evaluate
+from polyvlm.eval.runner import evaluate, read_predictions
 from polyvlm.eval.tasks import resolve
 
 
