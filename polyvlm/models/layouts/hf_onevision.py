@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from polyvlm.models.layouts.base import LAYOUTS, CheckpointLayout, LoadOptions, read_config_json
+from polyvlm.models.layouts.base import LAYOUTS, read_config_json
+from polyvlm.models.layouts.hf_llava import _HFLlavaBase
 
 
 def write_onevision_processor(model, processor, out: Path) -> None:
@@ -62,7 +63,7 @@ def write_onevision_processor(model, processor, out: Path) -> None:
 
 
 @LAYOUTS.register("hf-llava-onevision")
-class HFOnevisionLayout(CheckpointLayout):
+class HFOnevisionLayout(_HFLlavaBase):
     name = "hf-llava-onevision"
     summary = ("transformers LlavaOnevisionForConditionalGeneration (config.json model_type 'llava_onevision', e.g. "
                "llava-hf/llava-onevision-qwen2-0.5b-ov-hf); an anyres_max_N model")
@@ -72,14 +73,3 @@ class HFOnevisionLayout(CheckpointLayout):
         raw = read_config_json(path)
         return raw is not None and raw.get("model_type") == "llava_onevision"
 
-    def load(self, path: Path, opts: LoadOptions):
-        from polyvlm.models.hf_import import import_hf_llava
-
-        return import_hf_llava(path, template=opts.template, max_length=opts.max_length, dtype=opts.dtype or "float32",
-                               cfg=opts.cfg)
-
-    def save(self, model, processor, out: Path, dtype: str | None = None, max_shard_size: str | int = "5GB",
-             extra: dict | None = None) -> Path:
-        from polyvlm.models.export import export_hf_llava
-
-        return export_hf_llava(model, processor, out, dtype=dtype, max_shard_size=max_shard_size, fmt=self.name)
