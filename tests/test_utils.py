@@ -31,6 +31,9 @@ def _page_faults(tuned: bool) -> int:
 
 @pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc malloc only")
 def test_freed_memory_is_reused_without_page_faults():
-    default, tuned = _page_faults(False), _page_faults(True)
+    default = _page_faults(False)
+    # the fewest faults of three runs: other processes on a shared machine (or the kernel reclaiming cold pages)
+    # can only add faults, never remove them, so a setting that does not work still fails every run
+    tuned = min(_page_faults(True) for _ in range(3))
     # by default the freed 160 MB goes back to the OS and every step faults it in again, zeroed
     assert tuned * 3 < default, (tuned, default)
