@@ -23,6 +23,7 @@ from polyvlm.eval.report import sample_row, unlabeled_rows
 from polyvlm.eval.tasks import PublishedTask, Suite, Task, TaskError
 from polyvlm.eval.tasks.base import Sample
 from polyvlm.eval.tasks.chat import JudgeTask
+from polyvlm.eval.tasks.jsonl import iter_json_lines
 from polyvlm.eval.tasks.published import official_summary
 from polyvlm.utils import atomic_write_text
 
@@ -114,36 +115,29 @@ def read_predictions(path: str | Path) -> dict[str, str]:
         raise ValueError(f"{path}: predictions file not found")
     out: dict[str, str] = {}
     lines: dict[str, int] = {}
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{n}: malformed JSON: {e.msg}") from None
-            named = isinstance(obj, dict) and ("id" in obj or "index" in obj or ("split" in obj and "row" in obj))
-            if not named or "prediction" not in obj:
-                raise ValueError(f"{path}:{n}: a prediction record needs 'prediction' and 'split' + 'row', "
-                                 "'split' + 'index', 'id' or 'index'")
-            pred = obj["prediction"]
-            if isinstance(pred, bool) or not isinstance(pred, (str, int, float)):
-                raise ValueError(f"{path}:{n}: 'prediction' must be a string, not {type(pred).__name__} {pred!r}")
-            if "split" in obj and ("row" in obj or "index" in obj):
-                row = obj.get("row", obj.get("index"))
-                if "row" in obj and (isinstance(row, bool) or not isinstance(row, int) or row < 0):
-                    raise ValueError(f"{path}:{n}: 'row' must be a 0-based integer, not {row!r}")
-                key = f"{obj['split']}/{row}"
-            else:
-                key = str(obj.get("id", obj.get("index")))
-                if "id" not in obj and obj.get("language"):
-                    key = f"{obj['language']}/{key}"
-            if obj.get("task"):
-                key = f"{obj['task']}::{key}"
-            if key in lines:
-                raise ValueError(f"{path}:{n}: a second prediction for id {key} (the first is on line {lines[key]})")
-            lines[key] = n
-            out[key] = str(pred)
+    for n, obj in iter_json_lines(path):  # a malformed line: TaskError (a ValueError) naming file:line
+        named = isinstance(obj, dict) and ("id" in obj or "index" in obj or ("split" in obj and "row" in obj))
+        if not named or "prediction" not in obj:
+            raise ValueError(f"{path}:{n}: a prediction record needs 'prediction' and 'split' + 'row', "
+                             "'split' + 'index', 'id' or 'index'")
+        pred = obj["prediction"]
+        if isinstance(pred, bool) or not isinstance(pred, (str, int, float)):
+            raise ValueError(f"{path}:{n}: 'prediction' must be a string, not {type(pred).__name__} {pred!r}")
+        if "split" in obj and ("row" in obj or "index" in obj):
+            row = obj.get("row", obj.get("index"))
+            if "row" in obj and (isinstance(row, bool) or not isinstance(row, int) or row < 0):
+                raise ValueError(f"{path}:{n}: 'row' must be a 0-based integer, not {row!r}")
+            key = f"{obj['split']}/{row}"
+        else:
+            key = str(obj.get("id", obj.get("index")))
+            if "id" not in obj and obj.get("language"):
+                key = f"{obj['language']}/{key}"
+        if obj.get("task"):
+            key = f"{obj['task']}::{key}"
+        if key in lines:
+            raise ValueError(f"{path}:{n}: a second prediction for id {key} (the first is on line {lines[key]})")
+        lines[key] = n
+        out[key] = str(pred)
     return out
 
 

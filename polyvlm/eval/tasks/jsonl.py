@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import string
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,20 +34,26 @@ CAPTION_PROMPT = {
 _ANSWER_KEYS = ("answers", "answer", "references", "reference", "captions", "target")
 
 
-def read_jsonl(path: Path) -> list[tuple[str, dict[str, Any]]]:
-    """(source, object) per non-empty line; a malformed line raises TaskError naming file:line."""
-    out = []
+def iter_json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """(1-based line number, decoded value) per non-empty line; a malformed line raises TaskError naming
+    file:line."""
     with open(path, encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                yield n, json.loads(line)
             except json.JSONDecodeError as e:
                 raise TaskError(f"{path}:{n}: malformed JSON: {e.msg}") from None
-            if not isinstance(obj, dict):
-                raise TaskError(f"{path}:{n}: a record must be a JSON object")
-            out.append((f"{path}:{n}", obj))
+
+
+def read_jsonl(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(source, object) per non-empty line; a malformed line raises TaskError naming file:line."""
+    out = []
+    for n, obj in iter_json_lines(path):
+        if not isinstance(obj, dict):
+            raise TaskError(f"{path}:{n}: a record must be a JSON object")
+        out.append((f"{path}:{n}", obj))
     return out
 
 
