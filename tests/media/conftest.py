@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
-
 import pytest
 from media_helpers import png_bytes
+
+from polyvlm.testing import loopback_http
 
 
 @pytest.fixture(scope="module")
@@ -14,25 +13,5 @@ def http_server():
     png = png_bytes((10, 200, 10))
     big = b"\0" * 50_000
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            body = {"/img.png": png, "/big.bin": big}.get(self.path)
-            if body is not None:
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            elif self.path == "/redirect":
-                self.send_response(302)
-                self.send_header("Location", "/img.png")
-                self.end_headers()
-            else:
-                self.send_error(404)
-
-        def log_message(self, *args):
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
+    with loopback_http({"/img.png": png, "/big.bin": big}, {"/redirect": "/img.png"}) as url:
+        yield url

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
-
 import av
 import numpy as np
 import pytest
@@ -14,6 +11,7 @@ from polyvlm.serve.config import ServeConfig
 from polyvlm.serve.errors import APIError
 from polyvlm.serve.media import decode_base64, fetch_url, load_audio, load_image, load_video_frames, resample
 from polyvlm.serve.stops import StopStream, truncate_at_stop
+from polyvlm.testing import loopback_http
 
 
 @pytest.fixture(scope="module")
@@ -21,27 +19,8 @@ def http_server():
     """A loopback HTTP server: /img.png is an image, /redirect redirects to it."""
     png = png_bytes((10, 200, 10))
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            if self.path == "/img.png":
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(png)))
-                self.end_headers()
-                self.wfile.write(png)
-            elif self.path == "/redirect":
-                self.send_response(302)
-                self.send_header("Location", "/img.png")
-                self.end_headers()
-            else:
-                self.send_error(404)
-
-        def log_message(self, *args):
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
+    with loopback_http({"/img.png": png}, {"/redirect": "/img.png"}) as url:
+        yield url
 
 
 def test_remote_image_only_from_allowed_domains(http_server):
