@@ -71,6 +71,42 @@ def print_task_list() -> None:
     print("\nsuites: " + "; ".join(f"{k} = {','.join(v)}" for k, v in SUITES.items()))
 
 
+def _load_tasks(args: argparse.Namespace) -> tuple[list, dict, dict[str, str] | None]:
+    """Resolve `--tasks`, load and validate every sample before any model is asked anything, check that judged
+    tasks have a judge, read `--predictions` -> (tasks, suites, predictions). Raises TaskError / ValueError."""
+    from polyvlm.eval.runner import read_predictions
+    from polyvlm.eval.tasks import TaskError, resolve
+
+    tasks, suites = resolve(args.tasks.split(","))
+    if not tasks:
+        raise TaskError("--tasks names no task")
+    for t in tasks:
+        if args.max_new_tokens:
+            t.spec.max_new_tokens = args.max_new_tokens
+        t.samples()
+    judged = [t.name for t in tasks if any(m.startswith("judge_") for m in t.metrics)]
+    if judged and not args.judge:  # fail now, not after generating every answer
+        raise TaskError(f"task(s) {', '.join(judged)} are scored by an LLM judge: pass --judge URL")
+    return tasks, suites, read_predictions(args.predictions) if args.predictions else None
+
+
+def _model_backend(args: argparse.Namespace) -> tuple[object, str, object, object]:
+    """`--model` (any checkpoint layout, or FORMAT:DIR) -> (batching backend, checkpoint id, device, dtype).
+    Raises ValueError naming the directory and the reason."""
+    import polyvlm
+    from polyvlm.eval.backends import GeneratorBackend
+    from polyvlm.models.layouts import LayoutError
+    from polyvlm.models.layouts import resolve as resolve_checkpoint
+
+    try:
+        model_dir = resolve_checkpoint(args.model)[1]
+    except LayoutError as e:
+        raise ValueError(f"--model {e}") from None  # the message starts with the directory
+    device, dtype = device_from_args(args)  # auto/cuda: this rank's GPU under torchrun (LOCAL_RANK)
+    generator = polyvlm.load_generator(args.model, device=device, dtype=dtype)  # HFImportError is a ValueError
+    return GeneratorBackend(generator, args.batch_size), checkpoint_id(str(model_dir)), device, dtype
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args_with_overrides(parser(), argv)
@@ -84,10 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         parser().error("one of the arguments --model --endpoint --predictions is required")
     setup_logging()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request drowns the progress bar
-    from polyvlm.eval.backends import EndpointBackend, GeneratorBackend
+    from polyvlm.eval.backends import EndpointBackend
     from polyvlm.eval.judge import JudgeClient
-    from polyvlm.eval.runner import evaluate, read_predictions
-    from polyvlm.eval.tasks import TaskError, resolve
+    from polyvlm.eval.runner import evaluate
+    from polyvlm.eval.tasks import TaskError
 
     def fail(message: object) -> int:
         print(f"polyvlm eval: {message}", file=sys.stderr)
@@ -98,40 +134,16 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None and value < 1:
             return fail(f"--{flag.replace('_', '-')} must be at least 1, not {value}")
     try:
-        tasks, suites = resolve(args.tasks.split(","))
-        if not tasks:
-            raise TaskError("--tasks names no task")
-        for t in tasks:
-            if args.max_new_tokens:
-                t.spec.max_new_tokens = args.max_new_tokens
-            t.samples()  # load and validate all data before any model is asked anything
-        judged = [t.name for t in tasks if any(m.startswith("judge_") for m in t.metrics)]
-        if judged and not args.judge:  # fail now, not after generating every answer
-            raise TaskError(f"task(s) {', '.join(judged)} are scored by an LLM judge: pass --judge URL")
-        predictions = read_predictions(args.predictions) if args.predictions else None
-    except (TaskError, ValueError) as e:
+        tasks, suites, predictions = _load_tasks(args)
+    except ValueError as e:  # TaskError is one
         return fail(e)
     backend = None
     model_name, model_id = args.model or args.endpoint or args.predictions, ""
     if args.model:
-        import polyvlm
-        from polyvlm.models.layouts import LayoutError
-        from polyvlm.models.layouts import resolve as resolve_checkpoint
-
         try:
-            model_dir = resolve_checkpoint(args.model)[1]  # any checkpoint layout, or FORMAT:DIR
-        except LayoutError as e:
-            return fail(f"--model {e}")  # the message starts with the directory
-        try:
-            device, dtype = device_from_args(args)  # auto/cuda: this rank's GPU under torchrun (LOCAL_RANK)
+            backend, model_id, device, dtype = _model_backend(args)
         except ValueError as e:
             return fail(e)
-        try:
-            generator = polyvlm.load_generator(args.model, device=device, dtype=dtype)
-        except ValueError as e:  # HFImportError: names the directory and the reason
-            return fail(e)
-        backend = GeneratorBackend(generator, args.batch_size)
-        model_id = checkpoint_id(str(model_dir))
     elif args.endpoint:
         backend = EndpointBackend(args.endpoint, args.endpoint_model, args.concurrency, args.retries, args.timeout,
                                   api_key=args.api_key)
