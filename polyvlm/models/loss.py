@@ -116,3 +116,17 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, bias: torch
     with torch.autocast(hidden.device.type, enabled=False) if torch.is_autocast_enabled(hidden.device.type) \
             else contextlib.nullcontext():
         return _ChunkedLinearCrossEntropy.apply(hidden, weight, bias, targets, chunk, cdt)
+
+
+def contrastive_loss(a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor | float) -> torch.Tensor:
+    """Symmetric InfoNCE of CLIP / ImageBind: a [n, d], b [n, d] (row i of each is a matching pair) -> mean loss [].
+
+    Rows are L2-normalised; logits = scale x cosine similarity [n, n]; the loss is the mean of cross-entropy from
+    a to b and from b to a with the diagonal as targets (CLIP's `clip_loss`, ImageBind's per-modality objective).
+    `logit_scale` is the multiplier itself (CLIP keeps its log and exponentiates before the call).
+    """
+    if a.shape != b.shape or a.dim() != 2:
+        raise ValueError(f"contrastive_loss needs two [n, d] tensors of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    logits = logit_scale * F.normalize(a.float(), dim=-1) @ F.normalize(b.float(), dim=-1).T
+    targets = torch.arange(a.shape[0], device=a.device)
+    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2

@@ -75,3 +75,18 @@ def test_liger_asked_without_it_says_how_to_install(monkeypatch):
     h, w, b, t = _inputs()
     with pytest.raises(ImportError, match=r"pip install 'polyvlm\[liger\]'"):
         L.linear_cross_entropy(h, w, b, t, use_liger=True)
+
+
+def test_contrastive_loss_matches_clip_definition_and_ranks_pairs():
+    """CLIP's loss (openai/CLIP `model.py` logits_per_image / logits_per_text; HF `clip_loss` in
+    `modeling_clip.py`): mean of the two cross-entropies over scaled cosine logits, diagonal targets."""
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(6, 8, generator=g), torch.randn(6, 8, generator=g)
+    an, bn = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    per_a = 10.0 * an @ bn.T
+    want = (F.cross_entropy(per_a, torch.arange(6)) + F.cross_entropy(per_a.T, torch.arange(6))) / 2
+    assert torch.allclose(L.contrastive_loss(a, b, 10.0), want, atol=1e-6)
+    # matched pairs score lower than shuffled ones
+    assert L.contrastive_loss(a, a + 0.01 * b, 10.0) < L.contrastive_loss(a, b, 10.0)
+    with pytest.raises(ValueError, match="two \\[n, d\\] tensors"):
+        L.contrastive_loss(a, b[:5], 10.0)
