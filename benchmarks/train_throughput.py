@@ -90,7 +90,7 @@ def run_polyvlm(shape: dict, data: Path, out: Path, samples: int, batch: int, de
         f"model.vision_config={json.dumps(shape['vision'])}", f"model.llm_config={json.dumps(shape['llm'])}",
         "model.tokenizer=builtin:tiny", "model.max_length=2048", f"data.path={data}", f"train.output_dir={out}",
         f"train.max_steps={samples // batch}", f"train.batch_size={batch}", "train.packing=true", "train.lr=1e-4",
-        "train.tensorboard=false", "train.log_every=1000", f"train.device={device}", "train.precision=auto",
+        "train.tensorboard=false", "train.log_every=1000", f"train.device={device}", "train.dtype=auto",
         *(["model.vision_feature_layer=-1", "model.vision_select=full"] if family == "siglip" else []),
     ])
     res = train(cfg, show_progress=False)

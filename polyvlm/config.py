@@ -7,6 +7,7 @@ import dataclasses
 import json
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,7 @@ class TrainConfig:
     group_by_length: bool = _f(True, "Sort each step's samples by (modality, length) before making micro-batches (unpacked path).")
     resume: str = _f("", "`auto`: continue from the latest complete checkpoint in output_dir; or a checkpoint path; empty: start fresh.")
     keep_last: int = _f(2, "Resumable checkpoints to keep (older ones are deleted after a new one is complete); 0 keeps all.")
-    precision: str = _f("auto", "Compute dtype, the values of --dtype: auto (bf16 autocast on a GPU that supports it, else fp32), bf16, fp32; weights stay fp32.")
+    dtype: str = _f("auto", "Compute dtype, the values of --dtype: auto (bf16 autocast on a GPU that supports it, else fp32), bf16, fp32; weights stay fp32 (formerly train.precision).")
     grad_checkpointing: bool = _f(False, "Recompute LM activations in the backward pass to save memory.")
     reuse_freed_memory: bool = _f(True, "CPU on Linux (glibc): keep memory freed by one step for the next (heap up to 32 MB a block, never trimmed) instead of returning it to the OS and faulting it back in zeroed; about 15% faster on small models.")
     cache_features: bool = _f(False, "Keep the frozen vision encoder's outputs per distinct picture (by pixel content) and reuse them in later epochs; align stage or any stage whose encoder is frozen.")
@@ -157,11 +158,26 @@ def unknown_key(key: str, known: list[str]) -> ConfigError:
     return ConfigError(f"unknown config key '{key}'{nearest(key, known)} (known: {', '.join(known)})")
 
 
+RENAMED_KEYS = {"train.precision": "train.dtype"}  # old dotted key -> its new name; the old one still works, with a warning
+
+
+def renamed_key(full: str) -> str | None:
+    """The new name of a renamed config key (and a FutureWarning saying so), or None if `full` was not renamed."""
+    new = RENAMED_KEYS.get(full)
+    if new:
+        warnings.warn(f"config key '{full}' is deprecated, use '{new}' (same values)", FutureWarning, stacklevel=4)
+    return new
+
+
 def _merge(obj: Any, data: dict, prefix: str = "") -> None:
     hints = typing.get_type_hints(type(obj))
     names = {f.name for f in dataclasses.fields(obj)}
     for key, value in data.items():
         full = f"{prefix}{key}"
+        if key not in names and (new := renamed_key(full)):
+            if new.rsplit(".", 1)[-1] in data:
+                raise ConfigError(f"config keys '{full}' and '{new}' are the same setting; give only '{new}'")
+            key, full = new.rsplit(".", 1)[-1], new
         if key not in names:
             raise unknown_key(full, [prefix + n for n in names])
         current = getattr(obj, key)
@@ -244,6 +260,8 @@ def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...], schema: 
     naming the key), coerced like a recipe value, and set into the raw mapping `data` (returned)."""
     for text in overrides:
         keys, value = parse_override(text)
+        if new := renamed_key(".".join(keys)):
+            keys = new.split(".")
         _put(data, keys, coerce(".".join(keys), value, key_type(schema, keys)), text)
     return data
 

@@ -130,7 +130,7 @@ def supports_bf16(device: torch.device) -> bool:
 
 
 def resolve_dtype(name: str = "auto", device: torch.device | str = "cpu") -> torch.dtype:
-    """`--dtype` / `train.precision` -> a torch dtype for `device`. `auto`: bf16 on a GPU (CUDA or MPS) that
+    """`--dtype` / `train.dtype` -> a torch dtype for `device`. `auto`: bf16 on a GPU (CUDA or MPS) that
     supports it, else fp32 (the CPU: bf16 matmuls there are slower than fp32 on most machines); `bf16`,
     `fp16`, `fp32` (or their torch names). An explicit bf16 on a device without it is an error."""
     key = (name or "auto").strip().lower()
@@ -152,7 +152,7 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 def add_device_flags(parser, what: str = "the model") -> None:
     """`--device` and `--dtype` on a command that runs a model (chat, serve, eval, synth, export, train's
-    `train.device` / `train.precision` take the same values)."""
+    `train.device` / `train.dtype` take the same values)."""
     parser.add_argument("--device", default="auto", help=f"where {what} runs: {DEVICE_CHOICES}")
     parser.add_argument("--dtype", default="auto",
                         help=f"weights and compute dtype of {what}: auto (bf16 on a GPU that supports it, else fp32), "

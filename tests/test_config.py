@@ -38,6 +38,23 @@ def test_wrong_type_named():
         load_config(None, ["train.batch_size=true"])
 
 
+def test_renamed_key_still_read_with_a_warning(tmp_path):
+    """train.precision became train.dtype (the values of --dtype): recipes, overrides and the config.yaml of old
+    runs keep working, with a FutureWarning naming the new key; giving both names is an error."""
+    old = tmp_path / "old.yaml"
+    old.write_text("train:\n  precision: bf16\n")
+    with pytest.warns(FutureWarning, match="'train.precision' is deprecated, use 'train.dtype'"):
+        assert load_config(old).train.dtype == "bf16"
+    with pytest.warns(FutureWarning, match="use 'train.dtype'"):
+        assert load_config(None, ["train.precision=fp32"]).train.dtype == "fp32"
+    assert load_config(None, ["train.dtype=bf16"]).train.dtype == "bf16"
+    both = tmp_path / "both.yaml"
+    both.write_text("train:\n  precision: bf16\n  dtype: fp32\n")
+    with pytest.warns(FutureWarning), pytest.raises(ConfigError, match="give only 'train.dtype'"):
+        load_config(both)
+    assert not hasattr(load_config(None).train, "precision")
+
+
 def test_resolved_config_saved(tmp_path):
     cfg = load_config(None, ["train.seed=5"])
     cfg.save(tmp_path / "config.yaml")

@@ -1,6 +1,6 @@
 """`--device` / `--dtype` (and serve's `--max-model-len`): one resolver (polyvlm.utils) behind every command that
 runs a model (chat, serve, eval --model, the synth transformers backend) and training's `train.device` /
-`train.precision`; auto picks cpu/fp32 on this machine, explicit bf16 runs on the CPU, bad values fail clearly."""
+`train.dtype`; auto picks cpu/fp32 on this machine, explicit bf16 runs on the CPU, bad values fail clearly."""
 
 from __future__ import annotations
 
@@ -161,7 +161,7 @@ def test_synth_transformers_backend_device_and_dtype(tiny_ckpt, tmp_path, loaded
 
 
 def test_training_takes_the_same_values(tmp_path):
-    """train.device / train.precision read the values of --device / --dtype through the same resolver."""
+    """train.device / train.dtype read the values of --device / --dtype through the same resolver."""
     from polyvlm.config import load_config
     from polyvlm.testing import TINY_RECIPE
     from polyvlm.train.loop import _autocast, train
@@ -171,8 +171,8 @@ def test_training_takes_the_same_values(tmp_path):
     cfg = load_config(TINY_RECIPE, [f"train.output_dir={tmp_path}", "train.device=gpu", "train.max_steps=1"])
     with pytest.raises(ValueError, match=r"train.device: unknown device 'gpu' \(expected auto"):
         train(cfg, show_progress=False)
-    cfg.train.device, cfg.train.precision = "cpu", "fp8"
-    with pytest.raises(ValueError, match="train.precision: unknown dtype 'fp8'"):
+    cfg.train.device, cfg.train.dtype = "cpu", "fp8"
+    with pytest.raises(ValueError, match="train.dtype: unknown dtype 'fp8'"):
         train(cfg, show_progress=False)
     assert not (Path(tmp_path) / "final").exists()
 

@@ -70,7 +70,7 @@ def tiny_overrides(path: Path, data: Path, out: Path) -> list[str]:
          f"model.llm_config={TINY['llm_config']}", "model.tokenizer=builtin:tiny", "model.init_from=", "model.dtype=float32",
          f"model.max_length={min(cfg.model.max_length, 512)}", "model.moe_intermediate=64",
          f"data.path={data}", f"data.image_root={data.parent}", f"train.output_dir={out}", "train.max_steps=2",
-         "train.batch_size=2", "train.grad_accum=1", "train.nproc=1", "train.precision=fp32", "train.save_every=0",
+         "train.batch_size=2", "train.grad_accum=1", "train.nproc=1", "train.dtype=fp32", "train.save_every=0",
          "train.tensorboard=false", "train.device=cpu"]
     if cfg.model.audio:
         o += ["model.audio=", f"model.audio_config={WHISPER}"]

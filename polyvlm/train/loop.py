@@ -149,15 +149,15 @@ def _resume(path: Path, model, opt, sched, position: dict, sharded: bool, rank: 
     return load_state(path, model, opt, sched, sharded, rank)["step"]
 
 
-def _autocast(precision: str, device: torch.device):
-    """`train.precision` (the values of `--dtype`: auto, bf16, fp32) -> the forward's autocast context. Weights
+def _autocast(dtype_name: str, device: torch.device):
+    """`train.dtype` (the values of `--dtype`: auto, bf16, fp32) -> the forward's autocast context. Weights
     and optimizer state stay fp32; fp16 would need loss scaling and is refused."""
     try:
-        dtype = resolve_dtype(precision, device)
+        dtype = resolve_dtype(dtype_name, device)
     except ValueError as e:
-        raise ValueError(f"train.precision: {e}") from None
+        raise ValueError(f"train.dtype: {e}") from None
     if dtype == torch.float16:
-        raise ValueError(f"train.precision must be auto, bf16 or fp32, got '{precision}' (fp16 training needs loss "
+        raise ValueError(f"train.dtype must be auto, bf16 or fp32, got '{dtype_name}' (fp16 training needs loss "
                          "scaling, which polyvlm does not do; bf16 has fp32's range)")
     if dtype == torch.float32:
         return contextlib.nullcontext()
@@ -241,7 +241,7 @@ def _setup(cfg: Config, records: list[Record] | None, image_root: str | Path | N
         device = resolve_device(tc.device)
     except ValueError as e:
         raise ValueError(f"train.device: {e}") from None
-    autocast = _autocast(tc.precision, device)  # a bad value fails before any work
+    autocast = _autocast(tc.dtype, device)  # a bad value fails before any work
     if tc.reuse_freed_memory and device.type == "cpu" and reuse_freed_memory():
         log.debug("glibc malloc keeps freed memory for reuse (train.reuse_freed_memory)")
     dd = D.init_distributed(device)

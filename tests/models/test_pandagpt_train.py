@@ -28,7 +28,7 @@ def test_stage2_recipe_trains_with_tiny_imagebind(tmp_path):
             f"model.llm_config={TINY['llm_config']}", "model.tokenizer=builtin:tiny", "model.init_from=",
             "model.dtype=float32", f"data.path={data}", f"data.image_root={data.parent}",
             f"train.output_dir={tmp_path / 'run'}", "train.max_steps=2", "train.batch_size=2", "train.nproc=1",
-            "train.precision=fp32", "train.save_every=0", "train.tensorboard=false", "train.device=cpu"]
+            "train.dtype=fp32", "train.save_every=0", "train.tensorboard=false", "train.device=cpu"]
     cfg = load_config(RECIPES / "pandagpt_stage2.yaml", over)
     res = train(cfg, show_progress=False)
     assert len(res.history) == 2 and all(math.isfinite(h["loss"]) for h in res.history)

@@ -99,7 +99,7 @@ def test_length_grouping_takes_the_same_step_with_less_padding(tmp_path):
 
 
 def test_bf16_checkpointing_and_frozen_encoder(tmp_path, scenes, monkeypatch):
-    """train.precision=bf16 runs the LM under bf16 autocast; train.grad_checkpointing=true recomputes each
+    """train.dtype=bf16 runs the LM under bf16 autocast; train.grad_checkpointing=true recomputes each
     decoder layer in the backward pass (and leaves the gradient as it was); a frozen encoder runs without grad."""
     import polyvlm.train.loop as loop
 
@@ -132,14 +132,14 @@ def test_bf16_checkpointing_and_frozen_encoder(tmp_path, scenes, monkeypatch):
     assert len(seen["calls"]) == 2  # forward + recomputation in backward
     assert gc.history[0]["grad_norm"] == pytest.approx(ref.history[0]["grad_norm"], rel=1e-5)
     seen["layer"].clear()
-    bf = train(_cfg(tmp_path / "bf", data, *args, "train.precision=bf16"), show_progress=False)
+    bf = train(_cfg(tmp_path / "bf", data, *args, "train.dtype=bf16"), show_progress=False)
     assert seen["layer"] == [torch.bfloat16]
     assert bf.history[0]["loss"] == pytest.approx(ref.history[0]["loss"], rel=2e-2)
     seen["vision_grad"].clear()
     train(_cfg(tmp_path / "vis", data, *args, "train.vision_lr=1e-4"), show_progress=False)
     assert seen["vision_grad"] == [True]  # a trained encoder keeps its graph
-    with pytest.raises(ValueError, match="train.precision must be auto, bf16 or fp32, got 'fp16'"):
-        train(_cfg(tmp_path / "bad", data, *args, "train.precision=fp16"), show_progress=False)
+    with pytest.raises(ValueError, match="train.dtype must be auto, bf16 or fp32, got 'fp16'"):
+        train(_cfg(tmp_path / "bad", data, *args, "train.dtype=fp16"), show_progress=False)
 
 
 def _bad_data(d: Path) -> Path:
