@@ -6,13 +6,17 @@ between placeholders becomes text parts. Decoding puts a placeholder where each 
 pieces of a message with "\\n" (vLLM's `interleave_strings` join). Inputs whose modality has no placeholder at all
 are sent at the front of the first user message, which is where vLLM and LLaVA put missing placeholders.
 
-Content parts: `image_url` {url}, `input_audio` {data (base64), format} (OpenAI), `video_url` {url} (vLLM).
+Content parts: `image_url` {url}, `input_audio` {data (base64), format} (OpenAI), `video_url` {url} (vLLM), and
+for every other registered modality its declared part type holding {url} (`input_thermal`, ...). The tables are
+read from the Modality registry at each use, so a modality registered after this module is imported works.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import io
+import mimetypes
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -27,14 +31,21 @@ from polyvlm.infer.request import (
     Video,
     normalize_placeholders,
 )
-from polyvlm.media import get_modality
+from polyvlm.media import API_PARTS, PART_MODALITY, MediaError, get_modality
 
-MODALITY_PART = {m: get_modality(m).api_part for m in REQUEST_MODALITIES}  # modality -> OpenAI content part type
-PART_MODALITY = {p: m for m, p in MODALITY_PART.items()}
+MODALITY_PART = API_PARTS  # modality -> OpenAI content part type (a live view of the Modality registry)
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 AUDIO_FORMATS = ("wav", "mp3", "flac", "ogg")
-_SPLIT = re.compile("(" + "|".join(re.escape(p) for p in PLACEHOLDERS.values()) + ")")
-_OF_PLACEHOLDER = {p: m for m, p in PLACEHOLDERS.items()}
+
+
+@functools.lru_cache(maxsize=8)
+def _splitter(placeholders: tuple[str, ...]) -> re.Pattern:
+    return re.compile("(" + "|".join(re.escape(p) for p in placeholders) + ")")
+
+
+def _split(text: str) -> list[str]:
+    """Text -> [text, placeholder, text, ...] over the placeholders registered now."""
+    return _splitter(tuple(PLACEHOLDERS.values())).split(text)
 _VIDEO_MIME = {".mp4": "video/mp4", ".m4v": "video/mp4", ".webm": "video/webm", ".mov": "video/quicktime",
                ".mkv": "video/x-matroska", ".avi": "video/x-msvideo", ".gif": "image/gif"}
 
@@ -111,13 +122,40 @@ def video_url(video: Video) -> str:
     return _data_uri(_read(src, "video"), _VIDEO_MIME.get(Path(src).suffix.lower(), "video/mp4"))
 
 
+def file_url(item: Any, modality: str) -> str:
+    """An input of a modality whose part holds a URL: files and bytes as data URIs (type from the suffix or sniffed),
+    PIL images as PNG and numpy arrays as `.npy` data URIs, `data:` and http(s) URLs unchanged."""
+    if _is_url(item):
+        return item
+    if isinstance(item, (str, Path)):
+        mime = mimetypes.guess_type(str(item))[0] or "application/octet-stream"
+        return _data_uri(_read(item, modality), mime)
+    if isinstance(item, bytes):
+        return bytes_to_data_uri(item)
+    buf = io.BytesIO()
+    if hasattr(item, "save") and hasattr(item, "mode"):  # a decoded PIL image
+        item.save(buf, format="PNG")
+        return _data_uri(buf.getvalue(), "image/png")
+    if hasattr(item, "__array__"):
+        import numpy as np
+
+        np.save(buf, np.asarray(item), allow_pickle=False)
+        return _data_uri(buf.getvalue(), "application/x-npy")
+    raise MessageError(f"a {modality} input of type {type(item).__name__} cannot be sent", "media_unreadable")
+
+
 def media_part(modality: str, item: Any) -> dict[str, Any]:
     """One content part for one input of `modality`."""
     if modality == "image":
         return {"type": "image_url", "image_url": {"url": image_url(item)}}
     if modality == "audio":
         return {"type": "input_audio", "input_audio": audio_part(item)}
-    return {"type": "video_url", "video_url": {"url": video_url(item if isinstance(item, Video) else Video(item))}}
+    if modality == "video":
+        return {"type": "video_url", "video_url": {"url": video_url(item if isinstance(item, Video) else Video(item))}}
+    part = MODALITY_PART.get(modality)
+    if part is None:
+        raise MessageError(f"modality '{modality}' declares no content part: it cannot be sent", "media_unreadable")
+    return {"type": part, part: {"url": file_url(item, modality)}}
 
 
 # ---- ChatRequest -> OpenAI ---------------------------------------------------------------------------------
@@ -131,17 +169,18 @@ def to_openai_messages(request: ChatRequest) -> list[dict[str, Any]]:
     except ValueError as e:
         raise MessageError(str(e), "placeholder_mismatch") from None
     queues = {m: iter(v) for m, v in media.items()}
+    of_placeholder = {p: m for m, p in PLACEHOLDERS.items()}
     out: list[dict[str, Any]] = []
     for msg in messages:
         text = msg["content"]
-        chunks = _SPLIT.split(text)
+        chunks = _split(text)
         if len(chunks) == 1:
             out.append({"role": msg["role"], "content": text})
             continue
         parts: list[dict[str, Any]] = []
         for i, chunk in enumerate(chunks):
             if i % 2:  # a placeholder
-                modality = _OF_PLACEHOLDER[chunk]
+                modality = of_placeholder[chunk]
                 parts.append(media_part(modality, next(queues[modality])))
                 continue
             # the "\n" that separates a placeholder from its text belongs to the placeholder (decoding adds it back)
@@ -190,9 +229,15 @@ Loader = Callable[[str, dict[str, Any], str], tuple[str, list[Any]]]
 
 def part_reference(modality: str, part: dict[str, Any], param: str) -> tuple[str, list[Any]]:
     """The default loader: no decoding; images as their URL, audio as a `data:audio/<fmt>;base64,` URI, videos as
-    `Video(url)`."""
+    `Video(url)`, other modalities as what their declared `part_source` reads (a URL or data URI)."""
     key = MODALITY_PART[modality]
     value = part.get(key)
+    declared = get_modality(modality).part_source
+    if modality not in REQUEST_MODALITIES and declared is not None:
+        try:
+            return modality, [declared(part, param)]
+        except MediaError as e:
+            raise MessageError(str(e), "invalid_value") from None
     if modality == "audio":
         if not isinstance(value, dict) or not isinstance(value.get("data"), str):
             raise MessageError(f"{param}.{key} must be an object with 'data' and 'format'", "invalid_value")
@@ -209,6 +254,7 @@ def from_openai_messages(messages: list[dict[str, Any]], load: Loader = part_ref
     `sampling` sets the other ChatRequest fields. Raises MessageError naming the message or part."""
     out: list[dict[str, str]] = []
     media: dict[str, list[Any]] = {m: [] for m in PLACEHOLDERS}
+    part_modality = dict(PART_MODALITY)
     for i, msg in enumerate(messages):
         p = f"messages[{i}]"
         if not isinstance(msg, dict) or msg.get("role") not in ROLES:
@@ -225,12 +271,14 @@ def from_openai_messages(messages: list[dict[str, Any]], load: Loader = part_ref
                 if not isinstance(part.get("text"), str):
                     raise MessageError(f"{pj}.text must be a string", "invalid_type")
                 pieces.append(part["text"])
-            elif kind in PART_MODALITY:
-                modality, items = load(PART_MODALITY[kind], part, pj)
+            elif kind in part_modality:
+                modality, items = load(part_modality[kind], part, pj)
                 media[modality].extend(items)
                 pieces.append(PLACEHOLDERS[modality] * len(items))
             else:
-                raise MessageError(f"{pj}.type {kind!r} is not supported (text, {', '.join(PART_MODALITY)})",
+                raise MessageError(f"{pj}.type {kind!r} is not supported (text, {', '.join(part_modality)})",
                                    "unknown_content_part")
         out.append({"role": ROLES[msg["role"]], "content": "\n".join(pieces)})
-    return ChatRequest(messages=out, images=media["image"], audios=media["audio"], videos=media["video"], **sampling)
+    extra = {m: v for m, v in media.items() if m not in REQUEST_MODALITIES and v}
+    return ChatRequest(messages=out, images=media["image"], audios=media["audio"], videos=media["video"], extra=extra,
+                       **sampling)

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from polyvlm.media import get_modality
+from polyvlm import media as _media
 
-# the modalities a ChatRequest carries (one field each) and their placeholders, as the Modality registry declares
-# them: one placeholder per input, in the text of the message that carries it (LLaVA / transformers convention)
+# the modalities a ChatRequest carries in a field of their own; every other registered modality (thermal, depth,
+# imu, one added later) rides in `ChatRequest.extra`. Placeholders are the Modality registry's, read at each use:
+# one per input, in the text of the message that carries it (LLaVA / transformers convention)
 REQUEST_MODALITIES = ("image", "audio", "video")
-PLACEHOLDERS = {m: get_modality(m).placeholder for m in REQUEST_MODALITIES}
+PLACEHOLDERS = _media.PLACEHOLDERS
 
 
 @dataclass(eq=False)
@@ -44,6 +45,8 @@ class ChatRequest:
     `images`: PIL images (RGB), or references a backend reads itself (a file path, a `data:` URI, a URL).
     `audios`: 1-D float32 numpy waveforms at 16 kHz (shape `(t,)`), or references as for images.
     `videos`: `Video`s (a reference the model samples, or frames already sampled).
+    `extra`: inputs of the other registered modalities by name (`{"thermal": [...]}`): references as for images,
+    or what the modality's loader decodes.
     `tag`: what the request is for (a synth stage, an eval task); sent to servers as `X-Polyvlm-Stage`.
     `language`: the conversation's language, for statistics only (the moe router per language).
     """
@@ -59,10 +62,18 @@ class ChatRequest:
     seed: int | None = None
     language: str | None = None
     tag: str = ""
+    extra: dict[str, list[Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for m in self.extra:
+            if m in REQUEST_MODALITIES:
+                raise ValueError(f"ChatRequest.extra['{m}']: {m} inputs go in their own field")
+            _media.get_modality(m)  # KeyError naming the known modalities
 
     def media(self) -> dict[str, list[Any]]:
-        """Modality -> its inputs, in placeholder order."""
-        return {"image": self.images, "audio": self.audios, "video": self.videos}
+        """Every registered modality -> its inputs, in placeholder order (empty lists included)."""
+        own = {"image": self.images, "audio": self.audios, "video": self.videos}
+        return {m.name: own.get(m.name, self.extra.get(m.name, [])) for m in _media.modalities()}
 
 
 def normalize_placeholders(messages: list[dict[str, str]], counts: dict[str, int]) -> list[dict[str, str]]:

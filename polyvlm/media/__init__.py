@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from polyvlm.media.base import (
+    API_PARTS,
     DEFAULT_MAX_PIXELS,
     MODALITIES,
     PART_MODALITY,
@@ -80,7 +81,7 @@ from polyvlm.media import image, audio, video, thermal, depth, imu  # noqa: E402
 
 __all__ = [
     "audio", "depth", "image", "imu", "thermal", "video",
-    "DEFAULT_MAX_PIXELS", "MODALITIES", "PART_MODALITY", "PLACEHOLDERS", "RECORD_KEYS", "MediaError", "MediaLimits",
+    "API_PARTS", "DEFAULT_MAX_PIXELS", "MODALITIES", "PART_MODALITY", "PLACEHOLDERS", "RECORD_KEYS", "MediaError", "MediaLimits",
     "Modality", "SourcePolicy", "by_part", "by_record_key", "decode_base64", "get_modality", "is_inline", "load",
     "modalities", "parse_data_uri", "probe", "read_bytes", "read_source", "register_modality", "unregister_modality",
 ]

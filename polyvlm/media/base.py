@@ -181,4 +181,5 @@ class _LiveKeys(Sequence):
 
 PLACEHOLDERS: Mapping[str, str] = _Live(lambda m: m.placeholder)  # modality -> placeholder
 PART_MODALITY: Mapping[str, str] = _Live(lambda m: m.name, key=lambda m: m.api_part)  # content part -> modality
+API_PARTS: Mapping[str, str] = _Live(lambda m: m.api_part, key=lambda m: m.name if m.api_part else None)  # the inverse
 RECORD_KEYS: Sequence[str] = _LiveKeys()  # record keys that name media files

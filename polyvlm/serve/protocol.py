@@ -23,7 +23,15 @@ from polyvlm.infer.codec import (
 )
 from polyvlm.serve.config import ServeConfig
 from polyvlm.serve.errors import APIError
-from polyvlm.serve.media import decode_base64, fetch_url, limits, load_audio, load_image, load_video_frames
+from polyvlm.serve.media import (
+    decode_base64,
+    fetch_url,
+    limits,
+    load_audio,
+    load_image,
+    load_media,
+    load_video_frames,
+)
 
 MAX_STOP = 4
 
@@ -182,6 +190,8 @@ def media_loader(cfg: ServeConfig, modalities: set[str]) -> Loader:
         raw = fetch_url(_media_url(part, key, param), cfg, p)
         if modality == "image":
             return "image", [load_image(raw, cfg, p)]
+        if modality != "video":  # thermal, depth, imu, a modality added later: its declared loader
+            return modality, [load_media(modality, raw, cfg, p)]
         if accepted_as(key, modalities) == "video":  # the model samples the frames as its training did
             _check_video(raw, cfg, p)
             return "video", [Video(raw)]

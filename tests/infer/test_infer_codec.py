@@ -131,3 +131,36 @@ def test_request_body_and_answer():
     with pytest.raises(MessageError, match="not a chat completion") as e:
         completion_from_openai({"error": "x"})
     assert e.value.code == "bad_response"
+
+
+def test_a_modality_registered_after_import_travels_through_the_codec(tmp_path):
+    """The codec reads the Modality registry at each call: a modality registered after polyvlm.infer.codec was
+    imported gets its content part both ways; once unregistered, its part is refused again."""
+    from polyvlm import media
+    from polyvlm.media import Modality
+    from polyvlm.media.image import url_part
+
+    src = tmp_path / "a.toy"
+    src.write_bytes(b"TOY\x01\x02")
+    body = [{"role": "user", "content": [{"type": "input_toy", "input_toy": {"url": "data:x/y;base64,VE9Z"}},
+                                         {"type": "text", "text": "what is it?"}]}]
+    with pytest.raises(MessageError, match=r"messages\[0\].content\[0\].type 'input_toy' is not supported"):
+        from_openai_messages(body)
+    media.register_modality(Modality(name="toy", placeholder="<toy>", record_key="toy", api_part="input_toy",
+                                     load=lambda raw, limits, where: raw, probe=lambda raw, limits, where: {},
+                                     part_source=url_part("input_toy")))
+    try:
+        req = from_openai_messages(body)
+        assert req.extra == {"toy": ["data:x/y;base64,VE9Z"]} and req.messages[0]["content"] == "<toy>\nwhat is it?"
+        assert to_openai_messages(req) == body
+        msgs = to_openai_messages(ChatRequest([{"role": "user", "content": "hi"}], extra={"toy": [src]}))
+        part = msgs[0]["content"][0]
+        assert part["type"] == "input_toy" and _decode_uri(part["input_toy"]["url"])[1] == b"TOY\x01\x02"
+        with pytest.raises(MessageError, match=r"input_toy.url is missing"):
+            from_openai_messages([{"role": "user", "content": [{"type": "input_toy", "input_toy": {}}]}])
+    finally:
+        media.unregister_modality("toy")
+    with pytest.raises(KeyError, match="unknown modality 'toy'"):
+        ChatRequest([{"role": "user", "content": "hi"}], extra={"toy": [src]})
+    with pytest.raises(MessageError, match="'input_toy' is not supported"):
+        from_openai_messages(body)
