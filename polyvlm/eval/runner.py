@@ -278,7 +278,7 @@ def score_task(task: Task, answers: dict[str, dict[str, Any]], limit: int | None
         todo = [i for i, e in enumerate(ext) if e.answer is None]
         for i, e in zip(todo, judge_choice(judge, [ok[i] for i in todo], [preds[i] for i in todo])):
             ext[i] = e
-    if isinstance(task, JudgeTask):
+    if isinstance(task, JudgeTask) or getattr(task, "judged", False):  # judged: the official scorer asks an LLM
         task.client = judge
     got = [e.answer for e in ext]
     per = task.sample_scores(ok, got) if ok else {m: [] for m in task.metrics}

@@ -61,6 +61,7 @@ class Official:
     per_sample: list[float]
     answers: list[Any]
     random: list[bool] = field(default_factory=list)
+    note: str = ""  # how this run departs from the official scorer (e.g. no --judge: the rule used instead)
 
 
 PUBLISHED: Registry[type[PublishedTask]] = Registry("published benchmark")
@@ -206,7 +207,7 @@ def official_summary(task: PublishedTask, samples: list[Sample], predictions: li
         "metric": result.metric, "overall": score(keep),
         "by_language": {k: score(v) for k, v in sorted(by_lang.items())},
         "random_fallback": sum(drawn), "disagree": disagree if binary else None, "follows": task.cites,
-        "seed": OFFICIAL_SEED,
+        "seed": OFFICIAL_SEED, **({"note": result.note} if result.note else {}),
     }
     rows = [{"official_answer": a, "official_score": p, **({"random_fallback": True} if d else {}),
              **({"disagree": True} if binary and p != r else {})}

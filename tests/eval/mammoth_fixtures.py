@@ -1,0 +1,53 @@
+"""Tiny copies of the lmms-eval benchmark repos MAmmoTH-VL reports, in each repo's Hub layout: parquet shards
+`<config>/<split>-00000-of-00001.parquet` declared in the README's `configs` (what `push_to_hub(config_name=...)`
+writes) or `data/<split>-00000-of-00001.parquet` for a default config, with the repo's image features."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from published_fixtures import png
+
+
+def write_config(root: Path, repo: str, config: str, splits: dict[str, list[dict[str, Any]]],
+                 features: dict[str, Any]) -> None:
+    """A named config of a Hub dataset repo: one parquet shard per split and the README `configs` entry."""
+    from datasets import Dataset, Features
+
+    base = root / repo
+    (base / config).mkdir(parents=True, exist_ok=True)
+    for split, rows in splits.items():
+        Dataset.from_dict({k: [r[k] for r in rows] for k in features}, features=Features(features)).to_parquet(
+            str(base / config / f"{split}-00000-of-00001.parquet"))
+    readme = base / "README.md"
+    entries = readme.read_text(encoding="utf-8").split("---\n")[1].removeprefix("configs:\n") if readme.exists() else ""
+    entries += f"- config_name: {config}\n  data_files:\n" + "".join(
+        f"  - split: {s}\n    path: {config}/{s}-*\n" for s in splits)
+    readme.write_text("---\nconfigs:\n" + entries + "---\n", encoding="utf-8")
+
+
+def mathverse_repo(root: Path, rows: dict[str, list[tuple[str, str, str, str]]]) -> None:
+    """CaraJ/MathVerse-lmmseval, config testmini_version_split: one split per problem version; columns
+    sample_index, problem_index, problem_version, question, image, answer, question_type, metadata, query_wo,
+    query_cot, question_for_eval. `rows`: split -> (question, answer, question_type, query_wo)."""
+    from datasets import Image as ImageFeature
+    from datasets import Value
+
+    features = {"sample_index": Value("string"), "problem_index": Value("string"),
+                "problem_version": Value("string"), "question": Value("string"), "image": ImageFeature(),
+                "answer": Value("string"), "question_type": Value("string"),
+                "metadata": {"split": Value("string"), "source": Value("string"), "subject": Value("string"),
+                             "subfield": Value("string")},
+                "query_wo": Value("string"), "query_cot": Value("string"), "question_for_eval": Value("string")}
+    version = {"vision_intensive": "Vision Intensive", "vision_dominant": "Vision Dominant",
+               "vision_only": "Vision Only"}
+    splits = {}
+    for split, items in rows.items():
+        splits[split] = [{"sample_index": f"{split}-{i}", "problem_index": str(i), "problem_version": version[split],
+                          "question": q, "image": {"bytes": png((40 * i, 90, 160)), "path": None}, "answer": a,
+                          "question_type": t, "metadata": {"split": "testmini", "source": "GeoQA",
+                                                           "subject": "Plane Geometry", "subfield": "Length"},
+                          "query_wo": query, "query_cot": query + " Think step by step.", "question_for_eval": q}
+                         for i, (q, a, t, query) in enumerate(items)]
+    write_config(root, "CaraJ/MathVerse-lmmseval", "testmini_version_split", splits, features)
