@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from published_fixtures import png
+from published_fixtures import png, write_split
 
 
 def write_config(root: Path, repo: str, config: str, splits: dict[str, list[dict[str, Any]]],
@@ -51,3 +51,29 @@ def mathverse_repo(root: Path, rows: dict[str, list[tuple[str, str, str, str]]])
                           "query_wo": query, "query_cot": query + " Think step by step.", "question_for_eval": q}
                          for i, (q, a, t, query) in enumerate(items)]
     write_config(root, "CaraJ/MathVerse-lmmseval", "testmini_version_split", splits, features)
+
+
+def chartqa_repo(root: Path, rows: list[tuple[str, str, str]]) -> None:
+    """lmms-lab/ChartQA: default config, split test (`data/test-*.parquet`); columns type, question, answer, image.
+    `rows`: (type, question, answer)."""
+    from datasets import Image as ImageFeature
+    from datasets import Value
+
+    features = {"type": Value("string"), "question": Value("string"), "answer": Value("string"),
+                "image": ImageFeature()}
+    write_split(root, "lmms-lab/ChartQA", "test", [
+        {"type": t, "question": q, "answer": a, "image": {"bytes": png((10 * i, 100, 50)), "path": None}}
+        for i, (t, q, a) in enumerate(rows)], features)
+
+
+def docvqa_repo(root: Path, config: str, rows: list[tuple[str, list[str]]]) -> None:
+    """lmms-lab/DocVQA, config DocVQA or InfographicVQA, split validation: questionId, question, answers (a list),
+    image (and data_split). `rows`: (question, answers)."""
+    from datasets import Image as ImageFeature
+    from datasets import Sequence, Value
+
+    features = {"questionId": Value("string"), "question": Value("string"), "answers": Sequence(Value("string")),
+                "image": ImageFeature(), "data_split": Value("string")}
+    write_config(root, "lmms-lab/DocVQA", config, {"validation": [
+        {"questionId": str(1000 + i), "question": q, "answers": a, "image": {"bytes": png(), "path": None},
+         "data_split": "val"} for i, (q, a) in enumerate(rows)]}, features)

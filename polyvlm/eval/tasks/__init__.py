@@ -11,7 +11,19 @@ from typing import Any
 import yaml
 
 # Importing the benchmark families registers them in PUBLISHED.
-from polyvlm.eval.tasks import flores, lmms, mathverse, mmmlu, pangea, parrot, text, tydiqa  # noqa: F401
+from polyvlm.eval.tasks import (  # noqa: F401
+    chartqa,
+    docvqa,
+    flores,
+    infovqa,
+    lmms,
+    mathverse,
+    mmmlu,
+    pangea,
+    parrot,
+    text,
+    tydiqa,
+)
 from polyvlm.eval.tasks.base import Sample, Task, TaskError, TaskSpec, load_image
 from polyvlm.eval.tasks.chat import JudgeTask
 from polyvlm.eval.tasks.jsonl import CaptionTask, TextTask, VQATask, YesNoTask
@@ -31,7 +43,7 @@ SUITES: dict[str, list[str]] = {
     "pangeabench": ["xgqa", "marvl", "maxm", "xm100", "xmmmu", "m3exam", "cvqa"],
     "pangeabench_text": ["xstorycloze", "mgsm", "mmmlu", "flores", "tydiqa"],
     "parrot": ["mmmb", "mtl_mmbench_dev"],
-    "mammoth_vl": ["mmmu_val", "mmmu_pro", "muirbench", "mathverse"],
+    "mammoth_vl": ["mmmu_val", "mmmu_pro", "muirbench", "mathverse", "chartqa", "docvqa_val", "infovqa_val"],
 }
 
 
