@@ -122,9 +122,17 @@ def video_url(video: Video) -> str:
     return _data_uri(_read(src, "video"), _VIDEO_MIME.get(Path(src).suffix.lower(), "video/mp4"))
 
 
+def _image_files(modality: str) -> bool:
+    """A modality whose files are images (thermal, depth): its loader probes them as images."""
+    from polyvlm.media.image import probe_image
+
+    return get_modality(modality).probe is probe_image
+
+
 def file_url(item: Any, modality: str) -> str:
     """An input of a modality whose part holds a URL: files and bytes as data URIs (type from the suffix or sniffed),
-    PIL images as PNG and numpy arrays as `.npy` data URIs, `data:` and http(s) URLs unchanged."""
+    PIL images as PNG, numpy arrays as `.npy` data URIs (arrays of a modality read from image files, as depth maps,
+    as PNG keeping 16 bits, or TIFF for floats), `data:` and http(s) URLs unchanged."""
     if _is_url(item):
         return item
     if isinstance(item, (str, Path)):
@@ -133,14 +141,21 @@ def file_url(item: Any, modality: str) -> str:
     if isinstance(item, bytes):
         return bytes_to_data_uri(item)
     buf = io.BytesIO()
-    if hasattr(item, "save") and hasattr(item, "mode"):  # a decoded PIL image
-        item.save(buf, format="PNG")
-        return _data_uri(buf.getvalue(), "image/png")
-    if hasattr(item, "__array__"):
+    if hasattr(item, "__array__") and not hasattr(item, "mode") and not _image_files(modality):
         import numpy as np
 
         np.save(buf, np.asarray(item), allow_pickle=False)
         return _data_uri(buf.getvalue(), "application/x-npy")
+    if hasattr(item, "__array__") and not hasattr(item, "mode"):  # a depth map [h, w]: an image, bit depth kept
+        import numpy as np
+        from PIL import Image
+
+        arr = np.asarray(item)
+        item = Image.fromarray(arr.astype(np.float32) if arr.dtype.kind == "f" else arr)
+    if hasattr(item, "save") and hasattr(item, "mode"):  # a PIL image: PNG (16 bits kept), float maps as TIFF
+        tiff = item.mode == "F"
+        item.save(buf, format="TIFF" if tiff else "PNG")
+        return _data_uri(buf.getvalue(), "image/tiff" if tiff else "image/png")
     raise MessageError(f"a {modality} input of type {type(item).__name__} cannot be sent", "media_unreadable")
 
 

@@ -128,3 +128,10 @@ class Generator(Protocol):
     ) -> list[Completion]:
         """Continue every request in one batch. `on_token(i, text_delta)` streams request i's text."""
         ...
+
+
+def media_fields(media: dict[str, list[Any]]) -> dict[str, Any]:
+    """Modality -> inputs (as `ChatRequest.media()` gives them) -> the ChatRequest keyword arguments holding them
+    (`images`, `audios`, `videos`, and `extra` for the other modalities): `ChatRequest(msgs, **media_fields(m))`."""
+    own = {m + "s": list(v) for m, v in media.items() if m in REQUEST_MODALITIES}
+    return {**own, "extra": {m: list(v) for m, v in media.items() if m not in REQUEST_MODALITIES and v}}

@@ -147,7 +147,7 @@ def generate_ids(
 def request_turns(req: ChatRequest) -> list[Turn]:
     """Messages -> turns; media without placeholders get them prepended to the first user message."""
     turns = [Turn(m["role"], m["content"]) for m in req.messages]
-    for modality, items in (("image", req.images), ("audio", req.audios), ("video", req.videos)):
+    for modality, items in req.media().items():
         tag = PLACEHOLDERS[modality]
         if items and not any(tag in t.text for t in turns):
             for t in turns:
@@ -172,18 +172,30 @@ class VLMGenerator:
     """A PolyVLM checkpoint behind the `Generator` protocol (batched, KV cache, streaming callback)."""
 
     def __init__(self, model: PolyVLM, processor: Processor, name: str = "polyvlm"):
+        from polyvlm.models import pandagpt
+
         self.model, self.processor, self.name = model, processor, name
-        self.modalities = set(processor.config.tokens_per_media)
+        # a PandaGPT model (ImageBind + pool1) takes all six of ImageBind's modalities, summed into one row
+        self.pandagpt = pandagpt.is_pandagpt(model)
+        self.modalities = set(pandagpt.MODALITIES if self.pandagpt else processor.config.tokens_per_media)
         self.max_context = processor.config.max_length
+        # PandaGPT ends a turn with "###" (its generation stops there); when that is not one token, a stop string
+        eot = processor.template.eot
+        multi = eot and len(processor.tokenizer.encode(eot, add_special_tokens=False)) > 1
+        self.turn_stops = [eot] if self.pandagpt and multi else []
 
     def _encode(self, req: ChatRequest) -> list[int]:
+        if self.pandagpt and any(req.media().values()):
+            from polyvlm.models import pandagpt
+
+            return pandagpt.prompt_ids(self.processor, [Turn(m["role"], m["content"]) for m in req.messages])
         tokens = {}
         if req.images:
             tokens["image"] = self.processor.image_tokens([im.size for im in req.images])
         if req.videos:
             tokens["video"] = self.processor.video_tokens([len(self.video_frames(v)) for v in req.videos])
         enc = self.processor.encode(
-            request_turns(req), {"image": len(req.images), "audio": len(req.audios), "video": len(req.videos)},
+            request_turns(req), {m: len(v) for m, v in req.media().items()},  # a modality it lacks: RecordError
             add_generation_prompt=True, truncate=False, media_tokens=tokens or None,
         )
         return enc.input_ids
@@ -215,6 +227,23 @@ class VLMGenerator:
         media.video = [self.processor.frames_to_pixels(self.video_frames(v)) for v in videos]
         return media
 
+    def _pandagpt_embeds(self, requests: list[ChatRequest], prompts: list[list[int]]) -> torch.Tensor:
+        """PandaGPT's prompt embeddings, left-padded [b, s, d]: a request with media gets its inputs summed into
+        the one row (polyvlm.models.pandagpt.prompt); a text-only one its token embeddings."""
+        from polyvlm.models import pandagpt
+
+        table = self.model.llm.get_input_embeddings()
+        width = max(len(p) for p in prompts)
+        rows = []
+        for r, ids in zip(requests, prompts):
+            inputs = pandagpt.request_inputs(r.media())
+            turns = [Turn(m["role"], m["content"]) for m in r.messages]
+            emb = pandagpt.prompt(self.model, self.processor, turns, inputs)[1] if inputs else (
+                table(torch.tensor([ids], device=self.model.device)))
+            pad = table(torch.full((1, width - len(ids)), self.processor.pad_id, device=self.model.device))
+            rows.append(torch.cat([pad, emb], 1))
+        return torch.cat(rows)
+
     def count_prompt_tokens(self, request: ChatRequest) -> int:
         return len(self._encode(request))
 
@@ -229,14 +258,14 @@ class VLMGenerator:
             SampleParams(min(r.max_new_tokens, self.max_context - len(p)), r.temperature, r.top_p, r.seed)
             for r, p in zip(requests, prompts)
         ]
-        pixels = self._media(requests)
+        pixels, embeds = (None, self._pandagpt_embeds(requests, prompts)) if self.pandagpt else (self._media(requests), None)
         tok = self.processor.tokenizer
         sent = [""] * len(requests)
         stopped_by_string = [False] * len(requests)
 
         def on_step(i: int, ids: list[int]) -> bool:
             text = tok.decode(ids, skip_special_tokens=True)
-            stops = requests[i].stop
+            stops = [*requests[i].stop, *self.turn_stops]
             hit = min((text.find(s) for s in stops if s and s in text), default=-1)
             if hit >= 0:
                 text = text[:hit]
@@ -247,11 +276,11 @@ class VLMGenerator:
             return hit >= 0
 
         outs = generate_ids(self.model, prompts, pixels, params, self.processor.stop_ids, self.processor.pad_id,
-                            on_step=on_step)
+                            on_step=on_step, embeds=embeds)
         results = []
         for i, (r, ids) in enumerate(zip(requests, outs)):
             text = tok.decode(ids, skip_special_tokens=True)
-            for s in r.stop:
+            for s in [*r.stop, *self.turn_stops]:
                 if s and s in text:
                     text = text[: text.find(s)]
             if on_token is not None and len(text) > len(sent[i]) and text.startswith(sent[i]):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -71,10 +72,69 @@ def model_config(llm: str, imagebind: str, imagebind_arch: dict | None = None, m
     return ModelConfig(**(base | LORA | over))
 
 
+def is_pandagpt(model: PolyVLM) -> bool:
+    """A PandaGPT-shaped model: the imagebind encoder feeding the one-token pool1 connector."""
+    return getattr(model.vision, "family", None) == "imagebind" and model.connector.tokens_out == 1
+
+
 def check_model(model: PolyVLM) -> None:
-    if model.vision.family != "imagebind" or model.connector.tokens_out != 1:
+    if not is_pandagpt(model):
         raise ValueError("a PandaGPT model needs the imagebind encoder and the pool1 connector "
                          f"(got {model.vision.family or type(model.vision).__name__} / {model.cfg.connector})")
+
+
+def input_tensor(modality: str, item: Any, where: str = "") -> torch.Tensor:
+    """One request input -> the tensor ImageBind takes (the shapes of LOADERS). `item` is what `polyvlm.media.load`
+    returns for `modality` (PIL image, thermal "L" image, depth array [h, w], 16 kHz waveform (t,), IMU [6, T]), a
+    `polyvlm.infer.Video`, or a reference (path, bytes, data URI) read here. Raises MediaError naming `where`."""
+    from polyvlm import media
+    from polyvlm.infer import Video
+    from polyvlm.media.video import read_frames
+
+    if modality not in MODALITIES:
+        raise media.MediaError(f"PandaGPT has no modality '{modality}' (known: {', '.join(MODALITIES)})", where,
+                               "unsupported_modality")
+    if modality == "video":
+        video = item if isinstance(item, Video) else Video(item)
+        if video.source is None:  # frames already sampled: taken as a clip at their rate (1 fps when unknown)
+            frames = video.frames or []
+            return ib.video_clips(lambda idx: [frames[i] for i in idx], len(frames), video.fps or 1.0)
+        raw = media.read_source(video.source, where=where)
+        facts = media.probe("video", raw, media.MediaLimits(max_video_frames=0), where=where)
+        return ib.video_clips(lambda idx: read_frames(raw, idx, where), facts["frames"], facts["fps"])
+    if isinstance(item, (str, bytes, Path)):
+        item = media.load(modality, item, where=where)
+    if modality == "image":
+        return ib.image_pixels([item])[0]
+    if modality == "thermal":
+        return ib.thermal_pixels([item])[0]
+    if modality == "depth":
+        return ib.depth_pixels([item])[0]
+    if modality == "audio":
+        return ib.audio_clips(item)
+    return ib.imu_tensor(item, where or "imu")
+
+
+def request_inputs(media: dict[str, list[Any]]) -> list[tuple[str, torch.Tensor]]:
+    """A request's inputs (modality -> items, as `ChatRequest.media()`) -> (modality, ImageBind tensor) pairs;
+    errors name the input (`thermal 2`)."""
+    return [(m, input_tensor(m, x, f"{m} {i + 1}")) for m, items in media.items() for i, x in enumerate(items)]
+
+
+def conversation(turns: list[Turn]) -> list[Turn]:
+    """PandaGPT's one media row at the front of the first user turn; every other placeholder removed (all the
+    conversation's inputs are summed into that row, as PandaGPT's web demo keeps one modality cache)."""
+    from polyvlm.media import PLACEHOLDERS
+
+    out, placed = [], False
+    for t in turns:
+        text = t.text
+        for p in PLACEHOLDERS.values():
+            text = text.replace(p + "\n", "").replace(p, "")
+        if t.role == "user" and not placed:
+            text, placed = "<image>" + text, True
+        out.append(Turn(t.role, text))
+    return out
 
 
 def encode_inputs(model: PolyVLM, inputs: list[tuple[str, torch.Tensor]]) -> torch.Tensor:
@@ -95,21 +155,22 @@ def summed_row(model: PolyVLM, inputs: list[tuple[str, torch.Tensor]]) -> torch.
     return encode_inputs(model, inputs).sum(0, keepdim=True)
 
 
+def prompt_ids(processor: Processor, turns: list[Turn]) -> list[int]:
+    """The prompt ids of a conversation with media: one image placeholder token for PandaGPT's row."""
+    return processor.encode(conversation(turns), {"image": 1}, add_generation_prompt=True, truncate=False).input_ids
+
+
 def prompt(model: PolyVLM, processor: Processor, turns: list[Turn],
            inputs: list[tuple[str, torch.Tensor]]) -> tuple[list[int], torch.Tensor]:
     """A conversation (ending with the user's turn) + its media -> (prompt ids [s], embeddings [1, s, d]).
 
-    The first user turn's media are PandaGPT's `<Img>` row; one placeholder stands for all of them."""
-    text = turns[0].text
-    for p in ("<image>", "<audio>", "<video>"):
-        text = text.replace(p, "")
-    turns = [Turn(turns[0].role, "<image>" + text), *turns[1:]]
-    enc = processor.encode(turns, {"image": 1}, add_generation_prompt=True, truncate=False)
-    ids = torch.tensor([enc.input_ids], device=model.device)
+    The media are PandaGPT's `<Img>` row in the first user turn; one placeholder stands for all of them."""
+    ids_list = prompt_ids(processor, turns)
+    ids = torch.tensor([ids_list], device=model.device)
     slot = ids == processor.media_token_ids["image"]
     embeds = model.llm.get_input_embeddings()(ids.masked_fill(slot, 0))
     row = summed_row(model, inputs).to(embeds.dtype)
-    return enc.input_ids, embeds.masked_scatter(slot.unsqueeze(-1), row)
+    return ids_list, embeds.masked_scatter(slot.unsqueeze(-1), row)
 
 
 def answer(model: PolyVLM, processor: Processor, question: str, media: dict[str, list[str | Path]],

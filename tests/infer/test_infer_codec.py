@@ -164,3 +164,30 @@ def test_a_modality_registered_after_import_travels_through_the_codec(tmp_path):
         ChatRequest([{"role": "user", "content": "hi"}], extra={"toy": [src]})
     with pytest.raises(MessageError, match="'input_toy' is not supported"):
         from_openai_messages(body)
+
+
+def test_imagebind_modalities_round_trip_as_typed_parts(tmp_path):
+    """thermal, depth and IMU inputs go as `input_thermal` / `input_depth` / `input_imu` {url} parts (data URIs of a
+    PNG, a 16-bit PNG or a float TIFF, an .npy array) and come back decoded by polyvlm.media unchanged."""
+    from polyvlm import media
+    from polyvlm.serve.config import ServeConfig
+    from polyvlm.serve.protocol import media_loader
+
+    thermal = Image.fromarray(np.arange(48, dtype=np.uint8).reshape(6, 8), mode="L")
+    depth16 = (np.arange(30, dtype=np.uint16).reshape(5, 6) * 2000)
+    depth_f = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
+    imu = np.arange(60, dtype=np.float32).reshape(6, 10)
+    np.save(tmp_path / "walk.npy", imu)
+    req = ChatRequest([{"role": "user", "content": "<thermal>\n<depth>\n<depth>\n<imu>\n<imu>\nWhat happens?"}],
+                      extra={"thermal": [thermal], "depth": [depth16, depth_f], "imu": [imu, tmp_path / "walk.npy"]})
+    (msg,) = to_openai_messages(req)
+    assert [p["type"] for p in msg["content"]] == ["input_thermal", "input_depth", "input_depth", "input_imu",
+                                                   "input_imu", "text"]
+    assert [_decode_uri(p[p["type"]]["url"])[0] for p in msg["content"][:3]] == ["image/png", "image/png", "image/tiff"]
+    back = from_openai_messages([msg], media_loader(ServeConfig(), {"thermal", "depth", "imu"}))
+    assert back.messages == req.messages
+    assert np.array_equal(np.asarray(back.extra["thermal"][0]), np.asarray(thermal))
+    assert np.array_equal(back.extra["depth"][0], depth16) and np.array_equal(back.extra["depth"][1], depth_f)
+    assert all(np.array_equal(x, imu) for x in back.extra["imu"])
+    refs = from_openai_messages([msg])  # the default loader keeps references a backend reads itself
+    assert media.load("imu", refs.extra["imu"][0]).shape == (6, 10)
