@@ -77,3 +77,27 @@ def docvqa_repo(root: Path, config: str, rows: list[tuple[str, list[str]]]) -> N
     write_config(root, "lmms-lab/DocVQA", config, {"validation": [
         {"questionId": str(1000 + i), "question": q, "answers": a, "image": {"bytes": png(), "path": None},
          "data_split": "val"} for i, (q, a) in enumerate(rows)]}, features)
+
+
+def mathvista_repo(root: Path, rows: list[dict[str, Any]]) -> None:
+    """AI4Math/MathVista, split testmini (`data/testmini-*.parquet`): pid, question, image (its file name),
+    decoded_image (Image), choices (list or null), unit, precision (float64, null off floats), answer, question_type,
+    answer_type, metadata, query. `rows`: the text columns of each row (missing ones null)."""
+    from datasets import Image as ImageFeature
+    from datasets import Sequence, Value
+
+    meta = {"category": Value("string"), "context": Value("string"), "grade": Value("string"),
+            "img_height": Value("int64"), "img_width": Value("int64"), "language": Value("string"),
+            "skills": Sequence(Value("string")), "source": Value("string"), "split": Value("string"),
+            "task": Value("string")}
+    features = {"pid": Value("string"), "question": Value("string"), "image": Value("string"),
+                "decoded_image": ImageFeature(), "choices": Sequence(Value("string")), "unit": Value("string"),
+                "precision": Value("float64"), "answer": Value("string"), "question_type": Value("string"),
+                "answer_type": Value("string"), "metadata": meta, "query": Value("string")}
+    full = [{"pid": str(i + 1), "image": f"images/{i + 1}.jpg", "decoded_image": {"bytes": png(), "path": None},
+             "choices": None, "unit": None, "precision": None,
+             "metadata": {"category": "math-targeted-vqa", "context": "synthetic scene", "grade": "daily life",
+                          "img_height": 16, "img_width": 16, "language": "english", "skills": ["arithmetic reasoning"],
+                          "source": "CLEVR-Math", "split": "testmini", "task": "math word problem"}, **r}
+            for i, r in enumerate(rows)]
+    write_split(root, "AI4Math/MathVista", "testmini", full, features)

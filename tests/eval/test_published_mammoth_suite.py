@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mammoth_fixtures import chartqa_repo, docvqa_repo, mathverse_repo
+from mammoth_fixtures import chartqa_repo, docvqa_repo, mathverse_repo, mathvista_repo
 from published_fixtures import mmmu_repos, muirbench_repo
 from test_published import data, run  # noqa: F401  (the fixture and helpers)
 
@@ -20,6 +20,8 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
     chartqa_repo(data, [("human_test", "Peak?", "12")])
     docvqa_repo(data, "DocVQA", [("Code?", ["abcd"])])
     docvqa_repo(data, "InfographicVQA", [("Year?", ["2019"])])
+    mathvista_repo(data, [{"question": "How many?", "answer": "3", "question_type": "free_form",
+                           "answer_type": "integer", "query": "How many?"}])
     records = [*({"task": "muirbench", "split": "test", "row": i, "prediction": "B."} for i in range(4)),
                {"task": "mmmu_val", "split": "validation", "row": 0, "prediction": "(B) different"},
                {"task": "mmmu_val", "split": "validation", "row": 1, "prediction": "The area is 12.0"},
@@ -27,11 +29,13 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                {"task": "mathverse", "split": "vision_only", "row": 0, "prediction": "A"},
                {"task": "chartqa", "split": "test", "row": 0, "prediction": "12"},
                {"task": "docvqa_val", "split": "validation", "row": 0, "prediction": "abcd"},
-               {"task": "infovqa_val", "split": "validation", "row": 0, "prediction": "1984"}]
+               {"task": "infovqa_val", "split": "validation", "row": 0, "prediction": "1984"},
+               {"task": "mathvista_testmini", "split": "testmini", "row": 0, "prediction": "3"}]
     res = run(tmp_path, "mammoth_vl", records)
     suite = res["suites"][0]
     assert suite["suite"] == "mammoth_vl" and list(suite["tasks"]) == SUITES["mammoth_vl"]
     scores = {t: res["tasks"][t]["official"]["overall"] for t in SUITES["mammoth_vl"]}
     assert scores == {"mmmu_val": 100.0, "mmmu_pro": 100.0, "muirbench": 100.0, "mathverse": 0.0,
-                      "chartqa": 100.0, "docvqa_val": 100.0, "infovqa_val": 0.0}
+                      "chartqa": 100.0, "docvqa_val": 100.0, "infovqa_val": 0.0,
+                      "mathvista_testmini": 100.0}
     assert suite["en"] == pytest.approx(sum(scores.values()) / len(scores))

@@ -18,6 +18,7 @@ from polyvlm.eval.tasks import (  # noqa: F401
     infovqa,
     lmms,
     mathverse,
+    mathvista,
     mmmlu,
     pangea,
     parrot,
@@ -43,7 +44,8 @@ SUITES: dict[str, list[str]] = {
     "pangeabench": ["xgqa", "marvl", "maxm", "xm100", "xmmmu", "m3exam", "cvqa"],
     "pangeabench_text": ["xstorycloze", "mgsm", "mmmlu", "flores", "tydiqa"],
     "parrot": ["mmmb", "mtl_mmbench_dev"],
-    "mammoth_vl": ["mmmu_val", "mmmu_pro", "muirbench", "mathverse", "chartqa", "docvqa_val", "infovqa_val"],
+    "mammoth_vl": ["mmmu_val", "mmmu_pro", "muirbench", "mathverse", "chartqa", "docvqa_val", "infovqa_val",
+                   "mathvista_testmini"],
 }
 
 
