@@ -44,14 +44,22 @@ class JudgeClient:
                 except (json.JSONDecodeError, KeyError, TypeError):
                     continue  # a line cut by an interrupted run
 
-    def _key(self, prompt: str) -> str:
-        return hashlib.sha256(f"{self.backend.model}\n{prompt}".encode()).hexdigest()
+    def _key(self, prompt: str, settings: str = "") -> str:
+        return hashlib.sha256(f"{self.backend.model}\n{settings}{prompt}".encode()).hexdigest()
 
-    def ask(self, prompts: list[str]) -> list[str | None]:
-        keys = [self._key(p) for p in prompts]
+    def ask(self, prompts: list[str], system: str = "", temperature: float = 0.0, top_p: float = 1.0,
+            max_tokens: int | None = None, attempt: int = 0) -> list[str | None]:
+        """The judge's reply to each prompt (None when the request failed). `system`, `temperature`, `top_p` and
+        `max_tokens` are sent as given (an official scorer's settings); `attempt` > 0 asks again for a reply
+        already cached (a scorer that re-asks when it cannot parse a verdict)."""
+        settings = "" if not (system or temperature or top_p != 1.0 or max_tokens or attempt) else \
+            json.dumps([system, temperature, top_p, max_tokens, attempt]) + "\n"
+        keys = [self._key(p, settings) for p in prompts]
         todo = [i for i, k in enumerate(keys) if k not in self.cache]
         if todo:
-            reqs = [ChatRequest(messages=[{"role": "user", "content": prompts[i]}], max_new_tokens=self.max_tokens)
+            head = [{"role": "system", "content": system}] if system else []
+            reqs = [ChatRequest(messages=[*head, {"role": "user", "content": prompts[i]}],
+                                max_new_tokens=max_tokens or self.max_tokens, temperature=temperature, top_p=top_p)
                     for i in todo]
             results = self.backend.generate(reqs)
             self.cache_path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,6 @@ from polyvlm.eval.judge import JudgeClient, judge_choice
 from polyvlm.eval.report import sample_row, unlabeled_rows
 from polyvlm.eval.tasks import PublishedTask, Suite, Task, TaskError
 from polyvlm.eval.tasks.base import Sample
-from polyvlm.eval.tasks.chat import JudgeTask
 from polyvlm.eval.tasks.jsonl import iter_json_lines
 from polyvlm.eval.tasks.published import official_summary
 from polyvlm.utils import atomic_write_text
@@ -278,7 +277,7 @@ def score_task(task: Task, answers: dict[str, dict[str, Any]], limit: int | None
         todo = [i for i, e in enumerate(ext) if e.answer is None]
         for i, e in zip(todo, judge_choice(judge, [ok[i] for i in todo], [preds[i] for i in todo])):
             ext[i] = e
-    if isinstance(task, JudgeTask) or getattr(task, "judged", False):  # judged: the official scorer asks an LLM
+    if getattr(task, "judged", False):  # judged: the official scorer asks an LLM
         task.client = judge
     got = [e.answer for e in ext]
     per = task.sample_scores(ok, got) if ok else {m: [] for m in task.metrics}
@@ -308,7 +307,7 @@ def score_task(task: Task, answers: dict[str, dict[str, Any]], limit: int | None
         "task": task.name, "type": task.spec.type, "main_metric": main, "n": len({s.group or s.id for s in samples}),
         "n_prompts": len(samples), "n_scored": len(ok),
         "failed": n_failed, "unparsed": sum(a is None for a in got) if task.parsed else 0,
-        "judge_unparsed": sum(math.isnan(v) for v in per.get(main, [])) if isinstance(task, JudgeTask) else 0,
+        "judge_unparsed": sum(math.isnan(v) for v in per.get(main, [])) if getattr(task, "judged", False) else 0,
         "metrics": metrics, "en": by_lang.get("en"), "mul": sum(non_en) / len(non_en) if non_en else None,
         "config": task_config(task),
     }

@@ -229,7 +229,8 @@ def test_builtin_tasks_and_suite_read_polyvlm_eval_data(tmp_path: Path, monkeypa
     res = run([str(spec)], tmp_path / "out")
     assert res["tasks"]["translate"]["n"] > 0 and res["tasks"]["translate"]["failed"] == 0
     tasks, suites = resolve(["pangeabench"])
-    assert [t.name for t in tasks] == ["xgqa", "marvl", "maxm", "xm100", "xmmmu", "m3exam", "cvqa"]
+    assert [t.name for t in tasks] == ["xgqa", "marvl", "maxm", "xm100", "xmmmu", "m3exam", "cvqa", "m_llavabench",
+                                       "xchatbench"]
     assert suites[0].name == "pangeabench" and suites[0].tasks == [t.name for t in tasks]
 
 

@@ -21,6 +21,7 @@ from polyvlm.eval.tasks import (  # noqa: F401
     mathvista,
     mmmlu,
     pangea,
+    pangea_chat,
     parrot,
     text,
     tydiqa,
@@ -41,7 +42,7 @@ TASKS: Registry[Callable[[], Task]] = Registry("task")
 
 # The seeds' tables: PangeaBench (Pangea), MMMB + Multilingual MMBench (Parrot), lmms-eval reasoning (MAmmoTH-VL).
 SUITES: dict[str, list[str]] = {
-    "pangeabench": ["xgqa", "marvl", "maxm", "xm100", "xmmmu", "m3exam", "cvqa"],
+    "pangeabench": ["xgqa", "marvl", "maxm", "xm100", "xmmmu", "m3exam", "cvqa", "m_llavabench", "xchatbench"],
     "pangeabench_text": ["xstorycloze", "mgsm", "mmmlu", "flores", "tydiqa"],
     "parrot": ["mmmb", "mtl_mmbench_dev"],
     "mammoth_vl": ["mmmu_val", "mmmu_pro", "muirbench", "mathverse", "chartqa", "docvqa_val", "infovqa_val",

@@ -19,6 +19,7 @@ class JudgeTask(JsonlTask):
 
     default_metrics = ["judge_rubric"]
     needs_answers = False
+    judged = True
     client: JudgeClient | None = None
 
     def __init__(self, spec: TaskSpec):
