@@ -270,6 +270,9 @@ class VLMGenerator:
             if hit >= 0:
                 text = text[:hit]
                 stopped_by_string[i] = True
+            else:  # the start of the turn's end marker ("#" of "###") waits for the next token
+                text = text[:len(text) - max((k for s in self.turn_stops for k in range(len(s) - 1, 0, -1)
+                                              if text.endswith(s[:k])), default=0)]
             if on_token is not None and not text.endswith("\ufffd") and len(text) > len(sent[i]):
                 on_token(i, text[len(sent[i]):])
                 sent[i] = text

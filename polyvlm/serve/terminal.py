@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any, TextIO
 
 from polyvlm import media
 from polyvlm.infer import ChatRequest, Generator, Video
+from polyvlm.infer.request import media_fields
 from polyvlm.media import PLACEHOLDERS
 from polyvlm.serve.config import ServeConfig
 from polyvlm.serve.errors import APIError
@@ -27,9 +27,6 @@ def help_text() -> str:
                       "  /help         show this help",
                       "  /quit         leave (Ctrl-D works too)",
                       "Ctrl-C stops an answer as it streams."])
-
-
-_FIELDS = {f.name for f in dataclasses.fields(ChatRequest)}
 
 
 @dataclass
@@ -93,13 +90,7 @@ def ask(session: ChatSession, text: str, gen: Generator, out: TextIO, cfg: Serve
         heads.append(PLACEHOLDERS[modality] * len(items))
         now.setdefault(modality, []).extend(items)
     msg = {"role": "user", "content": "\n".join([*heads, text])}
-    carried = {f"{m}s": v for m, v in now.items() if f"{m}s" in _FIELDS}
-    if len(carried) < sum(1 for v in now.values() if v):
-        out.write("error: this build's request type cannot carry "
-                  f"{', '.join(m for m, v in now.items() if v and f'{m}s' not in _FIELDS)} input\n")
-        session.pending = []
-        return None
-    req = ChatRequest(messages=[*session.messages, msg], **carried, max_new_tokens=max_tokens,
+    req = ChatRequest(messages=[*session.messages, msg], **media_fields(now), max_new_tokens=max_tokens,
                       temperature=temperature, top_p=top_p, seed=seed)
     try:
         fit_context(gen, req, strict=False)
@@ -113,7 +104,12 @@ def ask(session: ChatSession, text: str, gen: Generator, out: TextIO, cfg: Serve
         out.write(delta)
         out.flush()
 
-    done = gen.generate([req], on_token=on_token)[0]
+    try:
+        done = gen.generate([req], on_token=on_token)[0]
+    except ValueError as e:  # an input the model cannot read (e.g. a video it fails to decode)
+        session.pending = []
+        out.write(f"\nerror: {e} (the attachments of this message are dropped)\n")
+        return None
     reply = truncate_at_stop(done.text, req.stop, done.finish_reason)[0]
     out.write("\n")
     out.flush()
@@ -124,10 +120,12 @@ def ask(session: ChatSession, text: str, gen: Generator, out: TextIO, cfg: Serve
 
 def run_chat(gen: Generator, inp: TextIO | None = None, out: TextIO | None = None, *, max_tokens: int = 256,
              temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None, cfg: ServeConfig | None = None,
-             prompt: str = ">>> ", images: list[Any] | None = None, system: str | None = None) -> int:
+             prompt: str = ">>> ", images: list[Any] | None = None, system: str | None = None,
+             attach: dict[str, list[Any]] | None = None) -> int:
     """Read lines from `inp` until /quit or end of input; each non-command line is one user turn.
 
-    `images` (PIL, e.g. from `--image`) go with the first message; `system` is a system prompt kept across /reset.
+    `images` (PIL, e.g. from `--image`) and `attach` (modality -> decoded inputs, from `--audio`, `--thermal`, ...)
+    go with the first message; `system` is a system prompt kept across /reset.
     """
     inp, out, cfg = inp or sys.stdin, out or sys.stdout, cfg or ServeConfig()
     use_input = inp is sys.stdin and out is sys.stdout and sys.stdin.isatty()
@@ -139,6 +137,7 @@ def run_chat(gen: Generator, inp: TextIO | None = None, out: TextIO | None = Non
     session = ChatSession(messages=[{"role": "system", "content": system}] if system else [])
     if images:
         session.pending.append(("image", list(images)))
+    session.pending += [(m, list(items)) for m, items in (attach or {}).items() if items]
     out.write(f"polyvlm chat with {gen.name} ({', '.join(sorted(gen.modalities)) or 'text'}); /help for commands\n")
     while True:
         try:
