@@ -101,3 +101,46 @@ def mathvista_repo(root: Path, rows: list[dict[str, Any]]) -> None:
                           "source": "CLEVR-Math", "split": "testmini", "task": "math word problem"}, **r}
             for i, r in enumerate(rows)]
     write_split(root, "AI4Math/MathVista", "testmini", full, features)
+
+
+def ai2d_repo(root: Path, rows: list[tuple[str, list[str], str]]) -> None:
+    """lmms-lab/ai2d, split test (`data/test-*.parquet`): question, options (a list), answer (the index as text),
+    image. `rows`: (question, options, answer)."""
+    from datasets import Image as ImageFeature
+    from datasets import Sequence, Value
+
+    features = {"question": Value("string"), "options": Sequence(Value("string")), "answer": Value("string"),
+                "image": ImageFeature()}
+    write_split(root, "lmms-lab/ai2d", "test", [{"question": q, "options": o, "answer": a,
+                                                 "image": {"bytes": png(), "path": None}} for q, o, a in rows], features)
+
+
+def mmstar_repo(root: Path, rows: list[tuple[str, str, str, str]]) -> None:
+    """Lin-Chen/MMStar: one parquet file `mmstar.parquet` declared in the README as split val; index, question
+    (options inline), image, answer, category, l2_category, meta_info. `rows`: (question, answer, category, l2)."""
+    from datasets import Dataset, Features, Value
+    from datasets import Image as ImageFeature
+
+    features = Features({"index": Value("int64"), "question": Value("string"), "image": ImageFeature(),
+                         "answer": Value("string"), "category": Value("string"), "l2_category": Value("string"),
+                         "meta_info": {"source": Value("string"), "split": Value("string")}})
+    base = root / "Lin-Chen/MMStar"
+    base.mkdir(parents=True, exist_ok=True)
+    Dataset.from_dict({"index": list(range(len(rows))), "question": [r[0] for r in rows],
+                       "image": [{"bytes": png(), "path": None}] * len(rows), "answer": [r[1] for r in rows],
+                       "category": [r[2] for r in rows], "l2_category": [r[3] for r in rows],
+                       "meta_info": [{"source": "MMBench", "split": "val"}] * len(rows)},
+                      features=features).to_parquet(str(base / "mmstar.parquet"))
+    (base / "README.md").write_text("---\nconfigs:\n- config_name: val\n  data_files:\n  - split: val\n"
+                                    "    path: mmstar.parquet\n---\n", encoding="utf-8")
+
+
+def realworldqa_repo(root: Path, rows: list[tuple[str, str]]) -> None:
+    """lmms-lab/RealWorldQA, split test (`data/test-*.parquet`): image, question, answer. `rows`: (question,
+    answer)."""
+    from datasets import Image as ImageFeature
+    from datasets import Value
+
+    features = {"image": ImageFeature(), "question": Value("string"), "answer": Value("string")}
+    write_split(root, "lmms-lab/RealWorldQA", "test", [{"image": {"bytes": png(), "path": None}, "question": q,
+                                                        "answer": a} for q, a in rows], features)

@@ -6,7 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mammoth_fixtures import chartqa_repo, docvqa_repo, mathverse_repo, mathvista_repo
+from mammoth_fixtures import (
+    ai2d_repo,
+    chartqa_repo,
+    docvqa_repo,
+    mathverse_repo,
+    mathvista_repo,
+    mmstar_repo,
+    realworldqa_repo,
+)
 from published_fixtures import mmmu_repos, muirbench_repo
 from test_published import data, run  # noqa: F401  (the fixture and helpers)
 
@@ -22,6 +30,9 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
     docvqa_repo(data, "InfographicVQA", [("Year?", ["2019"])])
     mathvista_repo(data, [{"question": "How many?", "answer": "3", "question_type": "free_form",
                            "answer_type": "integer", "query": "How many?"}])
+    mmstar_repo(data, [("Which?\nOptions: A: x, B: y", "A", "math", "geometry")])
+    ai2d_repo(data, [("Which?", ["x", "y"], "1")])
+    realworldqa_repo(data, [("Which?\nA. x\nB. y\nAnswer with the letter.", "B")])
     records = [*({"task": "muirbench", "split": "test", "row": i, "prediction": "B."} for i in range(4)),
                {"task": "mmmu_val", "split": "validation", "row": 0, "prediction": "(B) different"},
                {"task": "mmmu_val", "split": "validation", "row": 1, "prediction": "The area is 12.0"},
@@ -30,12 +41,15 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                {"task": "chartqa", "split": "test", "row": 0, "prediction": "12"},
                {"task": "docvqa_val", "split": "validation", "row": 0, "prediction": "abcd"},
                {"task": "infovqa_val", "split": "validation", "row": 0, "prediction": "1984"},
-               {"task": "mathvista_testmini", "split": "testmini", "row": 0, "prediction": "3"}]
+               {"task": "mathvista_testmini", "split": "testmini", "row": 0, "prediction": "3"},
+               {"task": "mmstar", "split": "val", "row": 0, "prediction": "A"},
+               {"task": "ai2d", "split": "test", "row": 0, "prediction": "B."},
+               {"task": "realworldqa", "split": "test", "row": 0, "prediction": "y"}]
     res = run(tmp_path, "mammoth_vl", records)
     suite = res["suites"][0]
     assert suite["suite"] == "mammoth_vl" and list(suite["tasks"]) == SUITES["mammoth_vl"]
     scores = {t: res["tasks"][t]["official"]["overall"] for t in SUITES["mammoth_vl"]}
     assert scores == {"mmmu_val": 100.0, "mmmu_pro": 100.0, "muirbench": 100.0, "mathverse": 0.0,
                       "chartqa": 100.0, "docvqa_val": 100.0, "infovqa_val": 0.0,
-                      "mathvista_testmini": 100.0}
+                      "mathvista_testmini": 100.0, "mmstar": 100.0, "ai2d": 100.0, "realworldqa": 100.0}
     assert suite["en"] == pytest.approx(sum(scores.values()) / len(scores))

@@ -12,6 +12,7 @@ import yaml
 
 # Importing the benchmark families registers them in PUBLISHED.
 from polyvlm.eval.tasks import (  # noqa: F401
+    ai2d,
     chartqa,
     docvqa,
     flores,
@@ -20,9 +21,11 @@ from polyvlm.eval.tasks import (  # noqa: F401
     mathverse,
     mathvista,
     mmmlu,
+    mmstar,
     pangea,
     pangea_chat,
     parrot,
+    realworldqa,
     text,
     tydiqa,
 )
@@ -46,7 +49,7 @@ SUITES: dict[str, list[str]] = {
     "pangeabench_text": ["xstorycloze", "mgsm", "mmmlu", "flores", "tydiqa"],
     "parrot": ["mmmb", "mtl_mmbench_dev"],
     "mammoth_vl": ["mmmu_val", "mmmu_pro", "muirbench", "mathverse", "chartqa", "docvqa_val", "infovqa_val",
-                   "mathvista_testmini"],
+                   "mathvista_testmini", "mmstar", "ai2d", "realworldqa"],
 }
 
 
