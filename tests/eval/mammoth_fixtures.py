@@ -144,3 +144,34 @@ def realworldqa_repo(root: Path, rows: list[tuple[str, str]]) -> None:
     features = {"image": ImageFeature(), "question": Value("string"), "answer": Value("string")}
     write_split(root, "lmms-lab/RealWorldQA", "test", [{"image": {"bytes": png(), "path": None}, "question": q,
                                                         "answer": a} for q, a in rows], features)
+
+
+def ocrbench_repo(root: Path, rows: list[tuple[str, str, str, list[str]]]) -> None:
+    """echo840/OCRBench, split test (`data/test-*.parquet`): dataset, question, question_type, answer (a list),
+    image. `rows`: (dataset, question, question_type, answers)."""
+    from datasets import Image as ImageFeature
+    from datasets import Sequence, Value
+
+    features = {"dataset": Value("string"), "question": Value("string"), "question_type": Value("string"),
+                "answer": Sequence(Value("string")), "image": ImageFeature()}
+    write_split(root, "echo840/OCRBench", "test", [
+        {"dataset": d, "question": q, "question_type": t, "answer": a, "image": {"bytes": png(), "path": None}}
+        for d, q, t, a in rows], features)
+
+
+def seedbench_repo(root: Path, rows: list[tuple[str, str, list[str], str, int]]) -> None:
+    """lmms-lab/SEED-Bench, split test (`data/test-*.parquet`): answer, choice_a..choice_d, data_id, data_type,
+    question, question_id, question_type_id, image (a list of pictures; video rows hold several frames), segment.
+    `rows`: (data_type, question, choices, answer, number of pictures)."""
+    from datasets import Image as ImageFeature
+    from datasets import Sequence, Value
+
+    features = {"answer": Value("string"), **{f"choice_{k}": Value("string") for k in "abcd"},
+                "data_id": Value("string"), "data_type": Value("string"), "question": Value("string"),
+                "question_id": Value("string"), "question_type_id": Value("int64"),
+                "image": Sequence(ImageFeature()), "segment": Sequence(Value("int64"))}
+    write_split(root, "lmms-lab/SEED-Bench", "test", [
+        {"answer": a, **{f"choice_{k}": c for k, c in zip("abcd", choices)}, "data_id": f"{i}.jpg", "data_type": t,
+         "question": q, "question_id": str(100 + i), "question_type_id": 1 if t == "image" else 10,
+         "image": [{"bytes": png((30 * k, 60, 90)), "path": None} for k in range(n)], "segment": []}
+        for i, (t, q, choices, a, n) in enumerate(rows)], features)

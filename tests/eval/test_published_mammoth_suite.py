@@ -13,7 +13,9 @@ from mammoth_fixtures import (
     mathverse_repo,
     mathvista_repo,
     mmstar_repo,
+    ocrbench_repo,
     realworldqa_repo,
+    seedbench_repo,
 )
 from published_fixtures import mmmu_repos, muirbench_repo
 from test_published import data, run  # noqa: F401  (the fixture and helpers)
@@ -33,6 +35,8 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
     mmstar_repo(data, [("Which?\nOptions: A: x, B: y", "A", "math", "geometry")])
     ai2d_repo(data, [("Which?", ["x", "y"], "1")])
     realworldqa_repo(data, [("Which?\nA. x\nB. y\nAnswer with the letter.", "B")])
+    ocrbench_repo(data, [("IIIT5K", "What is written?", "Regular Text Recognition", ["cat"])])
+    seedbench_repo(data, [("image", "Which?", ["w", "x", "y", "z"], "C", 1)])
     records = [*({"task": "muirbench", "split": "test", "row": i, "prediction": "B."} for i in range(4)),
                {"task": "mmmu_val", "split": "validation", "row": 0, "prediction": "(B) different"},
                {"task": "mmmu_val", "split": "validation", "row": 1, "prediction": "The area is 12.0"},
@@ -44,12 +48,15 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                {"task": "mathvista_testmini", "split": "testmini", "row": 0, "prediction": "3"},
                {"task": "mmstar", "split": "val", "row": 0, "prediction": "A"},
                {"task": "ai2d", "split": "test", "row": 0, "prediction": "B."},
-               {"task": "realworldqa", "split": "test", "row": 0, "prediction": "y"}]
+               {"task": "realworldqa", "split": "test", "row": 0, "prediction": "y"},
+               {"task": "ocrbench", "split": "test", "row": 0, "prediction": "cat"},
+               {"task": "seedbench", "split": "test", "row": 0, "prediction": "C"}]
     res = run(tmp_path, "mammoth_vl", records)
     suite = res["suites"][0]
     assert suite["suite"] == "mammoth_vl" and list(suite["tasks"]) == SUITES["mammoth_vl"]
     scores = {t: res["tasks"][t]["official"]["overall"] for t in SUITES["mammoth_vl"]}
     assert scores == {"mmmu_val": 100.0, "mmmu_pro": 100.0, "muirbench": 100.0, "mathverse": 0.0,
                       "chartqa": 100.0, "docvqa_val": 100.0, "infovqa_val": 0.0,
-                      "mathvista_testmini": 100.0, "mmstar": 100.0, "ai2d": 100.0, "realworldqa": 100.0}
+                      "mathvista_testmini": 100.0, "mmstar": 100.0, "ai2d": 100.0, "realworldqa": 100.0,
+                      "ocrbench": 0.1, "seedbench": 100.0}
     assert suite["en"] == pytest.approx(sum(scores.values()) / len(scores))

@@ -22,10 +22,12 @@ from polyvlm.eval.tasks import (  # noqa: F401
     mathvista,
     mmmlu,
     mmstar,
+    ocrbench,
     pangea,
     pangea_chat,
     parrot,
     realworldqa,
+    seedbench,
     text,
     tydiqa,
 )
@@ -49,7 +51,8 @@ SUITES: dict[str, list[str]] = {
     "pangeabench_text": ["xstorycloze", "mgsm", "mmmlu", "flores", "tydiqa"],
     "parrot": ["mmmb", "mtl_mmbench_dev"],
     "mammoth_vl": ["mmmu_val", "mmmu_pro", "muirbench", "mathverse", "chartqa", "docvqa_val", "infovqa_val",
-                   "mathvista_testmini", "mmstar", "ai2d", "realworldqa"],
+                   "mathvista_testmini", "mmstar", "ai2d", "realworldqa", "ocrbench",
+                   "seedbench"],
 }
 
 
