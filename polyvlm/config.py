@@ -47,6 +47,7 @@ class ModelConfig:
     audio_config: dict = _f({}, "Config kwargs for a Whisper encoder built from scratch (`model_type: whisper`); empty with `audio` empty: no audio encoder.")
     audio_connector: str = _f("pool1", "Audio connector: pool1 (one token per input, PandaGPT) or a per-frame connector (linear, mlp2x_gelu).")
     audio_pool: int = _f(1, "Per-frame audio connectors: average every N encoder frames into one token.")
+    encoders: dict = _f({}, "Encoders of the modalities beyond image, audio and video (polyvlm.media): {modality: {model_type: a registered encoder, path: its weights (optional), connector: linear (default) or another, ...its config kwargs}}.")
     video_fps: float = _f(1.0, "Video frames sampled per second of video before the frames_upbound cap.")
     frames_upbound: int = _f(32, "Most frames taken from one video (uniformly resampled when the fps gives more).")
     lora_r: int = _f(0, "LoRA rank for stage `lora` (0: stage lora refuses to run).")

@@ -109,7 +109,8 @@ def check_exportable(model: PolyVLM, processor: Processor, fmt: str = "hf-llava"
     if name != "mlp2x_gelu":
         raise ExportError(f"cannot export to {fmt}: connector '{name}' is not the LLaVA mlp2x_gelu projector; {INSTEAD}")
     _check_aspect(str(getattr(cfg, "image_aspect_ratio", "pad") or "pad"), fmt)
-    extra = sorted(n for n, _ in model.named_children() if n not in ("vision", "connector", "llm"))
+    extra = sorted(n for n, m in model.named_children()
+                   if n not in ("vision", "connector", "llm") and any(True for _ in m.parameters()))
     if extra:
         raise ExportError(
             f"cannot export to {fmt}: the model has parts Llava has no place for ({', '.join(extra)}; e.g. an audio "

@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 
 from polyvlm.config import ModelConfig
+from polyvlm.models.encoders.modality import configured_modalities
 from polyvlm.models.processor import Processor, ProcessorConfig
 from polyvlm.models.templates import get_template
-from polyvlm.models.tokenizer import load_tokenizer, train_tokenizer
+from polyvlm.models.tokenizer import add_placeholders, load_tokenizer, placeholder_ids, train_tokenizer
 from polyvlm.models.vlm import PolyVLM, build_model
 from polyvlm.registry import Registry
 
@@ -64,8 +65,8 @@ def _build(cfg: ModelConfig) -> tuple[PolyVLM, Processor]:
     if not name:
         raise ValueError("model.tokenizer (or model.llm) must name a tokenizer directory or builtin:tiny")
     tokenizer = builtin_tokenizer(name) if name.startswith("builtin:") else load_tokenizer(name)
-    media_ids = {m: tokenizer.convert_tokens_to_ids(t) for m, t in (("image", "<image>"), ("audio", "<audio>"), ("video", "<video>"))}
-    model = build_model(cfg, len(tokenizer), media_ids)
+    add_placeholders(tokenizer, configured_modalities(cfg.encoders))  # those of the modalities it has encoders for
+    model = build_model(cfg, len(tokenizer), placeholder_ids(tokenizer))
     v = model.vision
     processor = Processor(tokenizer, ProcessorConfig(
         template=cfg.template, max_length=cfg.max_length, image_size=v.image_size, image_mean=tuple(v.mean),

@@ -168,6 +168,14 @@ def read_video(source: str | bytes | Path | None, fps: float, upbound: int) -> l
     return media.load("video", source, limits, where="video")
 
 
+def _decoded(modality: str, item: object) -> object:
+    """An input of a modality beyond image/audio/video: references (path, bytes, data URI, URL) decoded by
+    polyvlm.media, decoded inputs as they are."""
+    from polyvlm import media
+
+    return media.load(modality, item, where=modality) if isinstance(item, (str, bytes, Path)) else item
+
+
 class VLMGenerator:
     """A PolyVLM checkpoint behind the `Generator` protocol (batched, KV cache, streaming callback)."""
 
@@ -217,7 +225,9 @@ class VLMGenerator:
         images = [im for r in requests for im in r.images]
         audios = [a for r in requests for a in r.audios]
         videos = [v for r in requests for v in r.videos]
-        if not images and not audios and not videos:
+        names = dict.fromkeys(m for r in requests for m in r.extra)  # modalities beyond image/audio/video
+        extra = {m: [_decoded(m, x) for r in requests for x in r.extra.get(m, [])] for m in names}
+        if not images and not audios and not videos and not any(extra.values()):
             return None
         langs = [r.language for r in requests for _ in r.images]  # the moe router's statistics per language
         groups = [len(r.images) for r in requests if r.images]  # images per request: OneVision's multi-image views
@@ -225,6 +235,7 @@ class VLMGenerator:
         if audios:
             media.audio = self.processor.audio_features(audios)
         media.video = [self.processor.frames_to_pixels(self.video_frames(v)) for v in videos]
+        media.extra = self.processor.to_media(extra).extra if any(extra.values()) else {}
         return media
 
     def _pandagpt_embeds(self, requests: list[ChatRequest], prompts: list[list[int]]) -> torch.Tensor:

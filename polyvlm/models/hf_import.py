@@ -23,7 +23,7 @@ from polyvlm.models.connectors import build_connector
 from polyvlm.models.encoders import ENCODERS
 from polyvlm.models.processor import Processor, ProcessorConfig
 from polyvlm.models.templates import TEMPLATES, get_template
-from polyvlm.models.tokenizer import load_tokenizer
+from polyvlm.models.tokenizer import load_tokenizer, placeholder_ids
 from polyvlm.models.vlm import PolyVLM
 from polyvlm.utils import DTYPES
 
@@ -218,8 +218,7 @@ def import_hf_llava(path: str | Path, template: str | None = None, max_length: i
     mcfg = cfg or ModelConfig(vision_feature_layer=vision.feature_layer, vision_select=vision.select,
                               connector="mlp2x_gelu", template=template, max_length=max_length,
                               init_from=f"{PREFIX}{path}", dtype=dtype, **anyres)
-    media_ids = {m: tokenizer.convert_tokens_to_ids(t) for m, t in PLACEHOLDERS.items()}
-    model = PolyVLM(mcfg, vision, connector, llm, media_ids).eval()
+    model = PolyVLM(mcfg, vision, connector, llm, placeholder_ids(tokenizer)).eval()
     if is_next and hasattr(model, "image_newline"):
         model.image_newline = hf.model.image_newline
     from polyvlm.models.factory import media_settings  # the same processor settings a fresh build gets

@@ -17,7 +17,7 @@ from polyvlm.media.video import sample_indices
 from polyvlm.models.encoders.media import MediaBatch
 from polyvlm.models.encoders.vision import preprocess_images
 from polyvlm.models.templates import get_template
-from polyvlm.models.tokenizer import load_tokenizer
+from polyvlm.models.tokenizer import load_tokenizer, placeholder_ids
 
 IGNORE = -100
 
@@ -67,9 +67,7 @@ class Processor:
         self.config = config
         self.template = get_template(config.template, tokenizer.bos_token)
         # every registered modality whose placeholder is a token of this tokenizer (polyvlm.media)
-        unk = tokenizer.unk_token_id
-        self.media_token_ids = {m: i for m, p in PLACEHOLDERS.items()
-                                if (i := tokenizer.convert_tokens_to_ids(p)) is not None and (i != unk or p == tokenizer.unk_token)}
+        self.media_token_ids = placeholder_ids(tokenizer)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         eot_ids = tokenizer.encode(self.template.eot, add_special_tokens=False)
         self.stop_ids = {i for i in [tokenizer.eos_token_id, *(eot_ids if len(eot_ids) == 1 else [])] if i is not None}
@@ -102,7 +100,8 @@ class Processor:
             labels.append(tok if sup else IGNORE)
         for m, n in (n_media or {}).items():
             if n and m not in self.media_token_ids:
-                raise RecordError(f"{n} {m} input(s) but this tokenizer has no {PLACEHOLDERS.get(m, m)} token", source,
+                raise RecordError(f"this model has no {m} encoder: {n} {m} input(s) and no {PLACEHOLDERS.get(m, m)} "
+                                  "token in its tokenizer", source,
                                   record_id, code="unsupported_modality")
         counts = {m: ids.count(t) for m, t in self.media_token_ids.items() if t is not None}
         want = {m: (n_media or {}).get(m, 0) for m in counts}

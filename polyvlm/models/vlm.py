@@ -17,6 +17,7 @@ from polyvlm.models.connectors import Connector, build_connector
 from polyvlm.models.encoders.audio import AudioEncoder, build_audio_encoder
 from polyvlm.models.encoders.embed import RouterStats, embed_media
 from polyvlm.models.encoders.media import MediaBatch
+from polyvlm.models.encoders.modality import build_modality_encoders
 from polyvlm.models.encoders.vision import VisionEncoder, build_vision_encoder
 from polyvlm.models.loss import linear_cross_entropy
 from polyvlm.models.processor import IGNORE
@@ -44,12 +45,14 @@ class PolyVLM(nn.Module):
     Every position whose id is a media token (image, video, audio) takes the next row of that modality's
     features, in reading order over the batch (row-major), so inputs must be given in the order their
     placeholders appear. `audio` / `audio_connector` exist when the config names an audio encoder;
+    `encoders` / `encoder_connectors` (by modality) for the other modalities `model.encoders` names;
     `image_newline` [d_lm] when images are anyres. `router_stats` gathers moe router distributions per language.
     """
 
     def __init__(self, cfg: ModelConfig, vision: VisionEncoder, connector: Connector, llm: PreTrainedModel,
                  media_token_ids: dict[str, int], audio: AudioEncoder | None = None,
-                 audio_connector: Connector | None = None):
+                 audio_connector: Connector | None = None, encoders: nn.ModuleDict | None = None,
+                 encoder_connectors: nn.ModuleDict | None = None):
         super().__init__()
         self.cfg = cfg
         self.vision = vision
@@ -58,6 +61,8 @@ class PolyVLM(nn.Module):
         self.media_token_ids = media_token_ids
         self.audio = audio
         self.audio_connector = audio_connector
+        self.encoders = encoders if encoders is not None else nn.ModuleDict()
+        self.encoder_connectors = encoder_connectors if encoder_connectors is not None else nn.ModuleDict()
         if parse_mode(cfg.image_aspect_ratio) is not None:
             d = llm.config.hidden_size
             self.image_newline = nn.Parameter(torch.randn(d) / d**0.5)
@@ -99,7 +104,7 @@ class PolyVLM(nn.Module):
         """
         if not (self.training and torch.is_grad_enabled()):
             return embeds
-        parts = [self.vision, self.connector, self.audio, self.audio_connector]
+        parts = [self.vision, self.connector, self.audio, self.audio_connector, self.encoders, self.encoder_connectors]
         params = [p for m in parts if m is not None for p in m.parameters() if p.requires_grad]
         newline = getattr(self, "image_newline", None)
         if newline is not None and newline.requires_grad:
@@ -217,4 +222,5 @@ def build_model(cfg: ModelConfig, vocab_size: int, media_token_ids: dict[str, in
     connector = build_connector(cfg.connector, vision.hidden_size, llm.config.hidden_size, cfg)
     audio = build_audio_encoder(cfg.audio if audio_hf is None else "", audio_hf or cfg.audio_config, cfg.audio_pool)
     audio_connector = None if audio is None else build_connector(cfg.audio_connector, audio.hidden_size, llm.config.hidden_size, cfg)
-    return PolyVLM(cfg, vision, connector, llm, media_token_ids, audio, audio_connector)
+    encoders, encoder_connectors = build_modality_encoders(cfg.encoders, llm.config.hidden_size, cfg)
+    return PolyVLM(cfg, vision, connector, llm, media_token_ids, audio, audio_connector, encoders, encoder_connectors)

@@ -55,8 +55,8 @@ def apply_stage(model: nn.Module, stage: str, lr: float, vision_lr: float = 0.0,
 
     align: connector only (encoder and LM frozen; a moe connector's mixture is bypassed and frozen).
     finetune: connector + LM, and the vision encoder at `vision_lr` when it is above 0. lora: connector +
-    peft LoRA adapters on the LM (`model.lora_*`). The audio connector and the anyres newline embedding
-    train with the connector.
+    peft LoRA adapters on the LM (`model.lora_*`). The audio connector, the connectors of `model.encoders` and the
+    anyres newline embedding train with the connector.
     """
     spec = STAGES.get(stage)
     model.requires_grad_(False)
@@ -66,6 +66,8 @@ def apply_stage(model: nn.Module, stage: str, lr: float, vision_lr: float = 0.0,
     if model.audio_connector is not None:
         model.audio_connector.requires_grad_(True)
         conn += list(model.audio_connector.parameters())
+    model.encoder_connectors.requires_grad_(True)  # those of the modalities `model.encoders` adds
+    conn += list(model.encoder_connectors.parameters())
     if getattr(model, "image_newline", None) is not None:
         model.image_newline.requires_grad_(True)
         conn.append(model.image_newline)

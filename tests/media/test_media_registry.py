@@ -87,8 +87,11 @@ def test_toy_modality_reaches_the_processor_and_embedding_merge(toy) -> None:
     from polyvlm.models.encoders import embed
     from polyvlm.models.factory import builtin_tokenizer
     from polyvlm.models.processor import Processor, ProcessorConfig
+    from polyvlm.models.tokenizer import add_placeholders
 
-    tok = builtin_tokenizer("builtin:tiny")  # registered placeholders become special tokens
+    tok = builtin_tokenizer("builtin:tiny")  # a model configured with a toy encoder adds its placeholder
+    assert "<toy>" not in tok.get_vocab()
+    add_placeholders(tok, ["toy"])
     assert len(tok.tokenize("<toy>")) == 1
     proc = Processor(tok, ProcessorConfig(max_length=64, tokens_per_media={"image": 4, "toy": 3}))
     toy_id = proc.media_token_ids["toy"]

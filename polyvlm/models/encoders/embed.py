@@ -12,6 +12,7 @@ import torch
 from polyvlm.media import modalities
 from polyvlm.models.anyres import Layout, base_layout, layout, merge, parse_mode, parse_pinpoints
 from polyvlm.models.encoders.media import MediaBatch
+from polyvlm.models.encoders.modality import modality_features, tokens_per_input
 from polyvlm.models.encoders.video import pool_frames, pooled_side
 from polyvlm.registry import Registry
 
@@ -192,7 +193,11 @@ FEATURES.register("audio")(_audio_features)
 
 
 def _features(model: PolyVLM, modality: str, media: MediaBatch, slots: torch.Tensor, n_slots: int, prompts_for) -> list[torch.Tensor]:
-    """Feature rows per input of `modality` ([t_i, d] each), in placeholder order."""
+    """Feature rows per input of `modality` ([t_i, d] each), in placeholder order: the registered function of a
+    built-in modality, or the model's encoder of a configured one (`model.encoders`)."""
+    encoders = getattr(model, "encoders", None)  # the bare stand-ins of some tests have none
+    if modality not in FEATURES and encoders is not None and modality in encoders:
+        return modality_features(model, modality, media.extra.get(modality, []))
     if modality not in FEATURES:
         if n_slots:
             raise ValueError(f"{n_slots} {modality} placeholder tokens but this model has no {modality} encoder")
@@ -201,11 +206,14 @@ def _features(model: PolyVLM, modality: str, media: MediaBatch, slots: torch.Ten
 
 
 def media_tokens(model: PolyVLM) -> dict[str, int]:
-    """Placeholder tokens per input (image: per pad image or per anyres base view; video: per frame)."""
+    """Placeholder tokens per input (image: per pad image or per anyres base view; video: per frame; a configured
+    modality: what its encoder declares)."""
     v = model.vision
     single = model.connector.tokens_out == 1
     grid = v.image_size // v.patch_size
     out = {"image": 1 if single else v.tokens_per_image, "video": 1 if single else pooled_side(grid) ** 2}
     if model.audio is not None:
         out["audio"] = 1 if model.audio_connector.tokens_out == 1 else model.audio.frames_out
+    for m, enc in model.encoders.items():
+        out[m] = tokens_per_input(enc, model.encoder_connectors[m])
     return out

@@ -143,12 +143,11 @@ def build_llava(path: Path, raw: dict, opts: LoadOptions, lm: str, tower: Tower,
     from transformers.initialization import no_init_weights
 
     from polyvlm.config import ModelConfig
-    from polyvlm.data.records import PLACEHOLDERS
     from polyvlm.models.connectors import build_connector
     from polyvlm.models.encoders.vision import build_vision_encoder
     from polyvlm.models.factory import media_settings
     from polyvlm.models.processor import Processor, ProcessorConfig
-    from polyvlm.models.tokenizer import load_tokenizer
+    from polyvlm.models.tokenizer import load_tokenizer, placeholder_ids
     from polyvlm.models.vlm import PolyVLM
     from polyvlm.utils import DTYPES
 
@@ -176,8 +175,7 @@ def build_llava(path: Path, raw: dict, opts: LoadOptions, lm: str, tower: Tower,
         connector = build_connector(connector_name, vision.hidden_size, tcfg.hidden_size, mcfg)
     if len(tokenizer) > llm.get_input_embeddings().num_embeddings:
         llm.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-    media_ids = {m: tokenizer.convert_tokens_to_ids(t) for m, t in PLACEHOLDERS.items()}
-    model = PolyVLM(mcfg, vision, connector, llm, media_ids)
+    model = PolyVLM(mcfg, vision, connector, llm, placeholder_ids(tokenizer))
     img = tower_image_settings(tower)
     processor = Processor(tokenizer, ProcessorConfig(
         template=template, max_length=opts.max_length, image_size=vision.image_size,
