@@ -6,6 +6,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from polyvlm.eval.forms import extend, forms
+
 # Cyrillic and Greek capitals that look like Latin option letters (a model answering in Russian often types
 # the Cyrillic one). Only applied to a letter standing alone, never inside a word.
 _LOOKALIKE = str.maketrans({
@@ -47,6 +49,7 @@ ANSWER_PHRASES: dict[str, list[str]] = {
     "fa": [r"پاسخ\s*(?:صحیح\s*)?(?:است)?"],
     "ur": [r"(?:درست\s+)?جواب\s*(?:ہے)?"],
 }
+extend(ANSWER_PHRASES, "answer")  # the other benchmark languages' phrases: polyvlm/eval/prompts/language_forms.yaml
 # replies are read after NFKC (which splits Thai "ำ"), so the phrases are too
 _ANSWER_PHRASES = [unicodedata.normalize("NFKC", p) for phrases in ANSWER_PHRASES.values() for p in phrases]
 # Words that name an option without saying it is the answer.
@@ -80,10 +83,17 @@ def _opens_sentence(text: str, start: int, end: int) -> bool:
     return bool(m and m.group(1).islower()) and re.search(r"(?:^|[.!?…。！？\n])[\s\"'«“(]*$", text[:start]) is not None
 
 
+# Arabic exams label options أ ب ج د (Persian ones الف ب ج د): a reply in Arabic may name the option that way.
+_ARABIC_LETTERS = {"أ": "A", "الف": "A", "ب": "B", "ج": "C", "د": "D"}
+_ARABIC_LETTER = re.compile(r"(?<!\w)(الف|[أبجد])(?!\w)")
+
+
 def normalize_response(text: str) -> str:
     """NFKC (full-width letters and punctuation become ASCII), markdown emphasis removed, look-alike letters
-    standing alone mapped to Latin (not a Russian one-letter word opening a sentence: "В правой части ...")."""
+    standing alone mapped to Latin (not a Russian one-letter word opening a sentence: "В правой части ..."),
+    Arabic option letters standing alone (`الإجابة هي ب`) mapped to A-D."""
     text = unicodedata.normalize("NFKC", text).replace("**", "").replace("__", "")
+    text = _ARABIC_LETTER.sub(lambda m: _ARABIC_LETTERS[m.group(1)], text)
     return re.sub(rf"(?<![{_WORDCHAR}])[АВСЕНКМОРТХасеорхΑΒΕΗΚΜΟΡΤΧ](?![{_WORDCHAR}])",
                   lambda m: m.group(0) if _opens_sentence(text, m.start(), m.end())
                   else m.group(0).translate(_LOOKALIKE), text)
@@ -182,8 +192,14 @@ YES_NO: dict[str, tuple[list[str], list[str]]] = {
     "he": (["כן", "נכון"], ["לא"]), "af": (["ja"], ["nee"]), "nl": (["ja"], ["nee"]), "te": (["అవును"], ["కాదు"]),
     "uk": (["так"], ["ні"]), "pl": (["tak"], ["nie"]), "ms": (["ya", "betul"], ["tidak", "bukan"]),
 }
-_YES = sorted({unicodedata.normalize("NFKC", w) for yes, _ in YES_NO.values() for w in yes})
-_NO = sorted({unicodedata.normalize("NFKC", w) for _, no in YES_NO.values() for w in no})
+for _lang, _entry in forms().items():  # the other benchmark languages' words (language_forms.yaml)
+    if _lang not in YES_NO and (_entry.get("yes_words") or _entry.get("same_as") in YES_NO):
+        _base = YES_NO.get(_entry.get("same_as", ""), ([], []))
+        YES_NO[_lang] = (_base[0] + list(_entry.get("yes_words", [])), _base[1] + list(_entry.get("no_words", [])))
+# words read in replies of any language; a language marked own_only keeps its words (Filipino "hindi") to itself
+_POOLED = {lang: words for lang, words in YES_NO.items() if not forms().get(lang, {}).get("own_only")}
+_YES = sorted({unicodedata.normalize("NFKC", w) for yes, _ in _POOLED.values() for w in yes})
+_NO = sorted({unicodedata.normalize("NFKC", w) for _, no in _POOLED.values() for w in no})
 _CJK_YES_NO = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")  # Thai, kana, CJK, Hangul
 
 

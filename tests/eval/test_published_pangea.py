@@ -132,8 +132,8 @@ def test_cvqa_scores_both_languages_and_leaves_hidden_labels_unscored(tmp_path: 
     assert rows["test/0"]["input"].startswith("Question: これは何ですか？ \n\n Options: A. 寿司\nB. ラーメン")
     assert rows["test/0/en"]["input"].startswith("Question: What is this? \n\n Options: A. sushi\nB. ramen")
     assert rows["test/1"]["official_answer"] == "A" and rows["test/1"]["category"] == "Oromo-Ethiopia"
-    # Oromo has no answer phrases of its own: its replies are read with the other languages' (English) forms
-    assert t["english_fallback"] == {"answer_phrases": ["om"]}
+    # Oromo has answer phrases of its own (polyvlm/eval/prompts/language_forms.yaml): no English fallback
+    assert "english_fallback" not in t
 
 
 def test_mmmu_val_and_mmmu_pro_as_lmms_eval_builds_them(tmp_path: Path, data: Path) -> None:  # noqa: F811

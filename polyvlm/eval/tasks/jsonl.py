@@ -10,6 +10,7 @@ from typing import Any
 
 from polyvlm.data.records import RecordError, resolve_media
 from polyvlm.eval.extract import Extraction, english_fallback, extract_yes_no
+from polyvlm.eval.forms import extend
 from polyvlm.eval.tasks.base import Sample, Task, TaskError
 
 VQA_PROMPT = {
@@ -31,6 +32,8 @@ CAPTION_PROMPT = {
     "ar": "صف هذه الصورة في جملة واحدة.", "tr": "Bu resmi bir cümleyle açıklayın.", "ru": "Опишите это изображение одним предложением.",
     "ja": "この画像を一文で説明してください。", "th": "อธิบายภาพนี้ในหนึ่งประโยค",
 }
+for _table, _key in ((VQA_PROMPT, "vqa"), (YESNO_PROMPT, "yesno"), (CAPTION_PROMPT, "caption")):
+    extend(_table, _key)  # the other benchmark languages: polyvlm/eval/prompts/language_forms.yaml
 _ANSWER_KEYS = ("answers", "answer", "references", "reference", "captions", "target")
 
 
@@ -121,6 +124,13 @@ class JsonlTask(Task):
             raise TaskError(f"{where}: no reference answer (one of {', '.join(_ANSWER_KEYS)})")
         return None
 
+    def english_fallback(self, languages: list[str | None]) -> dict[str, list[str]]:
+        """Languages the default instruction has no form for (a task's own prompt is the user's choice)."""
+        if self.spec.prompt or not isinstance(self.default_prompt, dict):
+            return {}
+        return {"instructions": sorted({lang for lang in languages
+                                        if lang and lang.split("-")[0] not in self.default_prompt})}
+
 
 class VQATask(JsonlTask):
     default_metrics = ["vqa_accuracy", "exact_match"]
@@ -152,10 +162,7 @@ class YesNoTask(JsonlTask):
         return extract_yes_no(prediction, sample.language)
 
     def english_fallback(self, languages: list[str | None]) -> dict[str, list[str]]:
-        instructions = [] if self.spec.prompt else sorted(
-            {lang for lang in languages if lang and lang.split("-")[0] not in YESNO_PROMPT})
-        return {"instructions": instructions,
-                "yes_no": english_fallback(languages, "yes_no")}
+        return {**super().english_fallback(languages), "yes_no": english_fallback(languages, "yes_no")}
 
 
 class CaptionTask(JsonlTask):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from polyvlm.data.langs import NAMES, normalize_language
 from polyvlm.eval.extract import Extraction, english_fallback, extract_choice
+from polyvlm.eval.forms import extend
 from polyvlm.eval.tasks.base import Sample, Task, TaskError
 
 # "Answer with the option's letter", per language; the template places it after the options.
@@ -22,6 +23,7 @@ INSTRUCTIONS = {
     "tr": "Doğrudan doğru seçeneğin harfiyle cevap verin.",
     "ru": "Ответьте буквой правильного варианта.",
 }
+extend(INSTRUCTIONS, "mcq")  # the other benchmark languages: polyvlm/eval/prompts/language_forms.yaml
 TEMPLATE = "{hint}{question}\n{options}\n{instruction}"
 CIRCULAR_OFFSET = 1_000_000  # VLMEvalKit: rotated copies of question i have index i + k * 1e6
 _LANG_IN_NAME = re.compile(r"(?:^|[_\-.])([a-z]{2,3}(?:[-_][A-Za-z]{2,4})?)\.tsv$")
