@@ -1,4 +1,5 @@
-"""The Gradio web demo at /ui: image/audio/video upload, multi-turn chat, sampling sliders, regenerate, clear, streaming.
+"""The Gradio web demo at /ui: uploads of every modality the model takes (image, audio, video; thermal, depth and IMU
+for PandaGPT models), multi-turn chat, sampling sliders, regenerate, clear, streaming.
 
 Requests go through the server's `Batcher`, so demo users are batched together with API clients.
 """
@@ -11,11 +12,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from polyvlm import media
 from polyvlm.data.records import PLACEHOLDERS
 from polyvlm.infer import Batcher, BatcherError, ChatRequest, Generator, Video
+from polyvlm.infer.request import media_fields
 from polyvlm.serve.config import ServeConfig
 from polyvlm.serve.errors import APIError
-from polyvlm.serve.media import load_audio, load_image, load_video_frames
+from polyvlm.serve.media import load_media, load_video_frames
 from polyvlm.serve.protocol import fit_context
 from polyvlm.serve.stops import truncate_at_stop
 
@@ -32,41 +35,39 @@ def _import_gradio() -> Any:
 
 
 def _new_state() -> dict[str, Any]:
-    # turns: [{"role", "text", "images": [path], "audios": [path], "videos": [path]}]; attached: media already sent
+    # turns: [{"role", "text", "images": [path], "audios": [path], "videos": [path], "thermals": [path], ...}] (one
+    # key per modality: its name + "s"); attached: uploads already sent
     return {"turns": [], "attached": []}
 
 
 def build_request(state: dict[str, Any], cfg: ServeConfig, max_tokens: int, temperature: float, top_p: float,
                   modalities: set[str] | frozenset[str] = frozenset({"image"})) -> ChatRequest:
-    """The whole conversation as one ChatRequest, media decoded from the uploaded files in order. A video goes to a
-    model with a video encoder (`modalities`) as one video, its frames sampled by the model as in training;
-    otherwise its frames go to the image encoder."""
-    messages, images, audios, videos = [], [], [], []
+    """The whole conversation as one ChatRequest, media decoded from the uploaded files in order (errors name the
+    file). A video goes to a model with a video encoder (`modalities`) as one video, its frames sampled by the model
+    as in training; otherwise its frames go to the image encoder."""
+    messages, inputs = [], {m.name: [] for m in media.modalities()}
+    order = ["image", "video", *(m for m in inputs if m not in ("image", "video"))]  # a video's frames follow images
     for t in state["turns"]:
         heads = []
-        for p in t.get("images", []):
-            images.append(load_image(Path(p).read_bytes(), cfg, Path(p).name))
-            heads.append(PLACEHOLDERS["image"])
-        for p in t.get("videos", []):
-            if "video" in modalities:
-                videos.append(Video(Path(p)))
-                heads.append(PLACEHOLDERS["video"])
-                continue
-            frames = load_video_frames(p, cfg, Path(p).name)
-            images.extend(frames)
-            heads.append(PLACEHOLDERS["image"] * len(frames))
-        for p in t.get("audios", []):
-            audios.append(load_audio(Path(p).read_bytes(), cfg, Path(p).name))
-            heads.append(PLACEHOLDERS["audio"])
+        for m in order:
+            for p in t.get(m + "s", []):
+                name = Path(p).name
+                if m == "video" and "video" not in modalities:
+                    frames = load_video_frames(p, cfg, name)
+                    inputs["image"].extend(frames)
+                    heads.append(PLACEHOLDERS["image"] * len(frames))
+                    continue
+                inputs[m].append(Video(Path(p)) if m == "video" else load_media(m, Path(p).read_bytes(), cfg, name))
+                heads.append(PLACEHOLDERS[m])
         messages.append({"role": t["role"], "content": "\n".join([*heads, t["text"]])})
-    return ChatRequest(messages=messages, images=images, audios=audios, videos=videos, max_new_tokens=int(max_tokens),
+    return ChatRequest(messages=messages, **media_fields(inputs), max_new_tokens=int(max_tokens),
                        temperature=float(temperature), top_p=float(top_p))
 
 
 def _chat_view(state: dict[str, Any]) -> list[dict[str, str]]:
     view = []
     for t in state["turns"]:
-        notes = [f"[{kind[:-1]}: {Path(p).name}]" for kind in ("images", "videos", "audios") for p in t.get(kind, [])]
+        notes = [f"[{m.name}: {Path(p).name}]" for m in media.modalities() for p in t.get(m.name + "s", [])]
         view.append({"role": t["role"], "content": "\n".join([*notes, t["text"]]) if notes else t["text"]})
     return view
 
@@ -89,9 +90,30 @@ async def stream_reply(batcher: Batcher, generator: Generator, cfg: ServeConfig,
         future.cancel()  # Clear pressed mid-answer: drop the request if its batch has not started
 
 
+UPLOADS = ("image", "audio", "video", "thermal", "depth", "imu")  # the upload boxes, in page order
+
+
+def upload_components(gr: Any, modalities: set[str]) -> list[Any]:
+    """One upload box per modality in UPLOADS (elem_id `<modality>-input`), shown when the model takes it (video
+    also for an image model: its frames); each hands the demo its file's path."""
+    shown = {m: m in modalities for m in UPLOADS} | {"video": bool({"video", "image"} & modalities)}
+    video_label = "Video" if "video" in modalities else "Video (frames go to the image encoder)"
+    return [
+        gr.Image(type="filepath", label="Image", sources=["upload", "clipboard"], visible=shown["image"],
+                 elem_id="image-input"),
+        gr.Audio(type="filepath", label="Audio", sources=["upload"], visible=shown["audio"], elem_id="audio-input"),
+        gr.Video(label=video_label, sources=["upload"], visible=shown["video"], elem_id="video-input"),
+        gr.Image(type="filepath", label="Thermal image", image_mode="L", format="png", sources=["upload"],
+                 visible=shown["thermal"], elem_id="thermal-input"),  # png: the grey levels reach the model unchanged
+        gr.File(type="filepath", label="Depth map (8- or 16-bit PNG)", file_types=["image"], visible=shown["depth"],
+                elem_id="depth-input"),
+        gr.File(type="filepath", label="IMU trace (.npy or .csv, 6 channels)", file_types=[".npy", ".csv"],
+                visible=shown["imu"], elem_id="imu-input"),
+    ]
+
+
 def build_ui(batcher: Batcher, generator: Generator, cfg: ServeConfig) -> Any:
     gr = _import_gradio()
-    has_image, has_audio = "image" in generator.modalities, "audio" in generator.modalities
 
     async def _answer(state: dict, max_tokens: int, temperature: float, top_p: float) -> AsyncIterator[tuple]:
         state["turns"].append({"role": "assistant", "text": ""})
@@ -107,17 +129,17 @@ def build_ui(batcher: Batcher, generator: Generator, cfg: ServeConfig) -> Any:
             gr.Warning(e.message)
             yield _chat_view(state), state
 
-    async def send(text: str, image: str | None, audio: str | None, video: str | None, state: dict,
-                   max_tokens: int, temperature: float, top_p: float) -> AsyncIterator[tuple]:
+    async def send(text: str, *args: Any) -> AsyncIterator[tuple]:
+        uploads, (state, max_tokens, temperature, top_p) = args[:len(UPLOADS)], args[len(UPLOADS):]
         text = (text or "").strip()
         if not text:
             gr.Warning("type a message first")
             yield gr.update(), _chat_view(state), state
             return
-        turn: dict[str, Any] = {"role": "user", "text": text, "images": [], "audios": [], "videos": []}
-        for kind, path in (("images", image), ("audios", audio), ("videos", video)):
+        turn: dict[str, Any] = {"role": "user", "text": text, **{m + "s": [] for m in UPLOADS}}
+        for m, path in zip(UPLOADS, uploads):
             if path and path not in state["attached"]:  # each upload joins the conversation once
-                turn[kind].append(path)
+                turn[m + "s"].append(path)
                 state["attached"].append(path)
         state["turns"].append(turn)
         async for view, st in _answer(state, max_tokens, temperature, top_p):
@@ -133,7 +155,7 @@ def build_ui(batcher: Batcher, generator: Generator, cfg: ServeConfig) -> Any:
             yield out
 
     def clear() -> tuple:
-        return [], _new_state(), None, None, None, ""
+        return [], _new_state(), *[None] * len(UPLOADS), ""
 
     with gr.Blocks(title=f"polyvlm: {generator.name}", analytics_enabled=False) as demo:
         gr.Markdown(f"### polyvlm demo: `{generator.name}`\nUpload media, then ask about it. Each upload joins the "
@@ -141,12 +163,7 @@ def build_ui(batcher: Batcher, generator: Generator, cfg: ServeConfig) -> Any:
         state = gr.State(_new_state())
         with gr.Row():
             with gr.Column(scale=1):
-                image = gr.Image(type="filepath", label="Image", sources=["upload", "clipboard"], visible=has_image,
-                                 elem_id="image-input")
-                audio = gr.Audio(type="filepath", label="Audio", sources=["upload"], visible=has_audio, elem_id="audio-input")
-                video_label = "Video" if "video" in generator.modalities else "Video (frames go to the image encoder)"
-                video = gr.Video(label=video_label, sources=["upload"], visible=has_image,
-                                 elem_id="video-input")
+                uploads = upload_components(gr, generator.modalities)
                 max_tokens = gr.Slider(1, max(1, min(1024, generator.max_context - 1)), value=min(128, generator.max_context - 1),
                                        step=1, label="Maximum new tokens", elem_id="max-tokens")
                 temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label="Temperature (0 = greedy)", elem_id="temperature")
@@ -159,11 +176,11 @@ def build_ui(batcher: Batcher, generator: Generator, cfg: ServeConfig) -> Any:
                     regen_btn = gr.Button("Regenerate", elem_id="regenerate")
                     clear_btn = gr.Button("Clear", elem_id="clear")
         sliders = [max_tokens, temperature, top_p]
-        running = [trigger(send, [box, image, audio, video, state, *sliders], [box, chatbot, state])
+        running = [trigger(send, [box, *uploads, state, *sliders], [box, chatbot, state])
                    for trigger in (box.submit, send_btn.click)]
         running.append(regen_btn.click(regenerate, [state, *sliders], [chatbot, state]))
         # clearing stops an answer in flight, or its last update would bring the old conversation back
-        clear_btn.click(clear, None, [chatbot, state, image, audio, video, box], cancels=running)
+        clear_btn.click(clear, None, [chatbot, state, *uploads, box], cancels=running)
         chatbot.clear(_new_state, None, state, cancels=running)  # the chatbot's own trash button too
     return demo
 
