@@ -175,3 +175,21 @@ def seedbench_repo(root: Path, rows: list[tuple[str, str, list[str], str, int]])
          "question": q, "question_id": str(100 + i), "question_type_id": 1 if t == "image" else 10,
          "image": [{"bytes": png((30 * k, 60, 90)), "path": None} for k in range(n)], "segment": []}
         for i, (t, q, choices, a, n) in enumerate(rows)], features)
+
+
+def mmbench_repo(root: Path, rows: list[dict[str, Any]]) -> None:
+    """lmms-lab/MMBench, config en, split dev (`en/dev-*.parquet`): index, question, hint, answer, A-E (null when
+    absent), category, image, source, L2-category, comment, split. `rows`: index, question, hint, answer, options."""
+    from datasets import Image as ImageFeature
+    from datasets import Value
+
+    features = {"index": Value("int64"), "question": Value("string"), "hint": Value("string"),
+                "answer": Value("string"), **{k: Value("string") for k in "ABCDE"}, "category": Value("string"),
+                "image": ImageFeature(), "source": Value("string"), "L2-category": Value("string"),
+                "comment": Value("string"), "split": Value("string")}
+    write_config(root, "lmms-lab/MMBench", "en", {"dev": [
+        {"index": r["index"], "question": r["question"], "hint": r.get("hint"), "answer": r["answer"],
+         **{k: (r["options"][i] if i < len(r["options"]) else None) for i, k in enumerate("ABCDE")},
+         "category": "object_localization", "image": {"bytes": png(), "path": None}, "source": "MMBench",
+         "L2-category": "finegrained_perception (instance-level)", "comment": None, "split": "dev"}
+        for r in rows]}, features)

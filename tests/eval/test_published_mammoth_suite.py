@@ -12,6 +12,7 @@ from mammoth_fixtures import (
     docvqa_repo,
     mathverse_repo,
     mathvista_repo,
+    mmbench_repo,
     mmstar_repo,
     ocrbench_repo,
     realworldqa_repo,
@@ -37,6 +38,7 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
     realworldqa_repo(data, [("Which?\nA. x\nB. y\nAnswer with the letter.", "B")])
     ocrbench_repo(data, [("IIIT5K", "What is written?", "Regular Text Recognition", ["cat"])])
     seedbench_repo(data, [("image", "Which?", ["w", "x", "y", "z"], "C", 1)])
+    mmbench_repo(data, [{"index": 0, "question": "Which?", "answer": "A", "options": ["x", "y"]}])
     records = [*({"task": "muirbench", "split": "test", "row": i, "prediction": "B."} for i in range(4)),
                {"task": "mmmu_val", "split": "validation", "row": 0, "prediction": "(B) different"},
                {"task": "mmmu_val", "split": "validation", "row": 1, "prediction": "The area is 12.0"},
@@ -50,7 +52,8 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                {"task": "ai2d", "split": "test", "row": 0, "prediction": "B."},
                {"task": "realworldqa", "split": "test", "row": 0, "prediction": "y"},
                {"task": "ocrbench", "split": "test", "row": 0, "prediction": "cat"},
-               {"task": "seedbench", "split": "test", "row": 0, "prediction": "C"}]
+               {"task": "seedbench", "split": "test", "row": 0, "prediction": "C"},
+               {"task": "mmbench_en_dev", "split": "dev", "row": 0, "prediction": "A"}]
     res = run(tmp_path, "mammoth_vl", records)
     suite = res["suites"][0]
     assert suite["suite"] == "mammoth_vl" and list(suite["tasks"]) == SUITES["mammoth_vl"]
@@ -58,5 +61,5 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
     assert scores == {"mmmu_val": 100.0, "mmmu_pro": 100.0, "muirbench": 100.0, "mathverse": 0.0,
                       "chartqa": 100.0, "docvqa_val": 100.0, "infovqa_val": 0.0,
                       "mathvista_testmini": 100.0, "mmstar": 100.0, "ai2d": 100.0, "realworldqa": 100.0,
-                      "ocrbench": 0.1, "seedbench": 100.0}
+                      "ocrbench": 0.1, "seedbench": 100.0, "mmbench_en_dev": 100.0}
     assert suite["en"] == pytest.approx(sum(scores.values()) / len(scores))

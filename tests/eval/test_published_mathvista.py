@@ -60,7 +60,7 @@ def test_mathvista_official_rules_llm_extraction_and_normalisation(tmp_path: Pat
     assert t["metrics"]["accuracy"]["overall"] == pytest.approx(100 * 4 / 6)
     assert sorted(t["official"]["disagree"]) == ["testmini/1", "testmini/4", "testmini/5"]
     assert len(judge.prompts) == 3  # rows 0, 3 and 5; the others are read by rules
-    first = judge.prompts[0]
+    first = next(p for p in judge.prompts if p.endswith("\n\nB\n\nExtracted answer: "))  # sent concurrently
     assert first.startswith("Please read the following example. Then extract the answer from the model response")
     assert first.endswith(f"Extracted answer: B\n\n{ROWS[0]['query']}\n\nB\n\nExtracted answer: ")
     rows = samples(tmp_path, "mathvista_testmini")

@@ -20,6 +20,7 @@ from polyvlm.eval.tasks import (  # noqa: F401
     lmms,
     mathverse,
     mathvista,
+    mmbench_en,
     mmmlu,
     mmstar,
     ocrbench,
@@ -52,7 +53,7 @@ SUITES: dict[str, list[str]] = {
     "parrot": ["mmmb", "mtl_mmbench_dev"],
     "mammoth_vl": ["mmmu_val", "mmmu_pro", "muirbench", "mathverse", "chartqa", "docvqa_val", "infovqa_val",
                    "mathvista_testmini", "mmstar", "ai2d", "realworldqa", "ocrbench",
-                   "seedbench"],
+                   "seedbench", "mmbench_en_dev"],
 }
 
 
