@@ -45,6 +45,8 @@ def test_flores_chrf_pp_per_language_as_sacrebleu(tmp_path: Path, data: Path) ->
     assert rows["cmn_Hans/1"]["input"] == ("Translate the following sentence from English to Chinese (Simplified). "
                                            "Reply with the translation only.\nWater boils at 100 degrees.")
     assert "flores" in SUITES["pangeabench_text"]
+    # translations identified (py3langid) as their target language: the English reply to the Chinese row is not
+    assert t["answered_in_language"]["rate"] == {"de": 100.0, "zh": 50.0}
 
 
 def test_flores_rows_must_align_with_the_english_source(tmp_path: Path, data: Path) -> None:  # noqa: F811

@@ -89,6 +89,7 @@ class MaXM(PublishedTask):
     cites = PANGEA + "maxm/ (maxm_<lang>.yaml default prompt, utils.py exact_match_with_multiple_references)"
     max_new_tokens = 64
     default_metrics = ["exact_match"]
+    open_ended = True  # answers are asked for in the split's language (one word: mostly too short to identify)
 
     def make_sample(self, record: dict[str, Any], split: str, row: int, language: str, where: str) -> Sample:
         prompt = (f"Given the image and the question, provide a concise answer. {record['question'].strip()}"
