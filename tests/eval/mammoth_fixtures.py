@@ -193,3 +193,16 @@ def mmbench_repo(root: Path, rows: list[dict[str, Any]]) -> None:
          "category": "object_localization", "image": {"bytes": png(), "path": None}, "source": "MMBench",
          "L2-category": "finegrained_perception (instance-level)", "comment": None, "split": "dev"}
         for r in rows]}, features)
+
+
+def mmvet_repo(root: Path, rows: list[tuple[str, str, str]]) -> None:
+    """lmms-lab/MMVet, split test (`data/test-*.parquet`): question_id, image, question, answer (<AND> / <OR>),
+    image_source, capability. `rows`: (question, answer, capability)."""
+    from datasets import Image as ImageFeature
+    from datasets import Value
+
+    features = {"question_id": Value("string"), "image": ImageFeature(), "question": Value("string"),
+                "answer": Value("string"), "image_source": Value("string"), "capability": Value("string")}
+    write_split(root, "lmms-lab/MMVet", "test", [
+        {"question_id": f"v1_{i}", "image": {"bytes": png(), "path": None}, "question": q, "answer": a,
+         "image_source": "web", "capability": c} for i, (q, a, c) in enumerate(rows)], features)

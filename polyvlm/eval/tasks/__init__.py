@@ -23,6 +23,7 @@ from polyvlm.eval.tasks import (  # noqa: F401
     mmbench_en,
     mmmlu,
     mmstar,
+    mmvet,
     ocrbench,
     pangea,
     pangea_chat,
@@ -53,7 +54,7 @@ SUITES: dict[str, list[str]] = {
     "parrot": ["mmmb", "mtl_mmbench_dev"],
     "mammoth_vl": ["mmmu_val", "mmmu_pro", "muirbench", "mathverse", "chartqa", "docvqa_val", "infovqa_val",
                    "mathvista_testmini", "mmstar", "ai2d", "realworldqa", "ocrbench",
-                   "seedbench", "mmbench_en_dev"],
+                   "seedbench", "mmbench_en_dev", "mmvet"],
 }
 
 
