@@ -291,17 +291,58 @@ def parser_schema(parser: argparse.ArgumentParser) -> type:
     return dataclasses.make_dataclass(f"{parser.prog.replace(' ', '_')}_settings", fields)
 
 
-def parse_args_with_overrides(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+def parse_args_with_overrides(parser: argparse.ArgumentParser, argv: list[str] | None,
+                              config: type | None = None) -> argparse.Namespace:
     """Parse flags and positionals in any order, then apply the `KEY=VALUE` overrides onto the namespace with the
-    same checks as a recipe (unknown key: nearest name suggested; wrong type or choice: the key named)."""
-    args = parser.parse_intermixed_args(argv)
-    data = apply_overrides({}, getattr(args, "overrides", None) or [], parser_schema(parser))
+    same checks as a recipe (unknown key: nearest name suggested; wrong type or choice: the key named). A required
+    flag may be given as an override (`tasks=mmbench` for `--tasks mmbench`); mutually exclusive flags stay so.
+
+    `config`: the dataclass schema of the file the command reads (e.g. a mixture YAML). An override whose first
+    key is one of its fields (and not a flag) is checked against it and kept, as written, in
+    `args.config_overrides` for the command to apply onto that file with `apply_overrides`.
+    """
+    required = [a for a in parser._actions if a.required and a.option_strings]
+    for a in required:
+        a.required = False
+    try:
+        args = parser.parse_intermixed_args(argv)
+    finally:
+        for a in required:
+            a.required = True
+    flags = parser_schema(parser)
+    flag_names = [f.name for f in dataclasses.fields(flags)]
+    file_names = [f.name for f in dataclasses.fields(config)] if config is not None else []
+    mine, theirs = [], []
+    for text in getattr(args, "overrides", None) or []:
+        keys, _ = parse_override(text)
+        if keys[0] not in flag_names and keys[0] in file_names:
+            apply_overrides({}, [text], config)  # checked now, applied by the command
+            theirs.append(text)
+        elif keys[0] not in flag_names and file_names:
+            raise unknown_key(".".join(keys), [*flag_names, *file_names])
+        else:
+            mine.append(text)
+    args.config_overrides = theirs
+    data = apply_overrides({}, mine, flags)
     choices = {a.dest: a.choices for a in parser._actions if a.choices}
     for key, value in data.items():
         if key in choices and value not in choices[key]:
             raise ConfigError(f"config key '{key}': expected one of {', '.join(map(str, choices[key]))}, got {value!r}")
         setattr(args, key, value)
+    _check_flags(parser, args, required)
     return args
+
+
+def _check_flags(parser: argparse.ArgumentParser, args: argparse.Namespace, required: list[argparse.Action]) -> None:
+    """After the overrides: every required flag set, at most one flag of each mutually exclusive group."""
+    missing = [a for a in required if getattr(args, a.dest, None) in (None, "")]
+    if missing:
+        parser.error("the following arguments are required: " +
+                     ", ".join(f"{a.option_strings[0]} (or {a.dest}=VALUE)" for a in missing))
+    for group in parser._mutually_exclusive_groups:
+        given = [a for a in group._group_actions if getattr(args, a.dest, None) not in (None, a.default)]
+        if len(given) > 1:
+            parser.error(f"argument {given[1].option_strings[0]}: not allowed with argument {given[0].option_strings[0]}")
 
 
 def load_config(recipe: str | Path | None = None, overrides: list[str] | None = None, base: dict | None = None) -> Config:

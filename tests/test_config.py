@@ -159,3 +159,22 @@ def test_eval_takes_key_value_overrides_after_its_flags(tmp_path, capsys):
     assert "polyvlm eval: unknown config key 'limt' (did you mean 'limit'?)" in capsys.readouterr().err
     assert main(["--predictions", "p.jsonl", "--tasks", "a", "batch_size=1.5"]) == 2
     assert "config key 'batch_size': expected int, got float 1.5" in capsys.readouterr().err
+
+
+def test_eval_required_and_exclusive_flags_take_overrides_too(tmp_path, capsys):
+    """`tasks=...` stands for the required `--tasks`, `predictions=...` for the source flag; the one-of rule
+    between --model / --endpoint / --predictions holds for overrides as well."""
+    from polyvlm.config import parse_args_with_overrides
+    from polyvlm.eval.cli import main, parser
+
+    args = parse_args_with_overrides(parser(), ["tasks=a,b", "predictions=p.jsonl", "limit=2"])
+    assert (args.tasks, args.predictions, args.limit) == ("a,b", "p.jsonl", 2)
+    assert main(["tasks=list"]) == 0 and "suites:" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--predictions", "p.jsonl"])
+    assert "the following arguments are required: --tasks (or tasks=VALUE)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--tasks", "a", "--predictions", "p.jsonl", "endpoint=http://x/v1"])
+    assert "argument --predictions: not allowed with argument --endpoint" in capsys.readouterr().err
+    assert main(["tasks=a", "predictions=p.jsonl", "taks=b"]) == 2
+    assert "polyvlm eval: unknown config key 'taks' (did you mean 'tasks'?)" in capsys.readouterr().err

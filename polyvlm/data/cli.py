@@ -92,8 +92,9 @@ def _stats(argv: list[str]) -> int:
 
 
 def _mix(argv: list[str]) -> int:
+    from polyvlm.config import ConfigError, add_overrides_argument, parse_args_with_overrides
     from polyvlm.data.langs import language_or_none
-    from polyvlm.data.mix import Mixture, MixtureError, common_media_root, iter_rebased
+    from polyvlm.data.mix import Mixture, MixtureError, MixtureKeys, common_media_root, iter_rebased
     from polyvlm.data.readers import MIX_MANIFEST
     from polyvlm.data.writers import RecordWriter
     from polyvlm.utils import atomic_dir
@@ -106,9 +107,15 @@ def _mix(argv: list[str]) -> int:
     ap.add_argument("--seed", type=int, default=None, help="override the YAML's seed")
     ap.add_argument("--skip-bad", action="store_true", help="leave out records that do not parse (counted) instead of stopping")
     ap.add_argument("--quiet", action="store_true")
-    a = ap.parse_args(argv)
+    add_overrides_argument(ap, "seed=3 shuffle=true datasets.0.sampling_strategy=first:10% languages.caps.en=500")
     try:
-        ds = Mixture.from_yaml(a.mixture, a.seed).resolve()
+        a = parse_args_with_overrides(ap, argv, MixtureKeys)
+    except ConfigError as e:
+        print(f"polyvlm data mix: {e}", file=sys.stderr)
+        return 2
+    try:
+        mixture = Mixture.from_yaml(a.mixture, a.seed, a.config_overrides)
+        ds = mixture.resolve()
     except (MixtureError, RecordError) as e:
         print(f"polyvlm data mix: {e}", file=sys.stderr)
         return 1
@@ -131,7 +138,7 @@ def _mix(argv: list[str]) -> int:
                         rec = next(records, None)
                 shards.append({"file": name, "records": w.count})
             bar.close()
-            manifest = {"mixture": str(a.mixture), "seed": a.seed if a.seed is not None else Mixture.from_yaml(a.mixture).seed,
+            manifest = {"mixture": str(a.mixture), "seed": mixture.seed, "overrides": a.config_overrides,
                         "records": sum(s["records"] for s in shards), "skipped": len(skipped), "image_root": str(root),
                         "shards": shards, "sources": ds.counts(), "languages": dict(langs.most_common())}
             atomic_write_text(tmp / MIX_MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")

@@ -67,6 +67,28 @@ def _lang_rules(d: Any, where: str) -> dict[str, dict[str, float]]:
 
 
 @dataclass
+class MixSourceKeys:
+    """The keys of one `datasets` entry (the schema `key=value` overrides are checked against)."""
+
+    path: str = ""
+    json_path: str = ""
+    sampling_strategy: str = "all"
+    image_root: str = ""
+    image_folder: str = ""
+    languages: dict = field(default_factory=dict)
+
+
+@dataclass
+class MixtureKeys:
+    """The keys of a mixture YAML: `polyvlm data mix M.yaml seed=3 datasets.0.sampling_strategy=first:10%`."""
+
+    seed: int = 0
+    shuffle: bool = False
+    datasets: list[MixSourceKeys] = field(default_factory=list)
+    languages: dict = field(default_factory=dict)
+
+
+@dataclass
 class MixSource:
     path: Path
     strategy: str = "all"
@@ -130,7 +152,10 @@ class Mixture:
         self.sources, self.seed, self.shuffle, self.languages, self.name = sources, seed, shuffle, languages or {}, name
 
     @classmethod
-    def from_yaml(cls, path: str | Path, seed: int | None = None) -> Mixture:
+    def from_yaml(cls, path: str | Path, seed: int | None = None, overrides: list[str] | None = None) -> Mixture:
+        """Read a mixture YAML; `overrides` (`key=value`, dotted keys of `MixtureKeys`) are applied onto it first."""
+        from polyvlm.config import ConfigError, apply_overrides
+
         path = Path(path)
         try:
             doc = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -138,6 +163,10 @@ class Mixture:
             raise MixtureError(f"{path}: cannot read the mixture YAML: {e}") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("datasets"), list):
             raise MixtureError(f"{path}: expected a mapping with a 'datasets' list")
+        try:
+            apply_overrides(doc, overrides or [], MixtureKeys)
+        except ConfigError as e:
+            raise MixtureError(f"{path}: {e}") from None
         unknown = set(doc) - {"seed", "shuffle", "datasets", "languages"}
         if unknown:
             raise MixtureError(f"{path}: unknown keys {sorted(unknown)} (known: seed, shuffle, datasets, languages)")

@@ -156,3 +156,30 @@ def test_a_language_rule_with_nothing_to_act_on_is_logged(tmp_path, caplog) -> N
     caplog.set_level("WARNING", logger="polyvlm.data")
     assert len(load_mixture(mix)) == 8  # en doubled
     assert "languages.weights names ur, which none of its selected records has: no effect" in caplog.text
+
+
+def test_mix_takes_key_value_overrides_like_every_command(sources: Path, tmp_path: Path, capsys) -> None:
+    """`polyvlm data mix` takes `key=value` (dotted keys of the mixture YAML, and its flags) with the checks and the
+    nearest-key error of train, serve, eval and synth."""
+    out = tmp_path / "o"
+    assert data_main(["mix", str(sources), "--quiet", f"out={out}", "shard_size=100", "seed=3", "shuffle=false",
+                      "datasets.1.sampling_strategy=first:2", "languages.caps={zh-Hans: 1}"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 3 and manifest["sources"][str(sources.parent / "b" / "b.json")] == 1
+    assert manifest["overrides"] == ["shuffle=false", "datasets.1.sampling_strategy=first:2", "languages.caps={zh-Hans: 1}"]
+    ids = [r.id for r in iter_records(out / "part-00000.jsonl")]
+    assert ids[-1] == "b0" and "b1" not in ids  # no shuffle: sources in order; the zh cap keeps 1 of the first 2
+    nums = [int(i[1:].split("#")[0]) for i in ids[:-1]]
+    assert nums == sorted(nums)
+    assert data_main(["mix", str(sources), "--out", str(out), "shufle=true"]) == 2
+    assert "polyvlm data mix: unknown config key 'shufle' (did you mean 'shuffle'?)" in capsys.readouterr().err
+    assert data_main(["mix", str(sources), "--out", str(out), "datasets.0.sampling_stratgy=all"]) == 2
+    assert ("unknown config key 'datasets.0.sampling_stratgy' (did you mean 'datasets.0.sampling_strategy'?)"
+            in capsys.readouterr().err)
+    assert data_main(["mix", str(sources), "--out", str(out), "shuffle=maybe"]) == 2
+    assert "config key 'shuffle': expected bool, got str 'maybe'" in capsys.readouterr().err
+    assert data_main(["mix", str(sources), "--out", str(out), "datasets.5.path=x.jsonl"]) == 1
+    assert f"{sources}: override 'datasets.5.path=x.jsonl': index 5 is out of range (2 items)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # --out is required: as a flag or as out=
+        data_main(["mix", str(sources)])
+    assert "--out (or out=VALUE)" in capsys.readouterr().err

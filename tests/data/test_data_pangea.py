@@ -112,3 +112,6 @@ def test_readme_data_commands_run_as_written(pangea: Path, tmp_path: Path) -> No
     assert manifest["records"] == sum(s["records"] for s in manifest["shards"]) > 0
     assert manifest["languages"]["none"] == 10 and manifest["image_root"] == os.path.realpath(pangea)
     assert "0 error(s)" in run.stdout.rsplit("records in", 1)[1]  # the final validate of the mixture's shards
+    seeded = json.loads((out / "mix_seed3" / "manifest.json").read_text())  # the mix with key=value overrides
+    assert seeded["seed"] == 3 and seeded["overrides"] == ["datasets.0.sampling_strategy=first:25%"]
+    assert seeded["records"] < manifest["records"]
