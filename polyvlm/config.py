@@ -75,12 +75,15 @@ class DataConfig:
 class TrainConfig:
     stage: str = _f("finetune", "Training stage: align (connector only), finetune (connector + LM), lora.")
     output_dir: str = _f("runs/train", "Run directory: resolved config, logs and checkpoints.")
-    max_steps: int = _f(100, "Optimizer steps to run.")
+    max_steps: int = _f(100, "Optimizer steps to run (unless train.epochs is set).")
+    epochs: float = _f(0.0, "Passes over the training data (e.g. 1, 3, 0.5); when > 0 it sets the run's length and the "
+                            "learning-rate schedule's, ceil(epochs x examples / global batch) steps, in place of "
+                            "train.max_steps (logged). 0: train.max_steps.")
     save_every: int = _f(0, "Save a checkpoint every N steps (0: only at the end).")
     lr: float = _f(2e-5, "Peak learning rate of the connector and the LM.")
     vision_lr: float = _f(0.0, "Learning rate of the vision encoder in finetune; 0 keeps it frozen.")
     weight_decay: float = _f(0.0, "AdamW weight decay.")
-    warmup_ratio: float = _f(0.03, "Fraction of max_steps spent in linear warm-up before cosine decay.")
+    warmup_ratio: float = _f(0.03, "Fraction of the run's steps spent in linear warm-up before cosine decay.")
     min_lr_ratio: float = _f(0.0, "Cosine floor as a fraction of the peak learning rate.")
     max_grad_norm: float = _f(1.0, "Gradient clipping norm (0 disables).")
     batch_size: int = _f(8, "Samples per micro-batch.")

@@ -21,6 +21,7 @@ from polyvlm.data.records import PLACEHOLDERS, Turn
 from polyvlm.models.anyres import parse_mode, parse_pinpoints
 from polyvlm.models.connectors import build_connector
 from polyvlm.models.encoders import ENCODERS
+from polyvlm.models.layouts.base import adopt_vision_readout
 from polyvlm.models.processor import Processor, ProcessorConfig
 from polyvlm.models.templates import TEMPLATES, get_template
 from polyvlm.models.tokenizer import load_tokenizer, placeholder_ids
@@ -126,7 +127,8 @@ def _size_of(settings: dict) -> int | None:
 
 
 def _check_cfg(path: Path, hcfg, cfg: ModelConfig) -> None:
-    """`cfg` must describe what the checkpoint holds: they are saved with every later checkpoint."""
+    """`cfg` must describe what the checkpoint holds (they are saved with every later checkpoint); it takes the
+    checkpoint's vision readout (layer, CLS or not) with a logged note."""
     if cfg.connector != "mlp2x_gelu":
         raise ValueError(f"model.connector '{cfg.connector}' differs from the init_from Llava checkpoint's 'mlp2x_gelu'")
     if hcfg.model_type in ("llava_next", "llava_onevision") and parse_mode(cfg.image_aspect_ratio) is None:
@@ -136,14 +138,11 @@ def _check_cfg(path: Path, hcfg, cfg: ModelConfig) -> None:
         raise ValueError(f"{path}: a Llava checkpoint has no audio encoder; start from it without model.audio / "
                          "model.audio_config, or build the audio model from local parts (model.llm, model.vision)")
     has_cls = hcfg.vision_config.model_type != "siglip_vision_model"
-    want = (hcfg.vision_feature_layer, "patch" if hcfg.vision_feature_select_strategy == "default" or not has_cls else "full")
-    have = (cfg.vision_feature_layer, cfg.vision_select if has_cls else want[1])
-    if have != want:
-        raise ValueError(
-            f"{path}: the checkpoint uses vision_feature_layer {want[0]} and vision_select '{want[1]}'; set "
-            f"model.vision_feature_layer={want[0]} model.vision_select={want[1]} (now {cfg.vision_feature_layer}, "
-            f"'{cfg.vision_select}')"
-        )
+    select = "patch" if hcfg.vision_feature_select_strategy == "default" or not has_cls else "full"
+    have = {"vision_feature_layer": hcfg.vision_feature_layer}
+    if has_cls:  # without CLS, patch and full are the same tokens: the config's value stands
+        have["vision_select"] = select
+    adopt_vision_readout(cfg, have, path)
 
 
 def import_hf_llava(path: str | Path, template: str | None = None, max_length: int = 2048,

@@ -22,9 +22,10 @@ class MetricsLogger:
     """`log(step, {name: value})` to every enabled sink; only rank 0 creates one."""
 
     def __init__(self, run_dir: Path, tensorboard: bool = True, wandb: bool = False, config: dict | None = None,
-                 start_step: int = 0):
+                 start_step: int = 0, wandb_id: str = ""):
         """`start_step` > 0 (a resumed run): rows after it, logged before the crash, are dropped from every sink,
-        since the resumed run logs those steps again."""
+        since the resumed run logs those steps again. `wandb_id`: the Weights & Biases run to create or continue
+        (a resumed run passes the id its checkpoint recorded; wandb ignores steps it already has)."""
         path = run_dir / "train_log.jsonl"
         if start_step > 0 and path.is_file():
             kept = [x for x in path.read_text(encoding="utf-8").splitlines() if _step(x) <= start_step]
@@ -43,7 +44,10 @@ class MetricsLogger:
             try:
                 import wandb as wb
 
-                self.wandb = wb.init(project="polyvlm", dir=str(run_dir), config=config or {}, resume="allow")
+                ids = {"id": wandb_id} if wandb_id else {}
+                self.wandb = wb.init(project="polyvlm", dir=str(run_dir), config=config or {}, resume="allow", **ids)
+                if start_step > 0:
+                    log.info("continuing Weights & Biases run %s from step %d", wandb_id, start_step)
             except ImportError:
                 log.warning("train.wandb=true but wandb is not installed (pip install wandb): logging without it")
 
@@ -73,5 +77,6 @@ class MetricsLogger:
 def progress_line(row: dict) -> str:
     """One line with a step row's numbers, for the progress bar and log lines."""
     langs = " ".join(f"{k}={v:.3f}" for k, v in row.get("loss_by_language", {}).items())
-    return (f"loss={row['loss']:.4f} lr={row['lr']:.2e} gnorm={row['grad_norm']:.3f} tok/s={row['tokens_per_s']:.0f} "
+    epoch = f"epoch={row['epoch']:.2f} " if "epoch" in row else ""
+    return (f"{epoch}loss={row['loss']:.4f} lr={row['lr']:.2e} gnorm={row['grad_norm']:.3f} tok/s={row['tokens_per_s']:.0f} "
             f"sup={row['supervised_fraction']:.2f} pad={row['padding_fraction']:.2f}" + (f" [{langs}]" if langs else ""))

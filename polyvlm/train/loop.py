@@ -7,6 +7,7 @@ import contextlib
 import logging
 import math
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -182,7 +183,9 @@ class _Run:
     sampler: StepSampler
     position: dict
     sharded: bool
+    steps: int
     start: int = 0
+    wandb_id: str = ""  # the Weights & Biases run this run logs to; kept in each checkpoint, so a resumed run continues it
     attn_impl: str | None = None
     autocast: contextlib.AbstractContextManager = field(default_factory=contextlib.nullcontext)
 
@@ -248,11 +251,12 @@ def _setup(cfg: Config, records: list[Record] | None, image_root: str | Path | N
     out = Path(tc.output_dir)
     if dd.main:
         out.mkdir(parents=True, exist_ok=True)
-        cfg.save(out / "config.yaml")
     D.barrier(dd)
     seed_everything(tc.seed)
     records, root, read_errors = _read_data(cfg, records, image_root, dd)
-    model, processor = factory.build(cfg.model)
+    model, processor = factory.build(cfg.model)  # an init_from checkpoint may set cfg.model's vision readout
+    if dd.main:
+        cfg.save(out / "config.yaml")
     model.to(device)
     # rank 0 keeps the checked-record arrays in the run directory: a resumed run does not check every record again
     ds = TrainDataset(records, processor, root, cfg.data.on_bad_record, read_errors,
@@ -261,16 +265,20 @@ def _setup(cfg: Config, records: list[Record] | None, image_root: str | Path | N
     groups = apply_stage(model, tc.stage, tc.lr, tc.vision_lr, tc.weight_decay)
     attn_impl = _prepare_model(model, cfg)
     wrapped = D.wrap(model, tc.strategy, dd, groups)
-    opt, sched = build_optimizer(groups, tc.max_steps, tc.warmup_ratio, tc.min_lr_ratio)
     keys = list(zip(ds.has_image.tolist(), ds.lengths.tolist())) if tc.group_by_length and not tc.packing else None
     sampler = StepSampler(len(ds), tc.batch_size, tc.grad_accum, dd.world, tc.seed, keys)
+    steps = sampler.run_length(tc.epochs, tc.max_steps)
+    opt, sched = build_optimizer(groups, steps, tc.warmup_ratio, tc.min_lr_ratio)
     position = {"global_batch": sampler.global_batch, "seed": tc.seed, "examples": len(ds)}
     run = _Run(cfg, device, dd, out, model, processor, ds, wrapped, opt, sched, [p for g in groups for p in g["params"]],
-               sampler, position, D.sharded(tc.strategy, dd), attn_impl=attn_impl, autocast=autocast)
+               sampler, position, D.sharded(tc.strategy, dd), steps, attn_impl=attn_impl, autocast=autocast)
     resume_from = _resume_dir(cfg, out)
     if resume_from is not None:
         run.start = _resume(resume_from, model, opt, sched, position, run.sharded, dd.rank)
-        log.info("resumed from %s at step %d", resume_from, run.start)
+        log.info("resumed from %s at step %d (epoch %.2f)", resume_from, run.start, sampler.epoch_of(run.start))
+        run.wandb_id = read_state(resume_from).get("wandb_id", "")
+    if tc.wandb and not run.wandb_id:
+        run.wandb_id = uuid.uuid4().hex[:8]  # wandb's run ids are 8 lowercase letters and digits
     return run
 
 
@@ -315,6 +323,8 @@ def _checkpoint(run: _Run, step: int, final: bool) -> Path:
         osd = optimizer_state(run.model, run.opt, run.sharded) if dd.main or run.sharded else None
         rngs = D.gather_objects(rng_state(), dd)
         extra = {**run.position, "samples_seen": step * run.sampler.global_batch, "world": dd.world}
+        if run.wandb_id:
+            extra["wandb_id"] = run.wandb_id
         writer = lambda d: save_state(d, step, osd, run.sched, rngs, extra)  # noqa: E731
     if dd.main:
         save_checkpoint(run.model, run.processor, run.cfg, path, {"step": step}, write_extra=writer, state_dict=sd)
@@ -329,36 +339,49 @@ def _loader(run: _Run) -> torch.utils.data.DataLoader:
     data.num_workers processes (none: inline)."""
     tc = run.cfg.train
     make = partial(collate, packing=tc.packing, pad_id=run.processor.pad_id)
-    return torch.utils.data.DataLoader(run.ds, batch_sampler=run.sampler.batches(run.start, tc.max_steps, run.dd.rank),
+    return torch.utils.data.DataLoader(run.ds, batch_sampler=run.sampler.batches(run.start, run.steps, run.dd.rank),
                                        collate_fn=make, num_workers=run.cfg.data.num_workers)
+
+
+def _bar_title(run: _Run, done: int) -> str:
+    """The progress bar's title: the stage and, with `train.epochs`, the pass the next step belongs to."""
+    epochs = run.cfg.train.epochs
+    if not epochs:
+        return run.cfg.train.stage
+    current = min(int(run.sampler.epoch_of(min(done, run.steps - 1))) + 1, math.ceil(epochs))
+    return f"{run.cfg.train.stage} epoch {current}/{epochs:g}"
 
 
 def train(cfg: Config, records: list[Record] | None = None, image_root: str | Path | None = None,
           show_progress: bool = True) -> TrainResult:
-    """Run `cfg.train.max_steps` optimizer steps of `cfg.train.stage`; returns the final checkpoint path."""
+    """Run `train.max_steps` optimizer steps (or `train.epochs` passes) of `cfg.train.stage`; returns the final
+    checkpoint path."""
     t0 = time.time()
     tc = cfg.train
     run = _setup(cfg, records, image_root)
     run.model.train()
     history: list[dict] = []
-    metrics = MetricsLogger(run.out, tc.tensorboard, tc.wandb, cfg.to_dict(), run.start) if run.dd.main else None
-    bar = tqdm(total=tc.max_steps, initial=run.start, desc=tc.stage, disable=not (show_progress and run.dd.main),
-               dynamic_ncols=True)
+    metrics = (MetricsLogger(run.out, tc.tensorboard, tc.wandb, cfg.to_dict(), run.start, run.wandb_id)
+               if run.dd.main else None)
+    bar = tqdm(total=run.steps, initial=run.start, desc=_bar_title(run, run.start),
+               disable=not (show_progress and run.dd.main), dynamic_ncols=True)
     stats = StepStats(sorted({lang or "und" for lang in run.ds.languages}))
     batches = iter(_loader(run))
     try:
-        for step in range(run.start, tc.max_steps):
-            row = _step(run, [next(batches) for _ in range(tc.grad_accum)], stats)
+        for step in range(run.start, run.steps):
+            row = {**_step(run, [next(batches) for _ in range(tc.grad_accum)], stats),
+                   "epoch": round(run.sampler.epoch_of(step + 1), 4)}
             history.append({"step": step + 1, **row})
+            bar.set_description(_bar_title(run, step + 1), refresh=False)
             bar.set_postfix_str(progress_line(row))
             bar.update(1)
-            if metrics is not None and ((step + 1) % tc.log_every == 0 or step + 1 == tc.max_steps):
+            if metrics is not None and ((step + 1) % tc.log_every == 0 or step + 1 == run.steps):
                 metrics.log(step + 1, row)
                 if not show_progress:
-                    log.info("step %d/%d %s", step + 1, tc.max_steps, progress_line(row))
-            if tc.save_every and (step + 1) % tc.save_every == 0 and step + 1 < tc.max_steps:
+                    log.info("step %d/%d %s", step + 1, run.steps, progress_line(row))
+            if tc.save_every and (step + 1) % tc.save_every == 0 and step + 1 < run.steps:
                 _checkpoint(run, step + 1, final=False)
-        final = _checkpoint(run, tc.max_steps, final=True)
+        final = _checkpoint(run, run.steps, final=True)
     finally:
         bar.close()
         _restore_model(run)

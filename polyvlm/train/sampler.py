@@ -3,9 +3,21 @@ and 2 ranks x batch 4 see the same samples per optimizer step as 1 rank x batch 
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Sequence
 
 import numpy as np
+
+log = logging.getLogger("polyvlm.train")
+
+
+def steps_for_epochs(epochs: float, n: int, global_batch: int) -> int:
+    """Optimizer steps that take `epochs` passes over `n` samples, `global_batch` a step: the last step is
+    filled up from the next pass's order, as every step holds a full global batch."""
+    if epochs <= 0:
+        raise ValueError(f"train.epochs must be > 0, got {epochs}")
+    return max(1, math.ceil(epochs * n / global_batch - 1e-9))
 
 
 class StepSampler:
@@ -56,7 +68,18 @@ class StepSampler:
         b = self.batch_size
         return [samples[(m * self.world + rank) * b : (m * self.world + rank + 1) * b] for m in range(self.grad_accum)]
 
+    def run_length(self, epochs: float, max_steps: int) -> int:
+        """Optimizer steps of a run: `epochs` passes over the samples when > 0 (`train.epochs` wins, logged), else
+        `max_steps`."""
+        if not epochs:
+            return max_steps
+        steps = steps_for_epochs(epochs, self.n, self.global_batch)
+        log.info("train.epochs=%g: %d examples, %d a step -> %d steps (train.max_steps=%d not used)", epochs, self.n,
+                 self.global_batch, steps, max_steps)
+        return steps
+
     def epoch_of(self, step: int) -> float:
+        """Passes over the data completed after `step` steps (1.5: half-way through the second)."""
         return step * self.global_batch / self.n
 
     def batches(self, start: int, stop: int, rank: int) -> MicroBatches:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +14,8 @@ from polyvlm.config import ModelConfig
 from polyvlm.models.export import export_hf_llava, hf_chat_template
 from polyvlm.models.hf_import import HFImportError, import_hf_llava
 from polyvlm.models.templates import get_template
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -98,14 +101,46 @@ def test_init_from_hf_llava_trains_saves_and_reloads(hf_llava_dir, tmp_path):
         assert torch.allclose(back(ids, pixels=pixels).logits, ref, atol=1e-5)
 
 
-def test_init_from_mismatched_settings_is_refused(hf_llava_dir):
+def test_init_from_takes_the_checkpoints_vision_readout(hf_llava_dir, caplog):
+    """The checkpoint's vision_feature_layer / vision_select (Llava's `vision_feature_select_strategy` "full":
+    CLS kept) rule over a recipe written for a fresh build, with a logged note; a connector it lacks is refused."""
     from polyvlm.models import factory
 
-    with pytest.raises(ValueError, match="model.vision_feature_layer=-1 model.vision_select=full"):
-        factory.build(ModelConfig(init_from=f"hf-llava:{hf_llava_dir}", template="llama3"))
+    cfg = ModelConfig(init_from=f"hf-llava:{hf_llava_dir}", template="llama3")
+    with caplog.at_level("INFO", logger="polyvlm.models"):
+        model, _ = factory.build(cfg)
+    assert (cfg.vision_feature_layer, cfg.vision_select) == (-1, "full") and model.cfg is cfg
+    assert (model.vision.feature_layer, model.vision.select, model.vision.tokens_per_image) == (-1, "full", 17)
+    assert "model.vision_select='full'; using it (the config said 'patch')" in caplog.text
     with pytest.raises(ValueError, match="connector 'moe'"):
         factory.build(ModelConfig(init_from=f"hf-llava:{hf_llava_dir}", connector="moe", vision_feature_layer=-1,
                                   vision_select="full"))
+
+
+def test_readme_train_from_the_quick_starts_export(tmp_path, monkeypatch):
+    """README "Export and import": `polyvlm train recipes/tiny.yaml model.init_from=hf-llava:exports/quickstart-llava`
+    on an export of the quick start's model (model.vision_select=full: CLS + patches, exported as strategy "full")
+    trains, and the run keeps the checkpoint's readout."""
+    import yaml
+
+    from polyvlm.cli import main
+    from polyvlm.models.checkpoint import load
+    from polyvlm.quickstart.run import BASE_OVERRIDES
+    from polyvlm.testing import make_tiny_checkpoint
+
+    assert "model.vision_select=full" in BASE_OVERRIDES
+    ckpt = make_tiny_checkpoint(tmp_path / "runs/quickstart/stage2/final", overrides=list(BASE_OVERRIDES))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "recipes").symlink_to(ROOT / "recipes")
+    assert main(["export", str(ckpt), "--format", "hf-llava", "--out", "exports/quickstart-llava"]) == 0
+    assert read_json(tmp_path / "exports/quickstart-llava/config.json")["vision_feature_select_strategy"] == "full"
+    assert main(["train", "recipes/tiny.yaml", "model.init_from=hf-llava:exports/quickstart-llava",
+                 "train.output_dir=runs/from_llava", "train.max_steps=2", "data.path=builtin:scenes:qa:8",
+                 "train.batch_size=2", "--no-progress"]) == 0
+    run = tmp_path / "runs/from_llava"
+    assert yaml.safe_load((run / "config.yaml").read_text())["model"]["vision_select"] == "full"
+    model, _ = load(run / "final")
+    assert model.vision.select == "full" and model.vision.tokens_per_image == 65  # CLS + 8x8 patches
 
 
 def _write_config(path, data):

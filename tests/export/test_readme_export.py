@@ -38,7 +38,9 @@ def shell(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_readme_export_commands_run_as_written(tmp_path):
     from polyvlm.testing import make_tiny_checkpoint
 
-    make_tiny_checkpoint(tmp_path / "runs/quickstart/stage2/final")
+    from polyvlm.quickstart.run import BASE_OVERRIDES  # the quick start's settings (vision_select=full)
+
+    make_tiny_checkpoint(tmp_path / "runs/quickstart/stage2/final", overrides=list(BASE_OVERRIDES))
     images = tmp_path / "runs/quickstart/eval/images"
     images.mkdir(parents=True)
     square_image(64, seed=9).save(images / "eval_1234_en_0000.png")

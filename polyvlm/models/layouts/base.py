@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,11 @@ if TYPE_CHECKING:
     from polyvlm.models.vlm import PolyVLM
 
 LAYOUTS: Registry = Registry("checkpoint layout")
+log = logging.getLogger("polyvlm.models")
+
+# How the checkpoint's vision encoder feeds its connector: the weights were trained with these, so a run starting
+# from the checkpoint (`model.init_from`) takes them from it rather than from a recipe written for a fresh build.
+VISION_READOUT = ("vision_feature_layer", "vision_select")
 
 
 class LayoutError(ValueError):
@@ -55,6 +61,16 @@ class CheckpointLayout:
     def save(self, model: PolyVLM, processor: Processor, out: Path, dtype: str | None = None,
              max_shard_size: str | int = "5GB", extra: dict[str, Any] | None = None) -> Path:
         raise LayoutError(f"polyvlm reads the {self.name} layout but does not write it")
+
+
+def adopt_vision_readout(cfg: ModelConfig, have: dict[str, Any], path: Path | str) -> None:
+    """`model.init_from`: set `cfg`'s VISION_READOUT keys (in place, so the run saves what it trains) to the
+    checkpoint's values `have`, logging each one the config had differently."""
+    for key in VISION_READOUT:
+        if key in have and getattr(cfg, key) != have[key]:
+            log.info("model.init_from %s: the checkpoint reads its vision encoder with model.%s=%r; using it "
+                     "(the config said %r)", path, key, have[key], getattr(cfg, key))
+            setattr(cfg, key, have[key])
 
 
 def read_config_json(path: Path) -> dict | None:

@@ -17,7 +17,15 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from polyvlm.models.layouts.base import LAYOUTS, CheckpointLayout, LayoutError, LoadOptions, read_config_json
+from polyvlm.models.layouts.base import (
+    LAYOUTS,
+    VISION_READOUT,
+    CheckpointLayout,
+    LayoutError,
+    LoadOptions,
+    adopt_vision_readout,
+    read_config_json,
+)
 from polyvlm.models.layouts.vision_tower import Tower, read_tower, tower_image_settings
 from polyvlm.models.layouts.weights import load_mapped, read_weights
 
@@ -252,8 +260,9 @@ class OriginalLlavaLayout(CheckpointLayout):
 
 
 def check_init_cfg(path: Path, model, processor, opts: LoadOptions):
-    """`model.init_from`: the run's ModelConfig must describe the checkpoint's parts; it then rules the model and
-    the processor (template, max_length, media settings). Returns the processor to use."""
+    """`model.init_from`: the run's ModelConfig must describe the checkpoint's parts (it takes the checkpoint's
+    vision readout, logged); it then rules the model and the processor (template, max_length, media settings).
+    Returns the processor to use."""
     import dataclasses
 
     from polyvlm.models.factory import media_settings
@@ -263,7 +272,8 @@ def check_init_cfg(path: Path, model, processor, opts: LoadOptions):
     if cfg is None:
         return processor
     have = model.cfg
-    for key in ("connector", "vision_feature_layer", "vision_select", "image_aspect_ratio"):
+    adopt_vision_readout(cfg, {k: getattr(have, k) for k in VISION_READOUT}, path)
+    for key in ("connector", "image_aspect_ratio"):
         if getattr(cfg, key) != getattr(have, key):
             raise LayoutError(f"{path}: the checkpoint has model.{key}={getattr(have, key)!r}; the config says "
                               f"{getattr(cfg, key)!r} (set it to start from this checkpoint)")

@@ -6,7 +6,14 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from polyvlm.models.layouts.base import LAYOUTS, CheckpointLayout, LayoutError, LoadOptions
+from polyvlm.models.layouts.base import (
+    LAYOUTS,
+    VISION_READOUT,
+    CheckpointLayout,
+    LayoutError,
+    LoadOptions,
+    adopt_vision_readout,
+)
 from polyvlm.utils import DTYPES
 
 
@@ -42,6 +49,7 @@ class NativeLayout(CheckpointLayout):
                               f"'{model.cfg.connector}' ({path})")
         from polyvlm.models.factory import media_settings
 
+        adopt_vision_readout(cfg, {k: getattr(model.cfg, k) for k in VISION_READOUT}, path)
         model.cfg = cfg
         processor = Processor(processor.tokenizer, dataclasses.replace(
             processor.config, template=cfg.template, max_length=cfg.max_length, **media_settings(model, cfg)))
