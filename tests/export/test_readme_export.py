@@ -36,9 +36,8 @@ def shell(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_readme_export_commands_run_as_written(tmp_path):
-    from polyvlm.testing import make_tiny_checkpoint
-
     from polyvlm.quickstart.run import BASE_OVERRIDES  # the quick start's settings (vision_select=full)
+    from polyvlm.testing import make_tiny_checkpoint
 
     make_tiny_checkpoint(tmp_path / "runs/quickstart/stage2/final", overrides=list(BASE_OVERRIDES))
     images = tmp_path / "runs/quickstart/eval/images"
