@@ -206,3 +206,21 @@ def mmvet_repo(root: Path, rows: list[tuple[str, str, str]]) -> None:
     write_split(root, "lmms-lab/MMVet", "test", [
         {"question_id": f"v1_{i}", "image": {"bytes": png(), "path": None}, "question": q, "answer": a,
          "image_source": "web", "capability": c} for i, (q, a, c) in enumerate(rows)], features)
+
+
+def blink_repo(root: Path, configs: dict[str, list[tuple[list[str], str, str, int]]]) -> None:
+    """BLINK-Benchmark/BLINK: one config per subtask (`<Subtask>/val-*.parquet`): idx, question, sub_task,
+    image_1..image_4 (null when unused), choices, answer ("(A)"), prompt, explanation. `configs`: subtask ->
+    (choices, answer, prompt, number of pictures)."""
+    from datasets import Image as ImageFeature
+    from datasets import Sequence, Value
+
+    features = {"idx": Value("string"), "question": Value("string"), "sub_task": Value("string"),
+                **{f"image_{k}": ImageFeature() for k in range(1, 5)}, "choices": Sequence(Value("string")),
+                "answer": Value("string"), "prompt": Value("string"), "explanation": Value("string")}
+    for config, rows in configs.items():
+        write_config(root, "BLINK-Benchmark/BLINK", config, {"val": [
+            {"idx": f"val_{config}_{i + 1}", "question": p.split("\n")[0], "sub_task": config.replace("_", " "),
+             **{f"image_{k}": ({"bytes": png((40 * k, 80, 80)), "path": None} if k <= n else None) for k in range(1, 5)},
+             "choices": c, "answer": a, "prompt": p, "explanation": ""} for i, (c, a, p, n) in enumerate(rows)]},
+            features)

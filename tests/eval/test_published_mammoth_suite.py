@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from mammoth_fixtures import (
     ai2d_repo,
+    blink_repo,
     chartqa_repo,
     docvqa_repo,
     mathverse_repo,
@@ -41,6 +42,7 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
     seedbench_repo(data, [("image", "Which?", ["w", "x", "y", "z"], "C", 1)])
     mmbench_repo(data, [{"index": 0, "question": "Which?", "answer": "A", "options": ["x", "y"]}])
     mmvet_repo(data, [("What color?", "red", "rec")])
+    blink_repo(data, {"Counting": [(["1", "2"], "(A)", "How many?\n(A) 1\n(B) 2", 1)]})
     records = [*({"task": "muirbench", "split": "test", "row": i, "prediction": "B."} for i in range(4)),
                {"task": "mmmu_val", "split": "validation", "row": 0, "prediction": "(B) different"},
                {"task": "mmmu_val", "split": "validation", "row": 1, "prediction": "The area is 12.0"},
@@ -56,7 +58,8 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                {"task": "ocrbench", "split": "test", "row": 0, "prediction": "cat"},
                {"task": "seedbench", "split": "test", "row": 0, "prediction": "C"},
                {"task": "mmbench_en_dev", "split": "dev", "row": 0, "prediction": "A"},
-               {"task": "mmvet", "split": "test", "row": 0, "prediction": "It is red."}]
+               {"task": "mmvet", "split": "test", "row": 0, "prediction": "It is red."},
+               {"task": "blink", "split": "Counting", "row": 0, "prediction": "A"}]
     res = run(tmp_path, "mammoth_vl", records)
     suite = res["suites"][0]
     assert suite["suite"] == "mammoth_vl" and list(suite["tasks"]) == SUITES["mammoth_vl"]
@@ -65,6 +68,7 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
     assert scores == {"mmmu_val": 100.0, "mmmu_pro": 100.0, "muirbench": 100.0, "mathverse": 0.0,
                       "chartqa": 100.0, "docvqa_val": 100.0, "infovqa_val": 0.0,
                       "mathvista_testmini": 100.0, "mmstar": 100.0, "ai2d": 100.0, "realworldqa": 100.0,
-                      "ocrbench": 0.1, "seedbench": 100.0, "mmbench_en_dev": 100.0}
+                      "ocrbench": 0.1, "seedbench": 100.0, "mmbench_en_dev": 100.0,
+                      "blink": 100.0}
     assert "official" not in res["tasks"]["mmvet"] and res["tasks"]["mmvet"]["en"] == 100.0
     assert suite["en"] == pytest.approx((sum(scores.values()) + 100.0) / (len(scores) + 1))

@@ -13,6 +13,7 @@ import yaml
 # Importing the benchmark families registers them in PUBLISHED.
 from polyvlm.eval.tasks import (  # noqa: F401
     ai2d,
+    blink,
     chartqa,
     docvqa,
     flores,
@@ -54,7 +55,7 @@ SUITES: dict[str, list[str]] = {
     "parrot": ["mmmb", "mtl_mmbench_dev"],
     "mammoth_vl": ["mmmu_val", "mmmu_pro", "muirbench", "mathverse", "chartqa", "docvqa_val", "infovqa_val",
                    "mathvista_testmini", "mmstar", "ai2d", "realworldqa", "ocrbench",
-                   "seedbench", "mmbench_en_dev", "mmvet"],
+                   "seedbench", "mmbench_en_dev", "mmvet", "blink"],
 }
 
 
