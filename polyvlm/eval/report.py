@@ -102,8 +102,11 @@ def markdown(results: dict[str, Any]) -> str:
             lines += ["", f"{name}: official {o['metric']} {_fmt(o['overall'])} vs robust {t['main_metric']} "
                           f"{_fmt(t['metrics'][t['main_metric']]['overall'])}; {n_dis} samples read differently, "
                           f"{o['random_fallback']} random letters (seed {o['seed']}); follows {o['follows']}"]
-    for suite in results.get("suites", []):
-        lines += ["", f"Suite **{suite['suite']}**: en {_fmt(suite['en'])}, mul {_fmt(suite['mul'])}"]
+    for suite in results.get("suites", []):  # the papers' layout: each task's en and mul, then their means
+        lines += ["", f"Suite **{suite['suite']}**: en {_fmt(suite['en'])}, mul {_fmt(suite['mul'])}", "",
+                  "| task | en | mul |", "|---|---|---|"]
+        lines += [f"| {name} | {_fmt(v['en'])} | {_fmt(v['mul'])} |" for name, v in suite["tasks"].items()]
+        lines.append(f"| mean | {_fmt(suite['en'])} | {_fmt(suite['mul'])} |")
     for name, t in tasks.items():
         cats = t["metrics"][t["main_metric"]].get("by_category", {})
         if cats:

@@ -172,3 +172,24 @@ def test_judged_tasks_need_a_judge_and_the_data(tmp_path: Path, data: Path,  # n
     xchat_tree(data)
     assert eval_main(["--predictions", str(preds), "--tasks", "xchatbench", "--out", str(tmp_path / "o")]) != 0
     assert "scored by an LLM judge: pass --judge URL" in capsys.readouterr().err
+
+
+def test_both_in_a_suite_give_the_papers_table(tmp_path: Path, data: Path) -> None:  # noqa: F811
+    """One judge for both tasks; results.md gives each task's en and mul and their means (the PangeaBench table)."""
+    llava_repo(data)
+    xchat_tree(data)
+    suite = tmp_path / "chat.yaml"
+    suite.write_text("suite: chat\ntasks: [m_llavabench, xchatbench]\n", encoding="utf-8")
+    records = [{"task": "m_llavabench", "split": s, "row": r, "prediction": p} for (s, r), (p, _) in LLAVA_ANSWERS.items()]
+    records += [{"task": "xchatbench", "id": k, "prediction": p} for k, (p, _) in XCHAT_ANSWERS.items()]
+
+    def reply(text: str, n: int) -> str:
+        return xchat_reply(text, n) if "###Response to evaluate:" in text else llava_reply(text, n)
+
+    with ScriptedJudge(reply) as judge:
+        res = run(tmp_path, str(suite), records, "--judge", judge.url)
+    assert res["suites"][0]["en"] == pytest.approx((26.7 + 62.5) / 2)
+    assert res["suites"][0]["mul"] == pytest.approx((47.1 + 25.0) / 2)
+    md = (tmp_path / "out" / "results.md").read_text(encoding="utf-8")
+    assert "| task | en | mul |\n|---|---|---|\n| m_llavabench | 26.7 | 47.1 |\n| xchatbench | 62.5 | 25.0 |\n" \
+           "| mean | 44.6 | 36.0 |" in md
