@@ -1,5 +1,6 @@
-"""A loopback OpenAI-compatible judge whose replies come from a Python function of the prompt: stands in for the
-GPT judge of lmms-eval's LLM-scored tasks, and records every prompt it was sent."""
+"""A loopback OpenAI-compatible server whose replies come from a Python function of the prompt: stands in for the
+GPT judge of lmms-eval's LLM-scored tasks (or for a model), and records every prompt it was sent and how many
+pictures came with it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 class ScriptedJudge:
     def __init__(self, reply: Callable[[str], str]) -> None:
         self.prompts: list[str] = []
+        self.pictures: dict[str, int] = {}  # prompt -> number of image parts sent with it
         judge = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -35,6 +37,8 @@ class ScriptedJudge:
                 content = body["messages"][-1]["content"]
                 text = content if isinstance(content, str) else "".join(p.get("text", "") for p in content)
                 judge.prompts.append(text)
+                judge.pictures[text] = 0 if isinstance(content, str) else sum(p.get("type") == "image_url"
+                                                                             for p in content)
                 out = reply(text)
                 self._send({"choices": [{"message": {"role": "assistant", "content": out}, "finish_reason": "stop"}],
                             "usage": {"prompt_tokens": 1, "completion_tokens": 1}})

@@ -72,3 +72,30 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                       "blink": 100.0}
     assert "official" not in res["tasks"]["mmvet"] and res["tasks"]["mmvet"]["en"] == 100.0
     assert suite["en"] == pytest.approx((sum(scores.values()) + 100.0) / (len(scores) + 1))
+
+
+def test_mammoth_vl_pictures_reach_the_endpoint_from_every_storage(tmp_path: Path, data: Path) -> None:  # noqa: F811
+    """One picture per question from an image feature (ChartQA), MathVista's `decoded_image`, SEED-Bench's list
+    column, and BLINK's image_1..image_4 columns (3 used); the tasks list names each task's repo and finds it here."""
+    from scripted_judge import ScriptedJudge
+
+    from polyvlm.eval.cli import main as eval_main
+    from polyvlm.eval.tasks import listing
+
+    chartqa_repo(data, [("human_test", "Peak value?", "12")])
+    mathvista_repo(data, [{"question": "How many?", "answer": "3", "question_type": "free_form",
+                           "answer_type": "integer", "query": "How many?"}])
+    seedbench_repo(data, [("image", "Which?", ["w", "x", "y", "z"], "C", 1)])
+    blink_repo(data, {"Jigsaw": [(["the second image", "the third image"], "(B)", "Which completes it?", 3)]})
+    out = tmp_path / "out"
+    with ScriptedJudge(lambda prompt: "B") as model:
+        assert eval_main(["--endpoint", model.url, "--tasks", "chartqa,mathvista_testmini,seedbench,blink",
+                          "--output_path", str(out)]) == 0
+    sent = {p.splitlines()[0]: n for p, n in model.pictures.items()}
+    assert sent["Peak value?"] == 1 and sent["How many?"] == 1 and sent["Which?"] == 1
+    assert sent["Note: You only need to respond with A, B without providing any additional information."] == 3
+    rows = {r["task"]: r for r in listing()}
+    assert all(rows[t]["repo"] and rows[t]["follows"] for t in SUITES["mammoth_vl"])
+    assert rows["chartqa"]["data"] == "local" and rows["mmvet"]["data"] == "missing"
+    assert rows["mathverse"]["download"].endswith("CaraJ/MathVerse-lmmseval --local-dir $POLYVLM_EVAL_DATA/"
+                                                  "CaraJ/MathVerse-lmmseval")

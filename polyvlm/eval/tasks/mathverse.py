@@ -60,7 +60,8 @@ def robust_free_form(prediction: str, answer: str) -> bool:
 class MathVerse(PublishedTask):
     """CaraJ/MathVerse-lmmseval, config testmini_version_split, splits vision_intensive, vision_dominant and
     vision_only (788 questions each): the prompt is the row's `query_wo` (shot_type format-prompt), the picture its
-    `image`. lmms-eval reports the group as the mean over all questions (tasks weighted by size)."""
+    `image`. lmms-eval prints the three versions' scores (its group yaml has no aggregate); with 788 questions each,
+    their mean is the accuracy over all questions, which is what polyvlm reports, per version under `by_category`."""
 
     task_name, repo, config, kind = "mathverse", "CaraJ/MathVerse-lmmseval", "testmini_version_split", "vqa"
     splits = {"vision_intensive": "en", "vision_dominant": "en", "vision_only": "en"}
