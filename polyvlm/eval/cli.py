@@ -107,6 +107,19 @@ def _model_backend(args: argparse.Namespace) -> tuple[object, str, object, objec
     return GeneratorBackend(generator, args.batch_size), checkpoint_id(str(model_dir)), device, dtype
 
 
+def _check_modalities(tasks: list, modalities: set[str]) -> None:
+    """Every sample's media are of modalities the model takes (before any is asked); raises TaskError naming the
+    first sample that has another."""
+    from polyvlm.eval.tasks import TaskError
+
+    for t in tasks:
+        for s in t.samples():
+            lacking = sorted(m for m, refs in s.media.items() if refs and m not in modalities)
+            if lacking:
+                raise TaskError(f"task {t.name}: {s.source or 'sample'} id={s.id} has {lacking[0]} input, which this "
+                                f"model does not take (it takes {', '.join(sorted(modalities)) or 'text only'})")
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args_with_overrides(parser(), argv)
@@ -142,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.model:
         try:
             backend, model_id, device, dtype = _model_backend(args)
+            _check_modalities(tasks, backend.generator.modalities)
         except ValueError as e:
             return fail(e)
     elif args.endpoint:

@@ -55,6 +55,7 @@ def sample_row(s: Sample, answers: dict[str, dict[str, Any]], i: int | None, pre
         if key in s.extra:
             row[key] = int(s.extra[key]) if key != "split" and str(s.extra[key]).isdigit() else s.extra[key]
     row.update(input=s.prompt, images=[image_label(r) for r in s.images], target=s.target)
+    row.update({m: refs for m, refs in s.media.items() if refs})  # "thermal": [path], ... as the record named them
     if s.group and s.group != s.id:
         row["group"] = s.group
     if i is not None:

@@ -13,6 +13,8 @@ import yaml
 from polyvlm.eval.extract import Extraction
 from polyvlm.eval.metrics import get_metric
 from polyvlm.infer import ChatRequest
+from polyvlm.infer.request import media_fields
+from polyvlm.media import PLACEHOLDERS
 
 
 class TaskError(ValueError):
@@ -21,12 +23,14 @@ class TaskError(ValueError):
 
 @dataclass
 class Sample:
-    """One question. `images` holds file paths or `base64,<data>` strings, decoded only when asked.
+    """One question. `images` holds file paths or `base64,<data>` strings, decoded only when asked; `media` the files of
+    the other modalities by name (`{"thermal": ["x.png"]}`), probed when the task loads, decoded when asked.
     `target` is the gold option letter (MCQ), `yes`/`no`, or the reference answers."""
 
     id: str
     prompt: str
     images: list[Any] = field(default_factory=list)  # str refs, or objects with `.open()` (published datasets)
+    media: dict[str, list[str]] = field(default_factory=dict)  # other modalities (audio, video, thermal, ...): files
     target: Any = None
     language: str | None = None
     category: str | None = None
@@ -57,6 +61,21 @@ def _media(fn: Any, ref: Any, where: str) -> Any:
 def image_label(ref: Any) -> str:
     """How an image reference appears in samples files: its path, `<base64>`, or where it is in its dataset."""
     return str(ref) if not str(ref).startswith("base64,") else "<base64>"
+
+
+def load_input(modality: str, ref: str, where: str, probe_only: bool = False) -> Any:
+    """A sample's input of a modality other than image: decoded by polyvlm.media (a video stays a reference the
+    model samples), or with `probe_only` its header checked; a refusal is a TaskError naming `where` and the file."""
+    from polyvlm import media
+    from polyvlm.infer import Video
+
+    try:
+        if probe_only or modality == "video":
+            media.probe(modality, Path(ref), where=ref)
+            return Video(Path(ref)) if modality == "video" else None
+        return media.load(modality, Path(ref), where=ref)
+    except media.MediaError as e:
+        raise TaskError(f"{where}: {modality} {ref} cannot be decoded ({e.code}: {e.reason})") from None
 
 
 def load_image(ref: Any, where: str = "") -> Any:
@@ -203,17 +222,26 @@ class Task:
                 seen[s.id] = s.source or "?"
                 for ref in s.images:
                     check_image(ref, f"{s.source or 'task ' + self.name} id={s.id}")
+                for m, refs in s.media.items():
+                    for ref in refs:
+                        load_input(m, ref, f"{s.source or 'task ' + self.name} id={s.id}", probe_only=True)
             self._samples = samples
         return self._samples
 
     def request(self, sample: Sample) -> ChatRequest:
         messages = [{"role": "system", "content": self.spec.system}] if self.spec.system else []
         text = sample.prompt
+        for m, refs in sample.media.items():  # inputs without placeholders go first, each with its own
+            tag = PLACEHOLDERS[m]
+            if refs and tag not in text:
+                text = (tag + "\n") * len(refs) + text
         if sample.images and "<image>" not in text:
             text = "<image>\n" * len(sample.images) + text
         messages.append({"role": "user", "content": text})
         where = f"task {self.name}: {sample.source or 'sample'} id={sample.id}"
-        return ChatRequest(messages=messages, images=[load_image(r, where) for r in sample.images],
+        inputs = {m: [load_input(m, r, where) for r in refs] for m, refs in sample.media.items()}
+        return ChatRequest(messages=messages, **media_fields({"image": [load_image(r, where) for r in sample.images],
+                                                              **inputs}),
                            max_new_tokens=self.spec.max_new_tokens, temperature=0.0, language=sample.language)
 
     def english_fallback(self, languages: list[str | None]) -> dict[str, list[str]]:

@@ -12,6 +12,7 @@ from polyvlm.data.records import RecordError, resolve_media
 from polyvlm.eval.extract import Extraction, english_fallback, extract_yes_no
 from polyvlm.eval.forms import extend
 from polyvlm.eval.tasks.base import Sample, Task, TaskError
+from polyvlm.media import RECORD_KEYS, by_record_key
 
 VQA_PROMPT = {
     "en": "{question}\nAnswer the question using a single word or phrase.",
@@ -96,8 +97,17 @@ class JsonlTask(Task):
         raw = [raw] if isinstance(raw, str) else raw
         if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
             raise TaskError(f"{where} id={rid}: 'image' must be a path or a list of paths")
+        media = {}
         try:
             images = [str(resolve_media(root, p, where, rid)) for p in raw]
+            for key in RECORD_KEYS:  # audio, video, thermal, depth, imu: `"thermal": "x.png"` or a list
+                refs = obj.get(key) if key != "image" else None
+                refs = [refs] if isinstance(refs, str) else refs
+                if refs is None:
+                    continue
+                if not isinstance(refs, list) or not all(isinstance(p, str) for p in refs):
+                    raise TaskError(f"{where} id={rid}: '{key}' must be a path or a list of paths")
+                media[by_record_key(key).name] = [str(resolve_media(root, p, where, rid)) for p in refs]
         except RecordError as e:
             raise TaskError(str(e)) from None
         template = self.spec.prompt_for(language, self.default_prompt)
@@ -108,9 +118,9 @@ class JsonlTask(Task):
         except (ValueError, IndexError) as e:
             raise TaskError(f"{where} id={rid}: bad prompt template {template!r}: {e}") from None
         target = self.target(obj, f"{where} id={rid}")
-        return Sample(id=rid, prompt=prompt, images=images, target=target, language=language,
-                      category=obj.get("category"), extra={k: obj[k] for k in obj if k not in ("image", "images")},
-                      source=where)
+        return Sample(id=rid, prompt=prompt, images=images, media=media, target=target, language=language,
+                      category=obj.get("category"),
+                      extra={k: obj[k] for k in obj if k not in ("image", "images", *RECORD_KEYS)}, source=where)
 
     def target(self, obj: dict[str, Any], where: str) -> Any:
         for key in _ANSWER_KEYS:
