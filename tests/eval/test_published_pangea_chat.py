@@ -172,6 +172,16 @@ def test_judged_tasks_need_a_judge_and_the_data(tmp_path: Path, data: Path,  # n
     xchat_tree(data)
     assert eval_main(["--predictions", str(preds), "--tasks", "xchatbench", "--out", str(tmp_path / "o")]) != 0
     assert "scored by an LLM judge: pass --judge URL" in capsys.readouterr().err
+    assert eval_main(["--tasks", "list"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("xchatbench"))
+    assert "local" in line and "en,es,hi,id,ja,ko,rw,zh" in line
+    # a record without its rubric stops the run, naming the file and record
+    bad = data / XCHAT / "Korean" / "ocr" / "data.json"
+    records = json.loads(bad.read_text(encoding="utf-8"))
+    del records[1]["score_rubric"]
+    bad.write_text(json.dumps(records), encoding="utf-8")
+    assert eval_main(["--predictions", str(preds), "--tasks", "xchatbench", "--out", str(tmp_path / "o")]) != 0
+    assert f"{bad} record 1: missing or bad key 'score_rubric'" in capsys.readouterr().err
 
 
 def test_both_in_a_suite_give_the_papers_table(tmp_path: Path, data: Path) -> None:  # noqa: F811

@@ -68,7 +68,7 @@ class MLlavaBench(_JudgedTask):
     default_metrics = ["judge_relative"]
 
     def make_sample(self, record: dict[str, Any], split: str, row: int, language: str, where: str) -> Sample:
-        caption = record.get("caption") or []
+        caption = record.get("caption", [])  # a list is joined by lines; anything else printed as it is ("None")
         return Sample(id=f"{split}/{row}", prompt=str(record["question"]), target=str(record["gpt_answer"]),
                       language=language, category=record.get("category") or None,
                       extra={"question_id": record.get("question_id"),
