@@ -22,6 +22,18 @@ from eval_fakes import FakeGenerator
 from polyvlm.eval.backends import GeneratorBackend
 from polyvlm.eval.runner import evaluate
 from polyvlm.eval.tasks import resolve
+import polyvlm.eval.runner as runner
+from tqdm import tqdm
+
+
+class Bar(tqdm):  # what the progress bar shows when it closes: done / total
+    def close(self):
+        if not self.disable:
+            print("bar", self.desc, self.n, self.total, flush=True)
+        super().close()
+
+
+runner.tqdm = Bar
 tasks, suites = resolve({entries!r})
 gen = FakeGenerator()
 evaluate(tasks, {out!r}, backend=GeneratorBackend(gen, 4), suites=suites)
@@ -42,6 +54,9 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     asked = sorted(int(line.split()[-1]) for line in proc.stdout.splitlines() if line.startswith("rank"))
     assert asked == [11, 11]  # 22 samples split evenly over the two ranks
+    # rank 0 alone draws the bar, counting every rank's samples: n of n samples, not the n / 2 it answered itself
+    bars = {line.split()[1]: line.split()[2:] for line in proc.stdout.splitlines() if line.startswith("bar")}
+    assert bars == {name: [str(one["tasks"][name]["n"])] * 2 for name in ("mmmb", "vqa")}, proc.stdout
     two = json.loads((tmp_path / "two" / "results.json").read_text())
     assert two["world_size"] == 2
     for name in ("mmmb", "vqa"):
