@@ -43,11 +43,13 @@ def test_steps_for_epochs_covers_every_pass():
         steps_for_epochs(-1, 10, 2)
 
 
-def test_epochs_set_the_run_length_and_the_schedule(tmp_path, data, caplog):
+def test_epochs_set_the_run_length_and_the_schedule(tmp_path, data, caplog, capsys):
     """train.epochs=2 on 10 examples at 2 a step: 10 steps (train.max_steps=3 not used, logged); the cosine schedule
-    spans those 10 steps; each row carries its epoch."""
+    spans those 10 steps; each row carries its epoch, and the progress bar shows the pass it is in."""
     with caplog.at_level(logging.INFO, logger="polyvlm.train"):
-        res = train(_cfg(tmp_path / "run", data, "train.epochs=2", "train.max_steps=3"), show_progress=False)
+        res = train(_cfg(tmp_path / "run", data, "train.epochs=2", "train.max_steps=3"), show_progress=True)
+    bar = capsys.readouterr().err
+    assert "finetune epoch 1/2" in bar and "finetune epoch 2/2" in bar and "10/10" in bar and "epoch=2.00 loss=" in bar
     assert "train.epochs=2: 10 examples, 2 a step -> 10 steps (train.max_steps=3 not used)" in caplog.text
     assert [h["step"] for h in res.history] == list(range(1, 11))
     assert [h["epoch"] for h in res.history] == [round(0.2 * k, 4) for k in range(1, 11)]
@@ -55,7 +57,6 @@ def test_epochs_set_the_run_length_and_the_schedule(tmp_path, data, caplog):
     assert lrs[0] == pytest.approx(1e-3) and lrs[5] == pytest.approx(0.5e-3) and 0 < lrs[-1] < 0.03e-3
     rows = [json.loads(x) for x in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
     assert rows[-1]["step"] == 10 and rows[-1]["epoch"] == 2.0
-    assert "step 10/10 epoch=2.00 loss=" in caplog.text  # the log line (and the progress bar) show the epoch
 
 
 def test_resume_in_the_middle_of_an_epoch_ends_like_an_uninterrupted_run(tmp_path, data, monkeypatch):
