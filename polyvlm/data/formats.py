@@ -71,7 +71,7 @@ def register_format(fmt: DataFormat) -> DataFormat:
     return FORMATS.register(fmt.name)(fmt)
 
 
-_R, _I, _W, _V = "polyvlm.data.readers", "polyvlm.data.index", "polyvlm.data.writers", "polyvlm.data.validate"
+_R, _I, _W, _V = "polyvlm.data.readers", "polyvlm.data.index", "polyvlm.data.writers", "polyvlm.data.dupes"
 register_format(DataFormat("jsonl", ("jsonl", "ndjson"), read=f"{_R}:iter_jsonl", index=f"{_I}:JsonlAccess",
                            write=f"{_W}:JsonlSink", locate=f"{_V}:locate_lines"))
 register_format(DataFormat("json", ("json",), read=f"{_R}:iter_json_array", index=f"{_I}:JsonArrayAccess",

@@ -8,7 +8,6 @@ and a location: file, line (or record index), id.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -19,11 +18,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from polyvlm.data.dupes import IdHashes
-from polyvlm.data.formats import FORMATS, to_llava_dict
+from polyvlm.data.dupes import IdHashes, locate_records
 from polyvlm.data.langs import normalize_language
 from polyvlm.data.media import DEFAULT_MAX_PIXELS, check_media_file, data_uri_bytes, is_data_uri
-from polyvlm.data.readers import detect_format, expand_paths, iter_raw, open_binary
+from polyvlm.data.readers import detect_format, expand_paths, iter_raw
 from polyvlm.data.records import (
     MEDIA_KEYS,
     PLACEHOLDERS,
@@ -334,7 +332,7 @@ class Validator:
             for o in (dup, first):
                 f = int(np.searchsorted(starts, o, side="right") - 1)
                 wanted.setdefault(f, set()).add(o - int(starts[f]))
-        where = {f: _locate(files[f], idx) for f, idx in wanted.items()}
+        where = {f: locate_records(files[f], idx) for f, idx in wanted.items()}
 
         def loc(o: int) -> tuple[str, int | None, int, str | None]:
             f = int(np.searchsorted(starts, o, side="right") - 1)
@@ -350,51 +348,6 @@ class Validator:
             at = f"{ff}:{lf}" if lf is not None else f"{ff}#{idf}"
             self.report.add("duplicate_id", fd, ld, idd, rid, f"id {rid!r} already used at {at}")
             self.report.bad_records += 1
-
-
-def _locate(path: Path, indices: set[int]) -> dict[int, tuple[int | None, str | None]]:
-    """Line and normalised id of some records of one file, in memory that does not grow with the file: the
-    format's `locate` capability when it has one, else a pass of its reader."""
-    fmt = detect_format(path)
-    locate = FORMATS.get(fmt).capability("locate")
-    if locate is not None:
-        return locate(path, indices)
-    return {index: (line, _rid(obj)) for index, line, obj in iter_raw(path, fmt) if index in indices}
-
-
-def _rid(obj: Any) -> str | None:
-    return norm_id(obj.get("id")) if isinstance(obj, dict) else None
-
-
-def locate_rows(path: Path, indices: set[int]) -> dict[int, tuple[int | None, str | None]]:
-    """Parquet: read only the row groups holding the wanted rows."""
-    from polyvlm.data.index import RecordIndex
-
-    ix = RecordIndex(path, cache=False)
-    return {i: (None, _rid(ix.raw(i))) for i in indices}
-
-
-def locate_lines(path: Path, indices: set[int]) -> dict[int, tuple[int | None, str | None]]:
-    """JSON lines: one pass over the lines decoding only the wanted ones (the same index rule as the reader)."""
-    out: dict[int, tuple[int | None, str | None]] = {}
-    last = max(indices)
-    index = 0
-    with open_binary(path) as f:
-        for lineno, line in enumerate(f, 1):
-            if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark
-                line = line[3:]
-            if not line.strip():
-                continue
-            if index in indices:
-                try:
-                    obj = json.loads(line.decode("utf-8"))
-                except ValueError:  # JSONDecodeError and UnicodeDecodeError
-                    obj = None
-                out[index] = (lineno, _rid(to_llava_dict(obj)))
-            if index == last:
-                break
-            index += 1
-    return out
 
 
 def validate(paths: Iterable[str | Path], **kw: Any) -> Report:

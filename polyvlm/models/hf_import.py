@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
@@ -145,30 +146,9 @@ def _check_cfg(path: Path, hcfg, cfg: ModelConfig) -> None:
     adopt_vision_readout(cfg, have, path)
 
 
-def import_hf_llava(path: str | Path, template: str | None = None, max_length: int = 2048,
-                    dtype: str = "float32", cfg: ModelConfig | None = None) -> tuple[PolyVLM, Processor]:
-    """Load the Llava directory `path` -> (PolyVLM in eval mode, Processor).
-
-    `template` names the polyvlm chat template; None detects it from the directory's chat template and
-    fails when none matches. Without `cfg`, the model's `cfg` records the checkpoint's settings, so a
-    checkpoint saved from it reloads without the original directory. With `cfg` (`init_from`), template,
-    max_length and dtype come from it, it must agree with the checkpoint, and parts it adds to a plain
-    build (e.g. anyres' image_newline when starting from Llava) start from their usual initialisation.
-    """
-    from transformers import (
-        LlavaForConditionalGeneration,
-        LlavaNextForConditionalGeneration,
-        LlavaOnevisionForConditionalGeneration,
-    )
-
-    path = Path(path)
-    hcfg = read_llava_config(path)
-    is_next = hcfg.model_type in ("llava_next", "llava_onevision")  # base view + tiles, image_newline
-    if cfg is not None:
-        _check_cfg(path, hcfg, cfg)
-        template, max_length, dtype = cfg.template, cfg.max_length, cfg.dtype
-    if dtype not in DTYPES:
-        raise HFImportError(f"unknown dtype '{dtype}' (known: {', '.join(DTYPES)})")
+def _tokenizer(path: Path, hcfg, template: str | None) -> tuple[PreTrainedTokenizerBase, str]:
+    """The directory's tokenizer and the polyvlm template (given, or detected from its chat template); its
+    `<image>` id must be config.json's image_token_index."""
     tokenizer = load_tokenizer(str(path))
     detected = detect_template(tokenizer)
     if template is None:
@@ -181,13 +161,23 @@ def import_hf_llava(path: str | Path, template: str | None = None, max_length: i
     image_id = tokenizer.convert_tokens_to_ids(PLACEHOLDERS["image"])
     if image_id != hcfg.image_token_index:
         raise _fail(path, f"tokenizer id of <image> is {image_id} but config.json image_token_index is {hcfg.image_token_index}")
+    return tokenizer, template
+
+
+def _parts(path: Path, hcfg, dtype: str, n_tokens: int) -> tuple[Any, Any, Any, Any]:
+    """The transformers model of the directory and polyvlm's parts sharing its tensors -> (hf model, vision
+    encoder, causal LM, mlp2x_gelu connector); the LM's embeddings grow to `n_tokens` when the tokenizer has more."""
+    from transformers import (
+        LlavaForConditionalGeneration,
+        LlavaNextForConditionalGeneration,
+        LlavaOnevisionForConditionalGeneration,
+    )
 
     hf_cls = {"llava_next": LlavaNextForConditionalGeneration, "llava_onevision": LlavaOnevisionForConditionalGeneration
               }.get(hcfg.model_type, LlavaForConditionalGeneration)
     hf = hf_cls.from_pretrained(str(path), dtype=DTYPES[dtype])
     select = "patch" if hcfg.vision_feature_select_strategy == "default" else "full"
-    enc_cls = ENCODERS.get(hcfg.vision_config.model_type)
-    vision = enc_cls(hf.model.vision_tower, hcfg.vision_feature_layer, select)
+    vision = ENCODERS.get(hcfg.vision_config.model_type)(hf.model.vision_tower, hcfg.vision_feature_layer, select)
     if not vision.has_cls:
         vision.select = "patch"  # without CLS, patch and full are the same tokens; patch is polyvlm's default
     with torch.device("meta"):
@@ -200,35 +190,63 @@ def import_hf_llava(path: str | Path, template: str | None = None, max_length: i
     connector = build_connector("mlp2x_gelu", vision.hidden_size, llm.config.hidden_size)
     connector.load_state_dict(hf.model.multi_modal_projector.state_dict())
     connector.to(DTYPES[dtype])
-    if len(tokenizer) > llm.get_input_embeddings().num_embeddings:
-        llm.resize_token_embeddings(len(tokenizer))
+    if n_tokens > llm.get_input_embeddings().num_embeddings:
+        llm.resize_token_embeddings(n_tokens)
+    return hf, vision, llm, connector
 
+
+def _image_mode(path: Path, hcfg, image_size: int, is_next: bool) -> tuple[dict, dict]:
+    """(the image processor's settings, the anyres ModelConfig keys: LLaVA-NeXT is polyvlm's uncapped anyres,
+    OneVision its anyres_max_N); differences from polyvlm's image handling are logged."""
     settings = _image_settings(path)
     size = _size_of(settings)
-    if size is not None and size != vision.image_size:
+    if size is not None and size != image_size:
         log.warning("%s: image processor size %d differs from the vision tower's %d; using %d", path, size,
-                    vision.image_size, vision.image_size)
+                    image_size, image_size)
     if not is_next and settings and settings.get("do_pad") is not True:
         log.info("%s: its image processor crops to the centre; polyvlm pads images to a square instead", path)
-    anyres = {}
-    if is_next:  # LLaVA-NeXT is polyvlm's uncapped anyres, OneVision its anyres_max_N
-        aspect = hcfg.vision_aspect_ratio if hcfg.model_type == "llava_onevision" else "anyres"
-        anyres = {"image_aspect_ratio": aspect, "image_grid_pinpoints": [list(p) for p in hcfg.image_grid_pinpoints]}
+    if not is_next:
+        return settings, {}
+    aspect = hcfg.vision_aspect_ratio if hcfg.model_type == "llava_onevision" else "anyres"
+    return settings, {"image_aspect_ratio": aspect, "image_grid_pinpoints": [list(p) for p in hcfg.image_grid_pinpoints]}
+
+
+def import_hf_llava(path: str | Path, template: str | None = None, max_length: int = 2048,
+                    dtype: str = "float32", cfg: ModelConfig | None = None) -> tuple[PolyVLM, Processor]:
+    """Load the Llava directory `path` -> (PolyVLM in eval mode, Processor).
+
+    `template` names the polyvlm chat template; None detects it from the directory's chat template and
+    fails when none matches. Without `cfg`, the model's `cfg` records the checkpoint's settings, so a
+    checkpoint saved from it reloads without the original directory. With `cfg` (`init_from`), template,
+    max_length and dtype come from it, it must agree with the checkpoint, and parts it adds to a plain
+    build (e.g. anyres' image_newline when starting from Llava) start from their usual initialisation.
+    """
+    from polyvlm.models.factory import media_settings  # the same processor settings a fresh build gets
+
+    path = Path(path)
+    hcfg = read_llava_config(path)
+    is_next = hcfg.model_type in ("llava_next", "llava_onevision")  # base view + tiles, image_newline
+    if cfg is not None:
+        _check_cfg(path, hcfg, cfg)
+        template, max_length, dtype = cfg.template, cfg.max_length, cfg.dtype
+    if dtype not in DTYPES:
+        raise HFImportError(f"unknown dtype '{dtype}' (known: {', '.join(DTYPES)})")
+    tokenizer, template = _tokenizer(path, hcfg, template)
+    hf, vision, llm, connector = _parts(path, hcfg, dtype, len(tokenizer))
+    settings, anyres = _image_mode(path, hcfg, vision.image_size, is_next)
     mcfg = cfg or ModelConfig(vision_feature_layer=vision.feature_layer, vision_select=vision.select,
                               connector="mlp2x_gelu", template=template, max_length=max_length,
                               init_from=f"{PREFIX}{path}", dtype=dtype, **anyres)
     model = PolyVLM(mcfg, vision, connector, llm, placeholder_ids(tokenizer)).eval()
     if is_next and hasattr(model, "image_newline"):
         model.image_newline = hf.model.image_newline
-    from polyvlm.models.factory import media_settings  # the same processor settings a fresh build gets
-
     processor = Processor(tokenizer, ProcessorConfig(
         template=template, max_length=max_length, image_size=vision.image_size,
         image_mean=tuple(settings.get("image_mean", vision.mean)), image_std=tuple(settings.get("image_std", vision.std)),
         **media_settings(model, mcfg),
     ))
-    log.info("imported Hugging Face %s %s (%s + %s, template %s)", hf_cls.__name__, path, hcfg.vision_config.model_type,
-             hcfg.text_config.model_type, template)
+    log.info("imported Hugging Face %s %s (%s + %s, template %s)", type(hf).__name__, path,
+             hcfg.vision_config.model_type, hcfg.text_config.model_type, template)
     return model, processor
 
 

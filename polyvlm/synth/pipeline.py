@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
-import hashlib
 import json
 import time
 from collections import Counter
@@ -30,9 +29,9 @@ import yaml
 from tqdm import tqdm
 
 from polyvlm.data.langs import language_or_none
-from polyvlm.data.records import RecordError
 from polyvlm.synth.backends import Backend
 from polyvlm.synth.config import PipelineConfig, PipelineError, StageSpec, make_backend, make_stage
+from polyvlm.synth.inputs import fingerprint, input_fingerprint, iter_input, stage_outputs, stage_reader
 from polyvlm.synth.runners import Failure, Outcome, WorkItem, make_runner
 from polyvlm.synth.stages.base import Stage, reject
 from polyvlm.synth.store import (
@@ -52,76 +51,6 @@ from polyvlm.utils import atomic_dir, atomic_write_text
 
 class PipelineIncomplete(RuntimeError):
     """A stage ended with failed records (on_failure: stop); `--resume` retries exactly those."""
-
-
-def _fp(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def file_digest(path: Path) -> str:
-    """Content hash of an input file (~1 GB/s): the root of the stage fingerprint chain, so rewriting the
-    same input reuses every result while a changed input starts fresh stage directories."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def input_fingerprint(cfg: PipelineConfig) -> str:
-    """Content of every input file (a dataset directory: its file names, sizes and times)."""
-    from polyvlm.data.readers import expand_paths
-
-    for name in cfg.input:
-        if not Path(name).exists():
-            raise PipelineError(f"{cfg.path}: input {name}: no such file")
-    parts: list[Any] = []
-    for p in expand_paths(cfg.input):
-        if p.is_file():
-            parts.append(file_digest(p))
-        else:
-            parts.append(sorted((str(q.relative_to(p)), q.stat().st_size, q.stat().st_mtime_ns)
-                                for q in p.rglob("*") if q.is_file()))
-    return _fp(parts)
-
-
-def iter_input(cfg: PipelineConfig) -> Iterator[tuple[Any, str, str]]:
-    """(object, source, error) for each input record, streamed by `polyvlm.data.readers` (JSONL, JSON arrays,
-    Parquet, TSV, HF datasets on disk, .gz/.zst); OpenAI `messages` records arrive in the LLaVA layout."""
-    from polyvlm.data.readers import expand_paths, iter_raw, source_of
-
-    for name in cfg.input:
-        if not Path(name).exists():
-            raise PipelineError(f"{cfg.path}: input {name}: no such file")
-    for path in expand_paths(cfg.input):
-        for index, line, obj in iter_raw(path):
-            source = source_of(path, index, line)
-            if isinstance(obj, RecordError):
-                if cfg.on_bad_input == "error":
-                    raise obj
-                yield {"_raw": source}, source, str(obj)
-                continue
-            yield obj, source, ""
-
-
-def stage_outputs(sdir: Path, has_reduce: bool) -> Iterator[tuple[dict, str]]:
-    """(record, source) for every record a completed stage passes on."""
-    if has_reduce:
-        for p in shard_paths(sdir / "out"):
-            for n, rec in iter_jsonl(p):
-                yield rec, f"{p}:{n}"
-        return
-    for res in iter_results(sdir / "map"):
-        if res["status"] == "ok":
-            for rec in res["outputs"]:
-                yield rec, f"{sdir.name}:{res.get('in_id')}"
-
-
-def _reader(sdir: Path, has_reduce: bool) -> Any:
-    """A re-iterable view of a completed stage's outputs as (record, source, error) triples."""
-    def read() -> Iterator[tuple[dict, str, str]]:
-        return ((rec, src, "") for rec, src in stage_outputs(sdir, has_reduce))
-    return read
 
 
 def _group(rec: Any) -> tuple[str, str]:
@@ -184,7 +113,7 @@ class Pipeline:
         for i, spec in enumerate(self.cfg.stages):
             stage = self.build(spec)
             prompt, model, params = self.stage_key_parts(stage)
-            fp = _fp(fp, stage.name, prompt, model, params)
+            fp = fingerprint(fp, stage.name, prompt, model, params)
             sdir = self.out / "stages" / f"{i:02d}-{stage.name}-{fp[:8]}"
             done_file = sdir / "done.json"
             if done_file.is_file():
@@ -195,7 +124,7 @@ class Pipeline:
                 ran += 1
             stats.append(st)
             expected = st["out"]["records"]
-            upstream = _reader(sdir, stage.has_reduce)
+            upstream = stage_reader(sdir, stage.has_reduce)
         wrote = self._write_final(fp, upstream)
         from polyvlm.synth.report import write_report
 
@@ -206,7 +135,7 @@ class Pipeline:
     def _write_final(self, fp: str, upstream: Any) -> bool:
         """Write `final/` unless it already holds these records; True when it was written."""
         manifest = self.out / "final" / "manifest.json"
-        fp = _fp(fp, self.cfg.final_format)
+        fp = fingerprint(fp, self.cfg.final_format)
         if manifest.is_file() and json.loads(manifest.read_text())["fingerprint"] == fp:
             return False
         with atomic_dir(self.out / "final") as tmp:
