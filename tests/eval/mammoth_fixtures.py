@@ -27,10 +27,12 @@ def write_config(root: Path, repo: str, config: str, splits: dict[str, list[dict
     readme.write_text("---\nconfigs:\n" + entries + "---\n", encoding="utf-8")
 
 
-def mathverse_repo(root: Path, rows: dict[str, list[tuple[str, str, str, str]]]) -> None:
+def mathverse_repo(root: Path, rows: dict[str, list[tuple[str, str, str, str]]],
+                   config: str = "testmini_version_split") -> None:
     """CaraJ/MathVerse-lmmseval, config testmini_version_split: one split per problem version; columns
     sample_index, problem_index, problem_version, question, image, answer, question_type, metadata, query_wo,
-    query_cot, question_for_eval. `rows`: split -> (question, answer, question_type, query_wo)."""
+    query_cot, question_for_eval (config testmini: one split testmini). `rows`: split -> (question, answer,
+    question_type, query_wo)."""
     from datasets import Image as ImageFeature
     from datasets import Value
 
@@ -41,7 +43,7 @@ def mathverse_repo(root: Path, rows: dict[str, list[tuple[str, str, str, str]]])
                              "subfield": Value("string")},
                 "query_wo": Value("string"), "query_cot": Value("string"), "question_for_eval": Value("string")}
     version = {"vision_intensive": "Vision Intensive", "vision_dominant": "Vision Dominant",
-               "vision_only": "Vision Only"}
+               "vision_only": "Vision Only", "testmini": "Text Dominant"}
     splits = {}
     for split, items in rows.items():
         splits[split] = [{"sample_index": f"{split}-{i}", "problem_index": str(i), "problem_version": version[split],
@@ -50,7 +52,7 @@ def mathverse_repo(root: Path, rows: dict[str, list[tuple[str, str, str, str]]])
                                                            "subject": "Plane Geometry", "subfield": "Length"},
                           "query_wo": query, "query_cot": query + " Think step by step.", "question_for_eval": q}
                          for i, (q, a, t, query) in enumerate(items)]
-    write_config(root, "CaraJ/MathVerse-lmmseval", "testmini_version_split", splits, features)
+    write_config(root, "CaraJ/MathVerse-lmmseval", config, splits, features)
 
 
 def chartqa_repo(root: Path, rows: list[tuple[str, str, str]]) -> None:

@@ -103,3 +103,14 @@ def test_mathverse_without_a_judge_uses_quick_match_and_says_so(tmp_path: Path, 
     assert t["official"]["overall"] == 50.0  # "C", "22.3" and " 5 " (stripped) equal their answers
     assert t["official"]["note"].startswith("no --judge: quick_match")
     assert t["config"]["max_new_tokens"] == 1024
+
+
+def test_mathverse_testmini_reads_the_testmini_config_beside_the_version_split(tmp_path: Path,
+                                                                              data: Path) -> None:  # noqa: F811
+    mathverse_repo(data, ROWS)  # both configs in one repo, as published
+    mathverse_repo(data, {"testmini": ROWS["vision_dominant"]}, config="testmini")
+    preds = [{"task": "mathverse_testmini", "split": "testmini", "row": 0, "prediction": "22.3"},
+             {"task": "mathverse_testmini", "split": "testmini", "row": 1, "prediction": "x = 5"}]
+    t = run(tmp_path, "mathverse_testmini", preds)["tasks"]["mathverse_testmini"]
+    assert t["n"] == 2 and t["official"]["overall"] == 50.0  # quick_match: "22.3" only
+    assert t["metrics"]["accuracy"]["by_category"] == {"Text Dominant": 100.0}  # robust: "x = 5" states 5

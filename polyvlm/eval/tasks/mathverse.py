@@ -122,3 +122,19 @@ class MathVerse(PublishedTask):
             per.append(float(judgement == "1"))
         note = f"{unparsed} judgement(s) neither 0 nor 1, scored 0" if unparsed else ""
         return Official("gpt_eval_score", per, extracted, note=note)
+
+
+@register_published
+class MathVerseTestmini(MathVerse):
+    """lmms-eval's `mathverse_testmini` (mathverse_testmini.yaml): config testmini, split testmini, every problem
+    version of testmini in one split (reported per version under `by_category`), scored as `mathverse`."""
+
+    task_name, config = "mathverse_testmini", "testmini"
+    splits = {"testmini": "en"}
+    cites = ("EvolvingLMMs-Lab/lmms-eval lmms_eval/tasks/mathverse/ (mathverse_testmini.yaml, utils.py, "
+             "mathverse_evals.py MathVerseEvaluator.eval_results)")
+
+    def make_sample(self, record: dict[str, Any], split: str, row: int, language: str, where: str) -> Sample:
+        sample = super().make_sample(record, split, row, language, where)
+        sample.category = str(record.get("problem_version") or "")
+        return sample
