@@ -10,17 +10,21 @@ terminal chat).
 Refusals raise `MediaError(reason, where, code, status)`; callers map it to their error type (serve: an
 APIError with the same code and status; data: a RecordError with `e.record_code`).
 
-Adding a modality (e.g. thermal) is one module here plus its encoder:
+Adding a modality (e.g. smell) is one module here plus its encoder, 4 files in all:
 
-1. `polyvlm/media/thermal.py`: write `load(raw: bytes | Path, limits, where) -> decoded` and
+1. `polyvlm/media/smell.py`: write `load(raw: bytes | Path, limits, where) -> decoded` and
    `probe(raw, limits, where) -> dict` (header facts; raise `MediaError` naming `where`), then
-   `register_modality(Modality(name="thermal", placeholder="<thermal>", record_key="thermal",
-   api_part="input_thermal", load=load, probe=probe, part_source=..., limits=(...)))`.
+   `register_modality(Modality(name="smell", placeholder="<smell>", record_key="smell",
+   api_part="input_smell", load=load, probe=probe, part_source=..., to_tensor=..., limits=(...)))`.
 2. Import it at the bottom of this file (the list of built-in modalities).
-3. Register its encoder in polyvlm/models/encoders (and give the tokenizer the placeholder token).
+3. Its encoder: a `polyvlm.models.encoders.modality.ModalityEncoder` registered in `ENCODERS` (its
+   `tokens_per_input` is the number of placeholder tokens per input), imported at the bottom of
+   `polyvlm/models/encoders/__init__.py`.
 
-Records then accept `"thermal": "x.png"`, `<thermal>` placeholders are counted by data validation, stats and
-the processor, the server accepts `input_thermal` content parts, and the terminal chat gets `/thermal PATH`.
+Records then accept `"smell": "x.bin"`, `<smell>` placeholders are counted by data validation, stats and
+the processor, the server accepts `input_smell` content parts, and the terminal chat gets `/smell PATH`; a
+model whose recipe names the encoder (`model.encoders: {smell: {model_type: ...}}`) gets the placeholder token,
+trains and generates with it (tests/media/test_new_modality.py).
 """
 
 from __future__ import annotations

@@ -68,8 +68,8 @@ class Modality:
     - `part_source(part, where) -> str | bytes`: the URL / data URI (str) or raw bytes a content part holds.
     - `limits`: the `MediaLimits` fields this modality honours (documentation and server flags).
     - `to_tensor(decoded) -> Tensor`: for a modality added after image/audio/video, what its encoder reads of
-      one input (the processor puts it in `MediaBatch.extra[name]`; the encoder's function registered in
-      `polyvlm.models.encoders.embed.FEATURES` turns those into feature rows).
+      one input (the processor puts it in `MediaBatch.extra[name]`; the model's `ModalityEncoder` for it,
+      `polyvlm.models.encoders.modality`, turns those into feature rows).
     """
 
     name: str
