@@ -1,7 +1,7 @@
 """Adding a modality takes its media declaration and its encoder, each registered once (here both in this test, in
 place of polyvlm/media/smell.py and polyvlm/models/encoders/smell.py): data validation, the processor (placeholder
-tokens from the encoder), `polyvlm train` and generation from the saved checkpoint then take it, with no other
-polyvlm file edited."""
+tokens from the encoder), `polyvlm train`, generation from the saved checkpoint and the OpenAI API then take it,
+with no other polyvlm file edited."""
 
 from __future__ import annotations
 
@@ -129,6 +129,26 @@ def test_a_new_modality_needs_only_its_media_module_and_its_encoder(smell, tmp_p
     a = gen.model.embed(ids, gen._media([req]))
     b = gen.model.embed(ids, gen._media([other]))
     assert not torch.equal(a[ids == smell_id], b[ids == smell_id]) and torch.equal(a[ids != smell_id], b[ids != smell_id])
+
+    # serve: the OpenAI API takes its declared content part and answers with the checkpoint's encoder
+    import base64
+
+    from fastapi.testclient import TestClient
+
+    from polyvlm.serve.app import create_app
+
+    uri = "data:application/octet-stream;base64," + base64.b64encode((tmp_path / "r1.smell").read_bytes()).decode()
+    body = {"messages": [{"role": "user", "content": [{"type": "input_smell", "input_smell": {"url": uri}},
+                                                      {"type": "text", "text": "What is it?"}]}],
+            "max_tokens": 3, "temperature": 0}
+    with TestClient(create_app(gen)) as client:
+        r = client.post("/v1/chat/completions", json=body)
+        assert r.status_code == 200, r.text
+        assert r.json()["usage"]["prompt_tokens"] == gen.count_prompt_tokens(req)
+        bad = {**body, "messages": [{"role": "user", "content": [
+            {"type": "input_smell", "input_smell": {"url": "data:application/octet-stream;base64,eHg="}}]}]}
+        r = client.post("/v1/chat/completions", json=bad)
+        assert r.status_code == 400 and "not a smell reading" in r.json()["error"]["message"]
 
 
 def test_only_configured_modalities_add_their_placeholder(smell) -> None:
