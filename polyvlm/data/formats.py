@@ -144,6 +144,23 @@ def _media_value(v: Any) -> Any:
     return v
 
 
+def _registered_part(part: dict, kind: Any, where: str, media: dict[str, list[str]], pieces: list[str]) -> str:
+    """A content part of a modality in the registry (`by_part`) -> its reference (a URL or data URI) under its record
+    key and its placeholder; returns the reason when the part is of no known type or holds no reference."""
+    from polyvlm import media as registry
+
+    m = registry.by_part(kind) if isinstance(kind, str) else None
+    if m is None or m.part_source is None:
+        return f"{where} has unknown type {kind!r} (known: text, {', '.join(registry.PART_MODALITY)})"
+    try:
+        src = m.part_source(part, where)
+    except registry.MediaError as e:
+        return str(e)
+    media.setdefault(m.record_key, []).append(src if isinstance(src, str) else bytes_to_data_uri(src))
+    pieces.append(m.placeholder)
+    return ""
+
+
 def _openai_to_llava(obj: dict) -> dict | RecordError:
     """`{"messages": [{"role", "content": str | [parts]}]}` -> LLaVA dict; media parts become placeholders in place."""
     msgs = obj["messages"]
@@ -179,11 +196,11 @@ def _openai_to_llava(obj: dict) -> dict | RecordError:
                     url = url.get("url") if isinstance(url, dict) else url
                     media.setdefault("video", []).append(str(url))
                     pieces.append(PLACEHOLDERS["video"])
-                else:
-                    rid = obj.get("id")
-                    return RecordError(f"message {i} content part {j} has unknown type {kind!r} "
-                                       "(known: text, image_url, input_audio, video_url)", "",
-                                       None if rid is None else str(rid), code="wrong_type")
+                else:  # thermal, depth, imu, a modality added later: the part its declaration reads
+                    err = _registered_part(part, kind, f"message {i} content part {j}", media, pieces)
+                    if err:
+                        rid = obj.get("id")
+                        return RecordError(err, "", None if rid is None else str(rid), code="wrong_type")
             content = "\n".join(pieces)
         convs.append({"from": m.get("role"), "value": content})
     out["conversations"] = convs

@@ -97,6 +97,19 @@ def test_a_new_modality_needs_only_its_media_module_and_its_encoder(smell, tmp_p
     assert main(["data", "validate", str(data), "--check-media", "--quiet"]) == 0
     assert main(["data", "validate", str(bad), "--check-media", "--quiet"]) == 1
     assert "not a smell reading" in capsys.readouterr().out
+    # a record in the OpenAI messages layout carries it as its declared content part
+    import base64
+
+    uri = "data:application/octet-stream;base64," + base64.b64encode((tmp_path / "r1.smell").read_bytes()).decode()
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text(json.dumps({"id": "c", "language": "en", "messages": [
+        {"role": "user", "content": [{"type": "input_smell", "input_smell": {"url": uri}}, {"type": "text", "text": "?"}]},
+        {"role": "assistant", "content": "roses"}]}) + "\n")
+    from polyvlm.data.readers import iter_records
+
+    (rec,) = iter_records(chat)
+    assert rec.media == {"smell": [uri]} and rec.turns[0].text == "<smell>\n?"
+    assert main(["data", "validate", str(chat), "--check-media", "--quiet"]) == 0
 
     # train: `model.encoders` names the encoder; placeholder tokens per input come from it (tokens: 2)
     run = tmp_path / "run"
@@ -131,13 +144,10 @@ def test_a_new_modality_needs_only_its_media_module_and_its_encoder(smell, tmp_p
     assert not torch.equal(a[ids == smell_id], b[ids == smell_id]) and torch.equal(a[ids != smell_id], b[ids != smell_id])
 
     # serve: the OpenAI API takes its declared content part and answers with the checkpoint's encoder
-    import base64
-
     from fastapi.testclient import TestClient
 
     from polyvlm.serve.app import create_app
 
-    uri = "data:application/octet-stream;base64," + base64.b64encode((tmp_path / "r1.smell").read_bytes()).decode()
     body = {"messages": [{"role": "user", "content": [{"type": "input_smell", "input_smell": {"url": uri}},
                                                       {"type": "text", "text": "What is it?"}]}],
             "max_tokens": 3, "temperature": 0}
