@@ -71,6 +71,9 @@ def test_m_llavabench_official_ratio_language_rule_and_failures(tmp_path: Path, 
     off = t["official"]
     assert off["by_language"] == {"en": 26.7, "zh": 47.1} and off["metric"] == "gpt_eval_llava_all"
     assert t["en"] == 26.7 and t["mul"] == 47.1 and off["overall"] == pytest.approx((26.7 + 47.1) / 2)
+    # gpt_eval_llava_conv / _detail / _complex, per language then averaged: conv en (3.5, 2.5) -> 71.4, zh 88.9;
+    # complex en holds only the failure [-1, -1], whose ratio is -1 / -1 -> 100.0 (the quirk), zh 0.0
+    assert off["by_category"] == {"conv": pytest.approx((71.4 + 88.9) / 2), "detail": 0.0, "complex": 50.0}
     # robust: strict `X Y` first lines only (en/3 left out and counted), py3langid's wrong-language zero, the
     # failures not averaged: en (8,6) (9,0) (7,5) -> 11 / 24; zh (9,8) (8,0) -> 8 / 17
     rob = t["metrics"]["judge_relative"]["by_language"]

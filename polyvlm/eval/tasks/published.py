@@ -199,13 +199,17 @@ def official_summary(task: PublishedTask, samples: list[Sample], predictions: li
             if idx else math.nan
 
     by_lang: dict[str, list[int]] = {}
+    by_cat: dict[str, list[int]] = {}
     for i in keep:
         by_lang.setdefault(samples[i].language or "", []).append(i)
+        if samples[i].category:
+            by_cat.setdefault(str(samples[i].category), []).append(i)
     binary = all(v in (0.0, 1.0) for v in (per[i] for i in keep)) and all(v in (0.0, 1.0) for v in robust)
     disagree = [samples[i].id for i in keep if binary and per[i] != robust[i]]
     summary = {
         "metric": result.metric, "overall": score(keep),
         "by_language": {k: score(v) for k, v in sorted(by_lang.items())},
+        **({"by_category": {k: score(v) for k, v in sorted(by_cat.items())}} if by_cat else {}),
         "random_fallback": sum(drawn), "disagree": disagree if binary else None, "follows": task.cites,
         "seed": OFFICIAL_SEED, **({"note": result.note} if result.note else {}),
     }
