@@ -1,7 +1,9 @@
 """`polyvlm eval --model` with a PandaGPT model on a task whose records carry audio, thermal, depth, IMU and video
 files (`"thermal": "x.png"`, as data records name them): each prediction is `pandagpt.answer` on the same files;
 a file that does not decode, an IMU trace of the wrong shape and a modality the model lacks stop the run before
-any question is asked, naming the record and the file."""
+any question is asked, naming the record and the file. Through `polyvlm serve` (`eval --endpoint`), the same
+records travel as `input_audio` / `input_thermal` / `input_depth` / `input_imu` / `video_url` parts and get the same
+predictions."""
 
 from __future__ import annotations
 
@@ -51,6 +53,32 @@ def test_eval_answers_with_every_imagebind_modality(ckpt, tmp_path):
                            max_new_tokens=5)
     assert rows["all"]["prediction"].strip() == want
     assert len({rows[m]["prediction"] for m in KINDS}) >= 3  # the answers follow the inputs
+
+
+def test_eval_through_the_api_matches_in_process(ckpt, tmp_path):
+    import sys
+
+    import polyvlm
+    from polyvlm.serve.app import create_app
+    from polyvlm.serve.config import ServeConfig
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "serve"))
+    from serve_helpers import live_server
+
+    files = testing.write_pandagpt_media(tmp_path / "media")
+    recs = [{"id": m, "language": "en", m: f"media/{files[m].name}", "question": "What is it?", "answer": "x"}
+            for m in KINDS]
+    recs.append({"id": "mix", "language": "en", "question": "And this?", "answer": "x",
+                 **{m: f"media/{files[m].name}" for m in ("depth", "imu", "audio")}})
+    task = str(_task(tmp_path, recs))
+    assert eval_main(["--model", str(ckpt), "--tasks", task, "--out", str(tmp_path / "local")]) == 0
+    app = create_app(polyvlm.load_generator(ckpt), ServeConfig(max_batch_size=4))
+    with live_server(app) as url:
+        assert eval_main(["--endpoint", f"{url}/v1", "--tasks", task, "--out", str(tmp_path / "api")]) == 0
+    app.state.batcher.close()
+    preds = {k: [json.loads(x)["prediction"] for x in (tmp_path / k / "samples_sensed.jsonl").read_text().splitlines()]
+             for k in ("local", "api")}
+    assert preds["api"] == preds["local"] and len(preds["api"]) == 6
 
 
 def test_bad_media_and_a_modality_the_model_lacks_stop_the_run(ckpt, tmp_path, capsys):
