@@ -99,3 +99,12 @@ def test_mammoth_vl_pictures_reach_the_endpoint_from_every_storage(tmp_path: Pat
     assert rows["chartqa"]["data"] == "local" and rows["mmvet"]["data"] == "missing"
     assert rows["mathverse"]["download"].endswith("CaraJ/MathVerse-lmmseval --local-dir $POLYVLM_EVAL_DATA/"
                                                   "CaraJ/MathVerse-lmmseval")
+
+
+def test_readme_lists_the_mammoth_vl_suite_as_defined() -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    paragraph = readme[readme.index("The `mammoth_vl` suite runs"):].split("\n\n", 1)[0]
+    named = re.findall(r"`([a-z0-9_]+)`", paragraph.split(":", 1)[0])
+    assert named[1:] == SUITES["mammoth_vl"]
