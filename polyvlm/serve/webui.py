@@ -93,10 +93,18 @@ async def stream_reply(batcher: Batcher, generator: Generator, cfg: ServeConfig,
 UPLOADS = ("image", "audio", "video", "thermal", "depth", "imu")  # the upload boxes, in page order
 
 
+def upload_names() -> tuple[str, ...]:
+    """The modalities with an upload box, in page order: UPLOADS, then every modality registered later."""
+    return UPLOADS + tuple(m.name for m in media.modalities() if m.name not in UPLOADS)
+
+
 def upload_components(gr: Any, modalities: set[str]) -> list[Any]:
-    """One upload box per modality in UPLOADS (elem_id `<modality>-input`), shown when the model takes it (video
-    also for an image model: its frames); each hands the demo its file's path."""
-    shown = {m: m in modalities for m in UPLOADS} | {"video": bool({"video", "image"} & modalities)}
+    """One upload box per modality of `upload_names()` (elem_id `<modality>-input`), shown when the model takes it
+    (video also for an image model: its frames); each hands the demo its file's path. A modality registered after
+    the built-in ones gets a file box labelled with its `help`."""
+    shown = {m: m in modalities for m in upload_names()} | {"video": bool({"video", "image"} & modalities)}
+    later = [gr.File(type="filepath", label=media.get_modality(m).help or m, visible=shown[m], elem_id=f"{m}-input")
+             for m in upload_names()[len(UPLOADS):]]
     video_label = "Video" if "video" in modalities else "Video (frames go to the image encoder)"
     return [
         gr.Image(type="filepath", label="Image", sources=["upload", "clipboard"], visible=shown["image"],
@@ -109,11 +117,13 @@ def upload_components(gr: Any, modalities: set[str]) -> list[Any]:
                 elem_id="depth-input"),
         gr.File(type="filepath", label="IMU trace (.npy or .csv, 6 channels)", file_types=[".npy", ".csv"],
                 visible=shown["imu"], elem_id="imu-input"),
+        *later,
     ]
 
 
 def build_ui(batcher: Batcher, generator: Generator, cfg: ServeConfig) -> Any:
     gr = _import_gradio()
+    names = upload_names()  # the upload boxes of this page, in order
 
     async def _answer(state: dict, max_tokens: int, temperature: float, top_p: float) -> AsyncIterator[tuple]:
         state["turns"].append({"role": "assistant", "text": ""})
@@ -130,14 +140,14 @@ def build_ui(batcher: Batcher, generator: Generator, cfg: ServeConfig) -> Any:
             yield _chat_view(state), state
 
     async def send(text: str, *args: Any) -> AsyncIterator[tuple]:
-        uploads, (state, max_tokens, temperature, top_p) = args[:len(UPLOADS)], args[len(UPLOADS):]
+        uploads, (state, max_tokens, temperature, top_p) = args[:len(names)], args[len(names):]
         text = (text or "").strip()
         if not text:
             gr.Warning("type a message first")
             yield gr.update(), _chat_view(state), state
             return
-        turn: dict[str, Any] = {"role": "user", "text": text, **{m + "s": [] for m in UPLOADS}}
-        for m, path in zip(UPLOADS, uploads):
+        turn: dict[str, Any] = {"role": "user", "text": text, **{m + "s": [] for m in names}}
+        for m, path in zip(names, uploads):
             if path and path not in state["attached"]:  # each upload joins the conversation once
                 turn[m + "s"].append(path)
                 state["attached"].append(path)
@@ -155,7 +165,7 @@ def build_ui(batcher: Batcher, generator: Generator, cfg: ServeConfig) -> Any:
             yield out
 
     def clear() -> tuple:
-        return [], _new_state(), *[None] * len(UPLOADS), ""
+        return [], _new_state(), *[None] * len(names), ""
 
     with gr.Blocks(title=f"polyvlm: {generator.name}", analytics_enabled=False) as demo:
         gr.Markdown(f"### polyvlm demo: `{generator.name}`\nUpload media, then ask about it. Each upload joins the "

@@ -176,3 +176,22 @@ def test_only_configured_modalities_add_their_placeholder(smell) -> None:
     assert proc.config.tokens_per_media["smell"] == 5 and model.media_token_ids["smell"] == proc.media_token_ids["smell"]
     with pytest.raises(ValueError, match="model.encoders.smel: unknown modality 'smel'"):
         factory.build(load_config(TINY_RECIPE, ["model.encoders={smel: {model_type: smell_probe}}"]).model)
+
+
+def test_a_new_modality_gets_a_web_demo_upload_box(smell, tmp_path: Path) -> None:
+    """The web demo's upload boxes follow the registry: a later modality gets a file box (labelled with its help)
+    shown for a model that takes it, and its uploads reach the request decoded by its loader."""
+    gr = pytest.importorskip("gradio")
+    from polyvlm.serve.config import ServeConfig
+    from polyvlm.serve.webui import build_request, upload_components, upload_names
+
+    assert upload_names()[-1] == "smell"
+    with gr.Blocks():
+        shown = upload_components(gr, {"image", "smell"})
+        hidden = upload_components(gr, {"image"})
+    assert [c.elem_id for c in shown][-1] == "smell-input" and shown[-1].visible and shown[-1].label == "a smell reading"
+    assert not hidden[-1].visible
+    path = _reading(tmp_path / "x.smell", [1.0] * VALUES)
+    state = {"turns": [{"role": "user", "text": "What is it?", "smells": [str(path)]}], "attached": []}
+    req = build_request(state, ServeConfig(), 8, 0.0, 1.0, {"image", "smell"})
+    assert req.messages[0]["content"] == "<smell>\nWhat is it?" and req.extra["smell"][0].tolist() == [1.0] * VALUES
