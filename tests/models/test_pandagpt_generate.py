@@ -95,3 +95,22 @@ def test_bad_inputs_and_a_modality_the_model_lacks(gen, tmp_path):
     tiny.pandagpt, tiny.modalities = False, {"image"}  # what a LLaVA-style image model declares
     with pytest.raises(ValueError, match="this model has no thermal encoder"):
         tiny.count_prompt_tokens(ChatRequest([{"role": "user", "content": "x"}], extra={"thermal": ["heat.png"]}))
+
+
+def test_streamed_text_never_shows_the_start_of_the_turn_end(gen, files):
+    """A stop string made of several tokens ("###" for Vicuna's tokenizer) is held back while it may be forming:
+    the streamed deltas join to the final text, never to a prefix of the marker."""
+    req = lambda: ChatRequest([{"role": "user", "content": "What is it?"}], max_new_tokens=8,  # noqa: E731
+                              extra={"thermal": [media.load("thermal", files["thermal"])]})
+    pieces: list[str] = []
+    full = gen.generate([req()], on_token=lambda i, d: pieces.append(d))[0].text
+    ends = [len("".join(pieces[:k + 1])) for k in range(len(pieces) - 1)]
+    # a marker spanning two streamed pieces: its first character arrives one token before the rest
+    cut = next(b - 1 for b in ends if b > 1 and full.find(full[b - 1:b + 1]) == b - 1)
+    saved, gen.turn_stops = gen.turn_stops, [full[cut:cut + 2]]
+    try:
+        deltas: list[str] = []
+        done = gen.generate([req()], on_token=lambda i, d: deltas.append(d))[0]
+    finally:
+        gen.turn_stops = saved
+    assert done.text == full[:cut] and "".join(deltas) == full[:cut] and done.finish_reason == "stop"
