@@ -25,6 +25,7 @@ from polyvlm.models import pandagpt
 from polyvlm.serve import chat
 from polyvlm.serve.terminal import run_chat
 
+pytestmark = pytest.mark.slow  # end to end: CLI, terminal and API with a model (about a minute)
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
