@@ -33,6 +33,7 @@ def plot_report(rows: list[dict], stats: list[dict], path: Path) -> None:
         ax.bar([x + off for x in xs], [r[key] for r in rows], width=0.27, color=color, label=key)
     ax.set_xticks(xs, [f"{r['index']} {r['stage']}" for r in rows], rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("records")
+    ax.set_ylim(0, max([1, *(r[k] for r in rows for k in ("in", "out", "rejected"))]) * 1.05)  # 0 at the bottom, always
     ax.set_title("records per stage")
     ax.legend(fontsize=8)
     for ax, s in zip(axes[0][1:], scored):
@@ -41,6 +42,7 @@ def plot_report(rows: list[dict], stats: list[dict], path: Path) -> None:
         ax.set_title(f"{s['stage']} scores (n={sum(s['scores'].values())})")
         ax.set_xlabel("score")
         ax.set_ylabel("records")
+        ax.set_ylim(0, max([1, *s["scores"].values()]) * 1.05)
         ax.set_xticks(range(1, 6))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
