@@ -103,7 +103,7 @@ class TrainConfig:
     cache_features: bool = _f(False, "Keep the frozen vision encoder's outputs per distinct picture (by pixel content) and reuse them in later epochs; align stage or any stage whose encoder is frozen.")
     feature_cache_mb: int = _f(4096, "Memory budget of train.cache_features in MiB (CPU); pictures beyond it are encoded every time.")
     tensorboard: bool = _f(True, "Write TensorBoard event files under output_dir/tensorboard.")
-    wandb: bool = _f(False, "Also log to Weights & Biases (needs `pip install wandb`).")
+    wandb: bool = _f(False, "Also log to Weights & Biases (needs `pip install 'polyvlm[wandb]'`); a resumed run continues the same wandb run.")
 
 
 @dataclass

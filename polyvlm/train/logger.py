@@ -49,7 +49,7 @@ class MetricsLogger:
                 if start_step > 0:
                     log.info("continuing Weights & Biases run %s from step %d", wandb_id, start_step)
             except ImportError:
-                log.warning("train.wandb=true but wandb is not installed (pip install wandb): logging without it")
+                log.warning("train.wandb=true but wandb is not installed (pip install 'polyvlm[wandb]'): logging without it")
 
     def log(self, step: int, row: dict) -> None:
         self.jsonl.write(json.dumps({"step": step, **row}, ensure_ascii=False) + "\n")

@@ -65,4 +65,4 @@ def test_wandb_missing_logs_without_it(tmp_path, monkeypatch, caplog):
     with caplog.at_level("WARNING", logger="polyvlm.train"):
         assert main(["train", str(TINY_RECIPE), f"data.path={data}", f"train.output_dir={tmp_path / 'run'}",
                      "train.batch_size=2", "train.max_steps=1", "train.wandb=true", "--no-progress"]) == 0
-    assert "wandb is not installed (pip install wandb)" in caplog.text
+    assert "wandb is not installed (pip install 'polyvlm[wandb]')" in caplog.text
