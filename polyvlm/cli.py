@@ -9,7 +9,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("polyvlm.train.cli:main", "train a model from a YAML recipe with key=value overrides"),
     "chat": ("polyvlm.serve.chat:main", "ask a checkpoint about an image (one-shot or interactive)"),
-    "quickstart": ("polyvlm.quickstart.run:main", "generate multilingual data, train a tiny model in stages, evaluate"),
+    "quickstart": ("polyvlm.quickstart.cli:main", "generate multilingual data, train a tiny model in stages, evaluate (--recipe llava|pandagpt)"),
     "serve": ("polyvlm.serve.cli:main", "serve a checkpoint over the OpenAI API (+ web demo at /ui with --ui)"),
     "data": ("polyvlm.data.cli:main", "validate, describe, mix and convert datasets (validate|stats|mix|convert)"),
     "eval": ("polyvlm.eval.cli:main", "evaluate a checkpoint, endpoint or predictions file on multilingual benchmarks"),
