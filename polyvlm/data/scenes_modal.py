@@ -18,7 +18,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from polyvlm.data.scenes import COLORS, LANGUAGES, QUESTIONS, SHAPES, Scene, _save_png, draw_scene, random_scene
+from polyvlm.data.scenes import (
+    COLORS,
+    LANGUAGES,
+    QUESTIONS,
+    SHAPES,
+    Scene,
+    _save_png,
+    draw_scene,
+    random_scene,
+)
 
 SAMPLE_RATE = 16_000
 SOUND_SECONDS = 2.0  # one ImageBind audio clip

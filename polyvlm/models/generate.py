@@ -247,7 +247,7 @@ class VLMGenerator:
         width = max(len(p) for p in prompts)
         rows = []
         for r, ids in zip(requests, prompts):
-            inputs = pandagpt.request_inputs(r.media())
+            inputs = pandagpt.request_inputs(r.media(), self.model.vision.tower.cfg)  # at its ImageBind's sizes
             turns = [Turn(m["role"], m["content"]) for m in r.messages]
             emb = pandagpt.prompt(self.model, self.processor, turns, inputs)[1] if inputs else (
                 table(torch.tensor([ids], device=self.model.device)))

@@ -20,6 +20,7 @@ import torch
 from polyvlm.config import ModelConfig
 from polyvlm.data.records import RecordError, Turn
 from polyvlm.models.encoders import imagebind_data as ib
+from polyvlm.models.encoders.imagebind import ImageBindConfig
 from polyvlm.models.lora import apply_lora, has_lora
 from polyvlm.models.processor import Processor
 from polyvlm.models.vlm import PolyVLM
@@ -83,10 +84,11 @@ def check_model(model: PolyVLM) -> None:
                          f"(got {model.vision.family or type(model.vision).__name__} / {model.cfg.connector})")
 
 
-def input_tensor(modality: str, item: Any, where: str = "") -> torch.Tensor:
-    """One request input -> the tensor ImageBind takes (the shapes of LOADERS). `item` is what `polyvlm.media.load`
-    returns for `modality` (PIL image, thermal "L" image, depth array [h, w], 16 kHz waveform (t,), IMU [6, T]), a
-    `polyvlm.infer.Video`, or a reference (path, bytes, data URI) read here. Raises MediaError naming `where`."""
+def input_tensor(modality: str, item: Any, where: str = "", arch: ImageBindConfig | None = None) -> torch.Tensor:
+    """One request input -> the tensor ImageBind takes (the shapes of LOADERS; `arch`: the input sizes of a smaller
+    ImageBind, e.g. the quick start's 64 px). `item` is what `polyvlm.media.load` returns for `modality` (PIL image,
+    thermal "L" image, depth array [h, w], 16 kHz waveform (t,), IMU [6, T]), a `polyvlm.infer.Video`, or a
+    reference (path, bytes, data URI) read here. Raises MediaError naming `where`."""
     from polyvlm import media
     from polyvlm.infer import Video
     from polyvlm.media.video import read_frames
@@ -104,21 +106,22 @@ def input_tensor(modality: str, item: Any, where: str = "") -> torch.Tensor:
         return ib.video_clips(lambda idx: read_frames(raw, idx, where), facts["frames"], facts["fps"])
     if isinstance(item, (str, bytes, Path)):
         item = media.load(modality, item, where=where)
+    a = arch or ImageBindConfig()
     if modality == "image":
-        return ib.image_pixels([item])[0]
+        return ib.image_pixels([item], a.image_size)[0]
     if modality == "thermal":
-        return ib.thermal_pixels([item])[0]
+        return ib.thermal_pixels([item], a.image_size)[0]
     if modality == "depth":
-        return ib.depth_pixels([item])[0]
+        return ib.depth_pixels([item], a.image_size)[0]
     if modality == "audio":
-        return ib.audio_clips(item)
-    return ib.imu_tensor(item, where or "imu")
+        return ib.audio_clips(item, n_mels=a.audio_mels, frames=a.audio_frames)
+    return ib.imu_tensor(item, where or "imu", length=a.imu_length)
 
 
-def request_inputs(media: dict[str, list[Any]]) -> list[tuple[str, torch.Tensor]]:
-    """A request's inputs (modality -> items, as `ChatRequest.media()`) -> (modality, ImageBind tensor) pairs;
-    errors name the input (`thermal 2`)."""
-    return [(m, input_tensor(m, x, f"{m} {i + 1}")) for m, items in media.items() for i, x in enumerate(items)]
+def request_inputs(media: dict[str, list[Any]], arch: ImageBindConfig | None = None) -> list[tuple[str, torch.Tensor]]:
+    """A request's inputs (modality -> items, as `ChatRequest.media()`) -> (modality, ImageBind tensor) pairs at
+    the input sizes of `arch` (default imagebind_huge's); errors name the input (`thermal 2`)."""
+    return [(m, input_tensor(m, x, f"{m} {i + 1}", arch)) for m, items in media.items() for i, x in enumerate(items)]
 
 
 def conversation(turns: list[Turn]) -> list[Turn]:

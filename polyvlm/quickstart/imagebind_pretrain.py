@@ -112,7 +112,7 @@ def _loop(name: str, params: list[torch.nn.Parameter], steps: int, lr: float, lo
     return losses
 
 
-def train_image_text(model: ImageBindModel, pool: Pool, steps: int, batch: int = 96, lr: float = 2e-3,
+def train_image_text(model: ImageBindModel, pool: Pool, steps: int, batch: int = 96, lr: float = 3e-3,
                      seed: int = 0, show_progress: bool = True) -> list[float]:
     """CLIP-style: the vision and text towers (and the text logit scale) on the pool's image-caption pairs."""
     rng = random.Random(seed)

@@ -7,7 +7,6 @@ picture as reference) -> report.json / report.md / report.png and a checkpoint."
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import resource
 import sys
@@ -30,9 +29,9 @@ RECIPE = Path(__file__).resolve().parent / "pandagpt.yaml"
 class Plan:
     """Sizes of each stage; `fast` is for tests (seconds, no accuracy target)."""
 
-    pool: int = 3000  # scenes rendered in every modality for stage 0
-    image_text_steps: int = 300
-    bind_steps: int = 300
+    pool: int = 1500  # scenes rendered in every modality for stage 0
+    image_text_steps: int = 500
+    bind_steps: int = 400
     captions: int = 1200
     align_steps: int = 60
     qa: int = 6000
@@ -61,7 +60,7 @@ def _cpu_seconds() -> float:
 def run(out: str | Path, seed: int = 0, plan: Plan | None = None, overrides: list[str] | None = None,
         show_progress: bool = True) -> dict:
     from polyvlm.models import factory
-    from polyvlm.models.checkpoint import load, save_checkpoint
+    from polyvlm.models.checkpoint import save_checkpoint
     from polyvlm.quickstart.imagebind_pretrain import pretrain
     from polyvlm.quickstart.pandagpt_eval import majority, score
     from polyvlm.quickstart.pandagpt_report import write_report
@@ -104,9 +103,10 @@ def run(out: str | Path, seed: int = 0, plan: Plan | None = None, overrides: lis
     timings["stage1+2"] = round(time.time() - t1, 1)
 
     t2 = time.time()
-    model, processor = load(s2.checkpoint)
-    model.eval()
-    res, samples = score(model, processor, eval_recs, out / "eval", batch_size=32, show_progress=show_progress)
+    import polyvlm
+
+    gen = polyvlm.load_generator(s2.checkpoint)
+    res, samples = score(gen, eval_recs, out / "eval", batch_size=32, show_progress=show_progress)
     maj = majority(qa_recs, eval_recs)
     timings["evaluate"] = round(time.time() - t2, 1)
     report = {
@@ -150,7 +150,8 @@ def main(argv: list[str]) -> int:
     report = run(args.out, args.seed, Plan.fast() if args.fast else Plan(), args.overrides, not args.no_progress)
     print(Path(args.out, "report.md").read_text(encoding="utf-8"))
     print(f"wall time {report['wall_seconds']:.0f}s, CPU time {report['cpu_seconds']:.0f}s")
-    print(f"try: python -c \"import polyvlm; from polyvlm.models import pandagpt; m, p = polyvlm.load('{report['checkpoint']}')\"")
+    print(f"try: polyvlm chat {report['checkpoint']} --audio {Path(args.out) / 'eval/audio'}/<file>.wav "
+          f"\"What colour are the shapes?\"")
     if args.min_accuracy is None:
         return 0
     low = below(report, args.min_accuracy)
