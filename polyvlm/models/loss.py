@@ -42,8 +42,13 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
         n = hidden.shape[0]
         losses = torch.empty(n, dtype=torch.float32, device=hidden.device)
         gh = torch.empty_like(hidden) if need_h else None
-        gw = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if need_w else None
-        gb = torch.zeros(bias.shape, dtype=torch.float32, device=bias.device) if need_b else None
+        # [V, d] / [V] in fp32; the first chunk writes them (beta=0 ignores their garbage): no separate zero fill
+        gw = torch.empty(weight.shape, dtype=torch.float32, device=weight.device) if need_w else None
+        gb = torch.empty(bias.shape, dtype=torch.float32, device=bias.device) if need_b else None
+        if n == 0:
+            for g in (gh, gw, gb):
+                if g is not None:
+                    g.zero_()
         w = weight.to(cdt)
         b = None if bias is None else bias.to(cdt)
         for s in range(0, n, chunk):
@@ -57,27 +62,36 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
             g = logits.sub_(lse.unsqueeze(1)).exp_()  # softmax, in the logits' memory
             g[torch.arange(len(t), device=g.device), t] -= 1.0  # d loss_i / d logits_i
             gc = g.to(cdt)
+            first = s == 0
             if need_h:
-                gh[s : s + chunk] = (gc @ w).to(hidden.dtype)
+                if gh.dtype == gc.dtype:
+                    torch.mm(gc, w, out=gh[s : s + chunk])
+                else:
+                    gh[s : s + chunk] = (gc @ w).to(hidden.dtype)
             if need_w:
                 if gc.dtype == torch.float32:
-                    gw.addmm_(gc.t(), h)
+                    gw.addmm_(gc.t(), h, beta=0.0 if first else 1.0)
                 else:
-                    gw += (gc.t() @ h).float()
+                    (gw.copy_ if first else gw.add_)((gc.t() @ h).float())
             if need_b:
-                gb += g.sum(0)
-        ctx.save_for_backward(gh, gw, gb)
+                (gb.copy_ if first else gb.add_)(g.sum(0))
+        # kept on ctx, not saved tensors: they belong to no graph, and backward hands them over (scaled in place)
+        ctx.grads = (gh, gw, gb)
         ctx.dtypes = (weight.dtype, None if bias is None else bias.dtype)
         ctx.mark_non_differentiable(losses)
         return losses.sum(), losses
 
     @staticmethod
     def backward(ctx, grad_sum, _grad_losses):
-        gh, gw, gb = ctx.saved_tensors
+        if ctx.grads is None:
+            raise RuntimeError("linear_cross_entropy: its gradients were computed in the forward and are handed over "
+                               "once; backward through it twice (retain_graph) is not supported")
+        gh, gw, gb = ctx.grads
+        ctx.grads = None  # the last reference: autograd may add a tied embedding's gradient into gw in place
         wd, bd = ctx.dtypes
-        return (None if gh is None else gh * grad_sum.to(gh.dtype),
-                None if gw is None else (gw * grad_sum).to(wd),
-                None if gb is None else (gb * grad_sum).to(bd), None, None, None)
+        return (None if gh is None else gh.mul_(grad_sum.to(gh.dtype)),
+                None if gw is None else gw.mul_(grad_sum).to(wd),
+                None if gb is None else gb.mul_(grad_sum).to(bd), None, None, None)
 
 
 @functools.cache

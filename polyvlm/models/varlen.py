@@ -37,15 +37,13 @@ def varlen_attention(module, query: torch.Tensor, key: torch.Tensor, value: torc
     flash = _flash_fn(query)
     if flash is not None:
         return _flash_varlen(flash, query, key, value, cu, kwargs.get("max_length_q"), p, scaling), None
-    n_rep = query.shape[1] // key.shape[1]
-    if n_rep > 1:
-        key = key.repeat_interleave(n_rep, dim=1)
-        value = value.repeat_interleave(n_rep, dim=1)
+    # grouped key/value heads are read by SDPA itself (`enable_gqa`): no [1, h, s, d] copies of them, forward or back
+    gqa = query.shape[1] != key.shape[1]
     sizes = (cu[1:] - cu[:-1]).tolist() if cu is not None else [query.shape[2]]
     # split, not slice: the backward pass joins the per-sample gradients with one cat instead of zero-filling a
     # full-length gradient for every sample and adding them up (about 10% of a small model's step on CPU)
     outs = [
-        F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True, scale=scaling)
+        F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True, scale=scaling, enable_gqa=gqa)
         for q, k, v in zip(query.split(sizes, 2), key.split(sizes, 2), value.split(sizes, 2)) if q.shape[2] > 0
     ]
     # [1, h, s_i, d] pieces -> one contiguous [1, s, h, d] in a single copy

@@ -37,7 +37,14 @@ def optimizer_state(model: nn.Module, opt: torch.optim.Optimizer, sharded: bool)
     return {"state": {order[i]: st for i, st in sd["state"].items()}, "param_groups": groups}
 
 
+# how this run's optimizer steps (fused kernel, for-each), not what it learnt: kept when a saved state is loaded, so a
+# checkpoint of a fused single-process run resumes under FSDP (whose sharded parameters take the for-each step)
+_IMPLEMENTATION_KEYS = ("fused", "foreach", "capturable", "differentiable")
+
+
 def _load_optimizer(model: nn.Module, opt: torch.optim.Optimizer, osd: dict, sharded: bool, where: Path) -> None:
+    how = [{k: g[k] for k in _IMPLEMENTATION_KEYS if k in g} for g in opt.param_groups]
+    osd = {**osd, "param_groups": [{**g, **h} for g, h in zip(osd["param_groups"], how)]}
     saved = [g["params"] for g in osd["param_groups"]]
     names = {id(p): n for n, p in model.named_parameters()}
     current = [[names[id(p)] for p in g["params"]] for g in opt.param_groups]

@@ -51,3 +51,23 @@ def test_a_full_clip_directory_gives_its_vision_tower(tmp_path):
     CLIPModel(cfg).save_pretrained(tmp_path)
     enc = build_vision_encoder(str(tmp_path), {})
     assert type(enc) is CLIPEncoder and enc.hidden_size == 16
+
+
+@pytest.mark.parametrize("family", ["clip_vision_model", "siglip_vision_model"])
+@pytest.mark.parametrize("layer", [-1, -2, -3, 0, 1, 2])
+def test_features_equal_the_towers_hidden_state_without_the_layers_after_it(family, layer, monkeypatch):
+    """`hidden_states[feature_layer]` of the HF tower's own forward (transformers' CLIPVisionModel /
+    SiglipVisionModel), computed without the layers after it: LLaVA's -2 never runs the last layer."""
+    torch.manual_seed(0)
+    enc = build_vision_encoder("", {**TINY_CLIP, "num_hidden_layers": 2, "model_type": family}, layer, "full")
+    pixels = torch.randn(3, 3, 32, 32)
+    ref = enc.tower(pixel_values=pixels, output_hidden_states=True).hidden_states[layer]
+    ran = []
+    for i, block in enumerate(enc.tower.encoder.layers):
+        monkeypatch.setattr(block, "forward", lambda *a, _f=block.forward, _i=i, **k: ran.append(_i) or _f(*a, **k))
+    feats, summary = enc.forward_with_cls(pixels)
+    torch.testing.assert_close(feats, ref, rtol=1e-5, atol=1e-5)
+    assert ran == list(range(layer % 3))
+    torch.testing.assert_close(summary, ref[:, 0] if family == "clip_vision_model" else ref.mean(1))
+    with pytest.raises(ValueError, match=r"vision_feature_layer=-4: the encoder has 2 layers"):
+        build_vision_encoder("", {**TINY_CLIP, "model_type": family}, -4, "full")(pixels)

@@ -60,6 +60,28 @@ def test_chunks_bound_the_logits(monkeypatch):
     assert L.chunk_tokens(151_936) * 151_936 * 4 <= L.CHUNK_BYTES  # Qwen2's vocabulary: ~440 tokens a chunk
 
 
+def test_tied_embedding_and_accumulated_gradients_equal_the_full_computation():
+    """The head's weight is also the input embedding (Qwen2's tied 151,936 rows): autograd adds the embedding's
+    gradient to the one the loss hands over (in place), and micro-batches accumulate into `.grad` as usual."""
+    g = torch.Generator().manual_seed(1)
+    w = (torch.randn(300, 16, generator=g) / 4).requires_grad_()
+    batches = [(torch.randint(0, 300, (n,), generator=g), torch.randint(0, 300, (n,), generator=g)) for n in (9, 20)]
+    for scale in (0.25, 1.0):
+        w.grad = None
+        for ids, t in batches:
+            (F.cross_entropy(F.linear(torch.tanh(F.embedding(ids, w)), w), t, reduction="sum") * scale).backward()
+        ref = w.grad.clone()
+        w.grad = None
+        for ids, t in batches:
+            total, _ = L.linear_cross_entropy(torch.tanh(F.embedding(ids, w)), w, None, t, chunk=4, use_liger=False)
+            (total * scale).backward()
+        torch.testing.assert_close(w.grad, ref, rtol=1e-5, atol=1e-6)
+    total, _ = L.linear_cross_entropy(torch.tanh(F.embedding(ids, w)), w, None, t, use_liger=False)
+    total.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="backward through it twice"):
+        total.backward()
+
+
 def test_no_grad_and_empty():
     h, w, b, t = _inputs()
     with torch.no_grad():

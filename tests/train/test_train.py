@@ -118,7 +118,7 @@ def test_bf16_checkpointing_and_frozen_encoder(tmp_path, scenes, monkeypatch):
             return out
 
         mlp.forward = counted
-        model.vision.tower.register_forward_hook(lambda m, i, o: seen["vision_grad"].append(torch.is_grad_enabled()))
+        model.vision.tower.embeddings.register_forward_hook(lambda m, i, o: seen["vision_grad"].append(torch.is_grad_enabled()))
         return model, proc
 
     monkeypatch.setattr(loop.factory, "build", spy_build)
@@ -259,7 +259,7 @@ def test_cached_encoder_features_give_the_same_run(tmp_path, monkeypatch):
 
     def spy_build(cfg):
         model, proc = build(cfg)
-        model.vision.tower.register_forward_hook(lambda m, i, o: encoded.append(o.hidden_states[0].shape[0]))
+        model.vision.tower.embeddings.register_forward_hook(lambda m, i, o: encoded.append(o.shape[0]))
         return model, proc
 
     monkeypatch.setattr(loop.factory, "build", spy_build)

@@ -74,11 +74,30 @@ class VisionEncoder(nn.Module):
                 return cache(pixels, self.forward_with_cls)
             finally:
                 self.feature_cache = cache
-        out = self.tower(pixel_values=pixels.to(self.dtype), output_hidden_states=True)
-        hs = out.hidden_states[self.feature_layer]
+        hs = self.hidden_state(pixels.to(self.dtype))
         cls = hs[:, 0] if self.has_cls else hs.mean(dim=1)
         feats = hs[:, 1:] if (self.has_cls and self.select == "patch") else hs
         return feats, cls
+
+    def hidden_state(self, pixels: torch.Tensor) -> torch.Tensor:
+        """pixels [n, 3, H, W] -> hidden state `feature_layer` [n, t_all, d] (all tokens), as the tower's
+        `hidden_states[feature_layer]`, running only the layers that lead to it: with LLaVA's -2 the last layer, the
+        post-layernorm and SigLIP's pooling head are never computed (and hold no activations)."""
+        base = getattr(self.tower, "vision_model", self.tower)  # transformers < 5 nests the transformer
+        layers = getattr(getattr(base, "encoder", None), "layers", None)
+        if not isinstance(layers, nn.ModuleList) or not hasattr(base, "embeddings"):
+            return self.tower(pixel_values=pixels, output_hidden_states=True).hidden_states[self.feature_layer]
+        n = len(layers)
+        if not -(n + 1) <= self.feature_layer <= n:
+            raise ValueError(f"model.vision_feature_layer={self.feature_layer}: the encoder has {n} layers "
+                             f"(hidden states 0..{n}, or -1..-{n + 1} from the last)")
+        h = base.embeddings(pixels)
+        if getattr(base, "pre_layrnorm", None) is not None:  # CLIP normalises the embeddings first
+            h = base.pre_layrnorm(h)
+        for layer in layers[: self.feature_layer % (n + 1)]:  # hidden state i is the output of layer i
+            out = layer(h, None)
+            h = out[0] if isinstance(out, tuple) else out
+        return h
 
     @property
     def dtype(self) -> torch.dtype:
