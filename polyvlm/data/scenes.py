@@ -78,11 +78,6 @@ class Scene:
         w = WORDS[lang]
         return f"{w[str(self.count)]} {w[self.color]} {w[self.shape]} {w[self.side]}"
 
-    def labels(self) -> dict[str, int]:
-        """Class indices per attribute (for the encoder's stage 0)."""
-        return {"color": list(COLORS).index(self.color), "shape": SHAPES.index(self.shape),
-                "count": COUNTS.index(self.count), "side": SIDES.index(self.side)}
-
 
 def random_scene(rng: random.Random) -> Scene:
     return Scene(rng.choice(list(COLORS)), rng.choice(SHAPES), rng.choice(COUNTS), rng.choice(SIDES))
@@ -247,6 +242,11 @@ def tones(count: int, high: bool, rng: random.Random, sr: int = 16_000):
     return wave + noise
 
 
+def tone_caption(count: int, high: bool, lang: str) -> str:
+    """A tone clip's description "<count> <high|low>" in `lang` (stage 1 captions, stage 0 contrastive pairs)."""
+    return f"{WORDS[lang][str(count)]} {EXTRA_WORDS[lang]['high' if high else 'low']}"
+
+
 def make_tone_records(out_dir: str | Path, n: int, seed: int, langs: list[str] | None = None, prefix: str = "tone",
                       kind: str = "qa") -> list[dict]:
     """Write `n` WAV files under `out_dir/audio/` and return records asking how many beeps or which pitch
@@ -265,7 +265,7 @@ def make_tone_records(out_dir: str | Path, n: int, seed: int, langs: list[str] |
         lang = langs[i % len(langs)]
         pitch = EXTRA_WORDS[lang]["high" if high else "low"]
         if kind == "caption":
-            conv = [{"from": "human", "value": "<audio>"}, {"from": "gpt", "value": f"{WORDS[lang][str(count)]} {pitch}"}]
+            conv = [{"from": "human", "value": "<audio>"}, {"from": "gpt", "value": tone_caption(count, high, lang)}]
             recs.append({"id": f"{prefix}-{seed}-{i}", "audio": rel, "language": lang, "conversations": conv})
             continue
         qtype = "beeps" if (i // len(langs)) % 2 == 0 else "pitch"

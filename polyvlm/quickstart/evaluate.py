@@ -1,5 +1,5 @@
 """Score a checkpoint on the quick start's held-out scenes: batched greedy answers, exact match of the
-normalised answer, accuracy per language and per question type."""
+normalised answer, accuracy per language and per question type, in percent (0-100, the scale of `polyvlm eval`)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,13 @@ def normalize_answer(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+def percent(hits: dict[str, list[int]]) -> dict[str, float]:
+    """{group: [0/1 per sample]} -> {group: accuracy in percent (0-100)}."""
+    return {k: 100 * sum(v) / len(v) for k, v in hits.items()}
+
+
 def score(gen: Generator, records: list[Record], batch_size: int = 32, show_progress: bool = True) -> dict:
-    """Returns {"accuracy": {lang: acc}, "by_type": {qtype: acc}, "by_lang_type": {...}, "samples": [...]}."""
+    """Returns {"accuracy": {lang: %}, "by_type": {qtype: %}, "by_lang_type": {"lang/qtype": %}, "samples": [...]}."""
     hits: dict[str, list[int]] = defaultdict(list)
     by_type: dict[str, list[int]] = defaultdict(list)
     by_lt: dict[str, list[int]] = defaultdict(list)
@@ -43,10 +48,7 @@ def score(gen: Generator, records: list[Record], batch_size: int = 32, show_prog
             samples.append({"id": r.id, "language": r.language, "qtype": r.extra["qtype"],
                             "target": r.extra["answer"], "prediction": out.text, "correct": bool(ok)})
 
-    def mean(d: dict[str, list[int]]) -> dict[str, float]:
-        return {k: sum(v) / len(v) for k, v in d.items()}
-
-    return {"accuracy": mean(hits), "by_type": mean(by_type), "by_lang_type": mean(by_lt), "samples": samples}
+    return {"accuracy": percent(hits), "by_type": percent(by_type), "by_lang_type": percent(by_lt), "samples": samples}
 
 
 def majority_baseline(train: list[dict], records: list[Record]) -> dict:
@@ -68,7 +70,4 @@ def majority_baseline(train: list[dict], records: list[Record]) -> dict:
         by_type[qtype].append(ok)
         by_lt[f"{lang}/{qtype}"].append(ok)
 
-    def mean(d: dict[str, list[int]]) -> dict[str, float]:
-        return {k: sum(v) / len(v) for k, v in d.items()}
-
-    return {"accuracy": mean(hits), "by_type": mean(by_type), "by_lang_type": mean(by_lt)}
+    return {"accuracy": percent(hits), "by_type": percent(by_type), "by_lang_type": percent(by_lt)}
