@@ -125,7 +125,9 @@ def test_ctrl_c_stops_the_answer_not_the_chat(tmp_path):
 
     try:
         expect(b">>> ")
-        proc.stdin.write(f"/image {tmp_path}/red.png\nwhat is this long story\n".encode())
+        # ~40 words at 0.3 s each: the answer streams for ~12 s, so a stalled test process still interrupts it
+        story = " ".join(["what is this long story"] * 8)
+        proc.stdin.write(f"/image {tmp_path}/red.png\n{story}\n".encode())
         proc.stdin.flush()
         expect(b"echo: what")  # the answer has started streaming
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
