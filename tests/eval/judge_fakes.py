@@ -1,8 +1,11 @@
 """A scripted LLM judge on loopback: an OpenAI-compatible `/v1/chat/completions` whose reply to a request is chosen
-by a function of (user text, how many times that text was asked), recording every request body."""
+by a function of the last user text (and, if it takes two arguments, how many times that text was asked), recording
+every request body, prompt and the number of pictures sent with it. Stands in for the GPT judges of Pangea's and
+lmms-eval's LLM-scored tasks."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import threading
 from collections.abc import Callable
@@ -11,11 +14,15 @@ from typing import Any
 
 
 class ScriptedJudge:
-    """`reply(text, n)` -> the judge's answer to the n-th (1-based) request carrying user text `text`."""
+    """`reply(text, n)` (or `reply(text)`) -> the judge's answer to the n-th (1-based) request carrying user text
+    `text`."""
 
-    def __init__(self, reply: Callable[[str, int], str]) -> None:
+    def __init__(self, reply: Callable[[str, int], str] | Callable[[str], str]) -> None:
         self.bodies: list[dict[str, Any]] = []
         self.asked: dict[str, int] = {}
+        self.prompts: list[str] = []
+        self.pictures: dict[str, int] = {}  # prompt -> number of image parts sent with it
+        two = len(inspect.signature(reply).parameters) >= 2
         lock = threading.Lock()
         judge = self
 
@@ -36,12 +43,15 @@ class ScriptedJudge:
 
             def do_POST(self) -> None:  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                text = next(m["content"] for m in body["messages"] if m["role"] == "user")
-                text = text if isinstance(text, str) else "".join(p.get("text", "") for p in text)
+                content = [m["content"] for m in body["messages"] if m["role"] == "user"][-1]
+                text = content if isinstance(content, str) else "".join(p.get("text", "") for p in content)
                 with lock:
                     judge.bodies.append(body)
+                    judge.prompts.append(text)
+                    judge.pictures[text] = 0 if isinstance(content, str) else sum(p.get("type") == "image_url"
+                                                                                 for p in content)
                     n = judge.asked[text] = judge.asked.get(text, 0) + 1
-                out = reply(text, n)
+                out = reply(text, n) if two else reply(text)
                 self._send({"choices": [{"message": {"role": "assistant", "content": out}, "finish_reason": "stop"}],
                             "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
 

@@ -77,7 +77,7 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
 def test_mammoth_vl_pictures_reach_the_endpoint_from_every_storage(tmp_path: Path, data: Path) -> None:  # noqa: F811
     """One picture per question from an image feature (ChartQA), MathVista's `decoded_image`, SEED-Bench's list
     column, and BLINK's image_1..image_4 columns (3 used); the tasks list names each task's repo and finds it here."""
-    from scripted_judge import ScriptedJudge
+    from judge_fakes import ScriptedJudge
 
     from polyvlm.eval.cli import main as eval_main
     from polyvlm.eval.tasks import listing

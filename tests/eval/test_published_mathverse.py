@@ -13,8 +13,8 @@ import re
 from pathlib import Path
 
 import pytest
+from judge_fakes import ScriptedJudge
 from mammoth_fixtures import mathverse_repo
-from scripted_judge import ScriptedJudge
 from test_published import data, run, samples  # noqa: F401  (the fixture and helpers)
 
 MC = "Please directly answer the question and provide the correct option letter, e.g., A, B, C, D."

@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 
 import pytest
+from judge_fakes import ScriptedJudge
 from mammoth_fixtures import mathvista_repo
-from scripted_judge import ScriptedJudge
 from test_published import data, run, samples  # noqa: F401  (the fixture and helpers)
 
 MC_HINT = "Hint: Please answer the question and provide the correct option letter, e.g., A, B, C, D, at the end."

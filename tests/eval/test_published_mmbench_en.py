@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from judge_fakes import ScriptedJudge
 from mammoth_fixtures import mmbench_repo
-from scripted_judge import ScriptedJudge
 from test_published import data, run, samples  # noqa: F401  (the fixture and helpers)
 
 ANIMALS = ["cat", "dog", "bird", "fish"]

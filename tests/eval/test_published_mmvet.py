@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from judge_fakes import ScriptedJudge
 from mammoth_fixtures import mmvet_repo
-from scripted_judge import ScriptedJudge
 from test_published import data, run, samples  # noqa: F401  (the fixture and helpers)
 
 ROWS = [("What is x in the equation?", "-1<AND>-5", "ocr,math"),
