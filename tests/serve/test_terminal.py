@@ -108,8 +108,11 @@ def test_ctrl_c_stops_the_answer_not_the_chat(tmp_path):
               "from serve_fakes import FakeGenerator\n"
               "from polyvlm.serve.terminal import run_chat\n"
               "sys.exit(run_chat(FakeGenerator(batch_sleep=0.0, token_sleep=0.3)))\n")
+    # as from a terminal: SIGINT at its default even if this process ignores it (a child inherits SIG_IGN, and
+    # Python then raises no KeyboardInterrupt; an earlier test in the suite can leave it ignored)
     proc = subprocess.Popen([sys.executable, "-u", "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(HERE.parents[1])})
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(HERE.parents[1])},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     os.set_blocking(proc.stdout.fileno(), False)
     seen, pos = b"", 0
 
