@@ -78,22 +78,10 @@ def variant_overrides(connector: str = "", modalities: tuple[str, ...] = ("image
     return out
 
 
-def run(out: str | Path, seed: int = 0, plan: Plan | None = None, overrides: list[str] | None = None,
-        show_progress: bool = True, connector: str = "", modalities: tuple[str, ...] = ("image",),
-        multi_image: bool = False) -> dict:
-    from polyvlm.quickstart.evaluate import majority_baseline, score
-    from polyvlm.quickstart.report import write_report
-    from polyvlm.train.loop import train
-
-    plan = plan or Plan()
-    overrides = [*variant_overrides(connector, modalities, multi_image), *(overrides or [])]
-    audio = "audio" in modalities
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
-    seed_everything(seed)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-
+def make_data(out: Path, plan: Plan, seed: int, audio: bool, multi_image: bool
+              ) -> tuple[Path, Path, list[dict], list]:
+    """Write the training captions and questions under `out/data` and the held-out scenes under `out/eval`;
+    returns (captions.jsonl, qa.jsonl, the question records, the eval records)."""
     log.info("generating data under %s", out / "data")
     data = out / "data"
     cap_recs = make_split(data, plan.captions, seed, "caption", prefix="cap")
@@ -111,6 +99,26 @@ def run(out: str | Path, seed: int = 0, plan: Plan | None = None, overrides: lis
                                         out / "eval", "quickstart-eval")
     captions = write_jsonl(cap_recs, data / "captions.jsonl")
     qa = write_jsonl(qa_recs, data / "qa.jsonl")
+    return captions, qa, qa_recs, eval_records
+
+
+def run(out: str | Path, seed: int = 0, plan: Plan | None = None, overrides: list[str] | None = None,
+        show_progress: bool = True, connector: str = "", modalities: tuple[str, ...] = ("image",),
+        multi_image: bool = False) -> dict:
+    from polyvlm.quickstart.evaluate import majority_baseline, score
+    from polyvlm.quickstart.report import write_report
+    from polyvlm.train.loop import train
+
+    plan = plan or Plan()
+    overrides = [*variant_overrides(connector, modalities, multi_image), *(overrides or [])]
+    audio = "audio" in modalities
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    seed_everything(seed)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+
+    captions, qa, qa_recs, eval_records = make_data(out, plan, seed, audio, multi_image)
 
     base_cfg = load_config(RECIPE, overrides)
     model, processor = factory.build(base_cfg.model)
