@@ -70,7 +70,8 @@ def _validate(argv: list[str]) -> int:
 def _stats(argv: list[str]) -> int:
     from polyvlm.data.stats import compute_stats
 
-    ap = argparse.ArgumentParser(prog="polyvlm data stats", description="Describe a dataset: counts, modalities, languages, lengths.")
+    ap = argparse.ArgumentParser(prog="polyvlm data stats", description="Describe a dataset: counts, modalities, languages, lengths. "
+                                 "Exits 1 when there is no readable record (the outputs are still written).")
     ap.add_argument("paths", nargs="+", help="data files or directories")
     ap.add_argument("--plot", help="write a PNG with bar charts and histograms here")
     ap.add_argument("--json", help="write the statistics as JSON here")
@@ -88,6 +89,11 @@ def _stats(argv: list[str]) -> int:
         print(f"\nplot written to {a.plot}")
     if a.json:
         atomic_write_text(Path(a.json), json.dumps(st.to_dict(), indent=1, ensure_ascii=False) + "\n")
+    if not st.records:  # the outputs above still say so; the exit status lets a script stop on it
+        why = (f"all {st.unreadable:,} record(s) are unreadable (see polyvlm data validate)" if st.unreadable
+               else "the files hold no records")
+        print(f"polyvlm data stats: no records to describe in {', '.join(a.paths)}: {why}", file=sys.stderr)
+        return 1
     return 0
 
 

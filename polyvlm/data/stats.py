@@ -111,16 +111,21 @@ class Stats:
             lines.append(f"  {n:>12,}  {src}")
         return "\n".join(lines)
 
-    def plot(self, path: str | Path) -> None:
-        """Bar charts (modality, languages, sources) and histograms (length, turns) in one PNG, written atomically."""
+    def figure(self):  # -> matplotlib.figure.Figure
+        """Bar charts (modality, languages, sources) and histograms (length, turns) as one matplotlib figure.
+
+        Every count axis starts at 0 (the length histogram's log axis at 1 record), so a small or empty dataset
+        is not drawn around an axis from -0.04 to 0.04; a dataset with no readable record says so in each panel.
+        """
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
 
         fig, ax = plt.subplots(2, 3, figsize=(16, 9))
-        mods = [m for m in stat_modalities() if self.modality.get(m)] or ["text-only"]
-        ax[0, 0].bar(mods, [self.modality.get(m, 0) for m in mods], color="tab:blue")
+        mods = [m for m in stat_modalities() if self.modality.get(m)]
+        ax[0, 0].bar(mods, [self.modality[m] for m in mods], color="tab:blue")
         ax[0, 0].set_title("modality")
         top = self.languages.most_common(25)
         ax[0, 1].bar([k for k, _ in top], [v for _, v in top], color="tab:green")
@@ -129,19 +134,47 @@ class Stats:
         srcs = self.sources.most_common(15)
         ax[0, 2].barh([Path(k).name[-30:] for k, _ in srcs], [v for _, v in srcs], color="tab:purple")
         ax[0, 2].set_title("records per source")
+        ax[0, 2].set_xlim(0, max([1, *(v for _, v in srcs)]) * 1.05)
+        ax[0, 2].xaxis.set_major_locator(MaxNLocator(integer=True))
+        for a, counts in ((ax[0, 0], [self.modality[m] for m in mods]), (ax[0, 1], [v for _, v in top])):
+            a.set_ylim(0, max([1, *counts]) * 1.05)
+            a.yaxis.set_major_locator(MaxNLocator(integer=True))
         c = self.length_counts
         if c.sum():
-            vals = np.arange(len(c))
-            ax[1, 0].hist(vals, bins=min(60, max(len(c), 1)), weights=c, color="tab:orange")
+            ax[1, 0].hist(np.arange(len(c)), bins=min(60, max(len(c), 1)), weights=c, color="tab:orange")
+            ax[1, 0].set_yscale("log")
+            ax[1, 0].set_ylim(bottom=0.8)  # log axis: a bar of 1 record stays visible
+            ax[1, 0].set_xlim(left=0)
+        else:
+            ax[1, 0].set(xlim=(0, 1), ylim=(0, 1))
         ax[1, 0].set_title(f"sample length ({self.unit})")
-        ax[1, 0].set_yscale("log")
         t = self.turn_counts
         ax[1, 1].bar(np.arange(len(t)), t, color="tab:red")
         ax[1, 1].set_title("turns per record")
+        ax[1, 1].set_ylim(0, max(1, int(t.max(initial=0))) * 1.05)
+        ax[1, 1].set_xlim(-0.5, max(len(t), 2) - 0.5)
+        for a in (ax[1, 1].xaxis, ax[1, 1].yaxis):
+            a.set_major_locator(MaxNLocator(integer=True))
+        if not self.records:
+            why = f"{self.unreadable:,} unreadable record(s): run polyvlm data validate" if self.unreadable else "the dataset is empty"
+            for a in (ax[0, 0].xaxis, ax[0, 1].xaxis, ax[0, 2].yaxis, ax[1, 0].xaxis, ax[1, 1].xaxis):
+                a.set_ticks([])  # no categories or lengths: no tick placed around an invented 0
+            ax[1, 0].yaxis.set_major_locator(MaxNLocator(integer=True))
+            for a in (ax[0, 0], ax[0, 1], ax[0, 2], ax[1, 0], ax[1, 1]):
+                a.text(0.5, 0.5, f"no records\n({why})", transform=a.transAxes, ha="center", va="center",
+                       fontsize=11, color="0.35")
         ax[1, 2].axis("off")
         ax[1, 2].text(0, 0.5, "\n".join(f"{k}: {v:,}" for k, v in self.length_summary().items())
-                      + f"\nrecords: {self.records:,}\nturns: {self.turns:,}", fontsize=12, family="monospace")
+                      + f"\nrecords: {self.records:,}\nturns: {self.turns:,}"
+                      + (f"\nunreadable: {self.unreadable:,}" if self.unreadable else ""), fontsize=12, family="monospace")
         fig.tight_layout()
+        return fig
+
+    def plot(self, path: str | Path) -> None:
+        """`figure()` as a PNG, written atomically."""
+        import matplotlib.pyplot as plt
+
+        fig = self.figure()
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
