@@ -226,3 +226,27 @@ def blink_repo(root: Path, configs: dict[str, list[tuple[list[str], str, str, in
              **{f"image_{k}": ({"bytes": png((40 * k, 80, 80)), "path": None} if k <= n else None) for k in range(1, 5)},
              "choices": c, "answer": a, "prompt": p, "explanation": ""} for i, (c, a, p, n) in enumerate(rows)]},
             features)
+
+
+def mmmu_pro_vision_repo(root: Path, rows: list[tuple[str, str, str]], shards: int = 2) -> None:
+    """MMMU/MMMU_Pro config "vision" (`vision/test-0000k-of-0000n.parquet`, the README `configs` entry added to the
+    repo's): id, image (the screenshot), options (a list literal in a string, as the standard configs store it),
+    answer, subject. `rows`: (options literal, answer, subject), spread over `shards` files in row order."""
+    from datasets import Dataset, Features, Value
+    from datasets import Image as ImageFeature
+
+    features = Features({"id": Value("string"), "image": ImageFeature(), "options": Value("string"),
+                         "answer": Value("string"), "subject": Value("string")})
+    base = root / "MMMU/MMMU_Pro"
+    (base / "vision").mkdir(parents=True, exist_ok=True)
+    full = [{"id": f"test_{s}_{i + 1}", "image": {"bytes": png((20 * i, 40, 90)), "path": None}, "options": o,
+             "answer": a, "subject": s} for i, (o, a, s) in enumerate(rows)]
+    per = -(-len(full) // shards)
+    for k in range(shards):
+        part = full[k * per:(k + 1) * per]
+        Dataset.from_dict({c: [r[c] for r in part] for c in features}, features=features).to_parquet(
+            str(base / "vision" / f"test-{k:05d}-of-{shards:05d}.parquet"))
+    readme = base / "README.md"
+    entries = readme.read_text(encoding="utf-8").split("---\n")[1].removeprefix("configs:\n") if readme.exists() else ""
+    entries += "- config_name: vision\n  data_files:\n  - split: test\n    path: vision/test-*\n"
+    readme.write_text("---\nconfigs:\n" + entries + "---\n", encoding="utf-8")

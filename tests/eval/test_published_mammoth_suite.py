@@ -14,6 +14,7 @@ from mammoth_fixtures import (
     mathverse_repo,
     mathvista_repo,
     mmbench_repo,
+    mmmu_pro_vision_repo,
     mmstar_repo,
     mmvet_repo,
     ocrbench_repo,
@@ -28,6 +29,7 @@ from polyvlm.eval.tasks import SUITES
 
 def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Path) -> None:  # noqa: F811
     mmmu_repos(data)
+    mmmu_pro_vision_repo(data, [(str(["x", "y"]), "B", "Art")], shards=1)
     muirbench_repo(data)
     mathverse_repo(data, {"vision_only": [("Find x.\nChoices:\nA:1\nB:2", "B", "multi-choice", "Answer it.")]})
     chartqa_repo(data, [("human_test", "Peak?", "12")])
@@ -47,6 +49,7 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                {"task": "mmmu_val", "split": "validation", "row": 0, "prediction": "(B) different"},
                {"task": "mmmu_val", "split": "validation", "row": 1, "prediction": "The area is 12.0"},
                {"task": "mmmu_pro", "split": "test", "row": 0, "prediction": "J"},
+               {"task": "mmmu_pro_vision", "split": "test", "row": 0, "prediction": "(B)"},
                {"task": "mathverse", "split": "vision_only", "row": 0, "prediction": "A"},
                {"task": "chartqa", "split": "test", "row": 0, "prediction": "12"},
                {"task": "docvqa_val", "split": "validation", "row": 0, "prediction": "abcd"},
@@ -65,7 +68,7 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
     assert suite["suite"] == "mammoth_vl" and list(suite["tasks"]) == SUITES["mammoth_vl"]
     # without --judge MM-Vet has no official score: its rule reading (1.0 here) is what the suite averages
     scores = {t: res["tasks"][t]["official"]["overall"] for t in SUITES["mammoth_vl"] if t != "mmvet"}
-    assert scores == {"mmmu_val": 100.0, "mmmu_pro": 100.0, "muirbench": 100.0, "mathverse": 0.0,
+    assert scores == {"mmmu_val": 100.0, "mmmu_pro": 100.0, "mmmu_pro_vision": 0.0, "muirbench": 100.0, "mathverse": 0.0,
                       "chartqa": 100.0, "docvqa_val": 100.0, "infovqa_val": 0.0,
                       "mathvista_testmini": 100.0, "mmstar": 100.0, "ai2d": 100.0, "realworldqa": 100.0,
                       "ocrbench": 0.1, "seedbench": 100.0, "mmbench_en_dev": 100.0,

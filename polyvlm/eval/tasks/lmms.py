@@ -1,6 +1,7 @@
 """MAmmoTH-VL's benchmarks as lmms-eval defines them (EvolvingLMMs-Lab/lmms-eval at 3827381f / 3b686384, Dec 2024):
 mmmu_val (lmms_eval/tasks/mmmu/) and mmmu_pro_standard (lmms_eval/tasks/mmmu_pro/), scored with the MMMU rules,
-and muirbench (lmms_eval/tasks/muirbench/)."""
+mmmu_pro_vision (the same folder at 80391ce3, Dec 2024: the reply itself must be the letter), and muirbench
+(lmms_eval/tasks/muirbench/)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,41 @@ class MMMUPro(_LmmsMMMU):
     cites = "EvolvingLMMs-Lab/lmms-eval lmms_eval/tasks/mmmu_pro/ (mmmu_pro_standard.yaml, utils.py)"
     choice_prompt = "Answer with the option letter from the given choices directly."
     max_new_tokens = 256
+
+
+@register_published
+class MMMUProVision(PublishedTask):
+    """MMMU/MMMU_Pro config "vision", split test (`vision/test-*.parquet`): one screenshot per question (`image`)
+    that shows the question and its options; `options` (the list the screenshot shows) and `answer` (a letter)
+    are columns, the question text is not. lmms-eval's mmmu_pro_vision.yaml sends only the picture and "Answer with
+    the option letter from the given choices directly."; its mmmu_pro_process_results, finding no `question` in
+    the row, skips the MMMU letter parser and keeps the reply (stripped by api/task.py) as the answer, which must
+    equal the letter: "B." and "(B)" score 0, and no letter is ever drawn at random. mmmu_pro_aggregate_results
+    groups by `subject`, then weighs subjects by size: the plain accuracy."""
+
+    task_name, repo, config, kind = "mmmu_pro_vision", "MMMU/MMMU_Pro", "vision", "mcq"
+    splits = {"test": "en"}
+    cites = ("EvolvingLMMs-Lab/lmms-eval lmms_eval/tasks/mmmu_pro/ at 80391ce3 (mmmu_pro_vision.yaml, utils.py "
+             "mmmu_pro_doc_to_visual, mmmu_pro_process_results, mmmu_pro_aggregate_results; api/task.py strips)")
+    prompt = "Answer with the option letter from the given choices directly."
+    max_new_tokens = 256  # _default_template_yaml
+    default_metrics = ["accuracy"]
+    parsed = True
+
+    def make_sample(self, record: dict[str, Any], split: str, row: int, language: str, where: str) -> Sample:
+        options = {chr(65 + i): o for i, o in enumerate(off.mmmu_options(record["options"]))}
+        answer = str(record["answer"]).strip()
+        if answer not in options:
+            raise ValueError(f"answer {answer!r} is not one of the option letters {''.join(options)}")
+        return Sample(id=f"{split}/{row}", prompt=self.prompt, target=answer, language=language, options=options,
+                      category=record.get("subject"), extra={"id": str(record["id"])})
+
+    def extract(self, sample: Sample, prediction: str) -> Extraction:
+        return extract_choice(prediction, sample.options)
+
+    def official(self, samples: list[Sample], predictions: list[str], rng: random.Random) -> Official:
+        read = [p.strip() for p in predictions]
+        return Official("mmmu_acc", [float(r == s.target) for s, r in zip(samples, read)], read)
 
 
 @register_published
