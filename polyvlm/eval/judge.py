@@ -48,17 +48,27 @@ class JudgeClient:
         return hashlib.sha256(f"{self.backend.model}\n{settings}{prompt}".encode()).hexdigest()
 
     def ask(self, prompts: list[str], system: str = "", temperature: float = 0.0, top_p: float = 1.0,
-            max_tokens: int | None = None, attempt: int = 0) -> list[str | None]:
+            max_tokens: int | None = None, attempt: int = 0,
+            images: list[str | None] | None = None) -> list[str | None]:
         """The judge's reply to each prompt (None when the request failed). `system`, `temperature`, `top_p` and
         `max_tokens` are sent as given (an official scorer's settings); `attempt` > 0 asks again for a reply
-        already cached (a scorer that re-asks when it cannot parse a verdict)."""
+        already cached (a scorer that re-asks when it cannot parse a verdict). `images[i]`, when given, is a
+        picture (a `data:` URI) sent after prompt i's text as an `image_url` part, as judges that look at the
+        image are asked (lmms-eval's llava_wilder, wild_vision_bench); it is part of the cache key."""
         settings = "" if not (system or temperature or top_p != 1.0 or max_tokens or attempt) else \
             json.dumps([system, temperature, top_p, max_tokens, attempt]) + "\n"
-        keys = [self._key(p, settings) for p in prompts]
+        pictures = images or [None] * len(prompts)
+        if len(pictures) != len(prompts):
+            raise ValueError(f"judge: {len(pictures)} images for {len(prompts)} prompts")
+        keys = [self._key(p, settings + (f"image {hashlib.sha256(im.encode()).hexdigest()}\n" if im else ""))
+                for p, im in zip(prompts, pictures)]
         todo = [i for i, k in enumerate(keys) if k not in self.cache]
         if todo:
             head = [{"role": "system", "content": system}] if system else []
-            reqs = [ChatRequest(messages=[*head, {"role": "user", "content": prompts[i]}],
+            # "\n<image>": the codec turns the placeholder into an image part after the text, the text kept as is
+            reqs = [ChatRequest(messages=[*head, {"role": "user", "content": prompts[i] + ("\n<image>" if pictures[i]
+                                                                                          else "")}],
+                                images=[pictures[i]] if pictures[i] else [],
                                 max_new_tokens=max_tokens or self.max_tokens, temperature=temperature, top_p=top_p)
                     for i in todo]
             results = self.backend.generate(reqs)

@@ -18,6 +18,7 @@ from polyvlm.eval.tasks import (  # noqa: F401
     docvqa,
     flores,
     infovqa,
+    llava_wilder,
     lmms,
     mathverse,
     mathvista,

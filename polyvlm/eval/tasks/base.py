@@ -275,4 +275,4 @@ class Task:
 
 
 def _judge_metrics() -> set[str]:
-    return {"judge_rubric", "judge_relative"}
+    return {"judge_rubric", "judge_relative", "judge_winrate"}

@@ -62,6 +62,7 @@ class Official:
     answers: list[Any]
     random: list[bool] = field(default_factory=list)
     note: str = ""  # how this run departs from the official scorer (e.g. no --judge: the rule used instead)
+    other_metrics: dict[str, float] = field(default_factory=dict)  # the official task's further metrics, overall
 
 
 PUBLISHED: Registry[type[PublishedTask]] = Registry("published benchmark")
@@ -212,6 +213,7 @@ def official_summary(task: PublishedTask, samples: list[Sample], predictions: li
         **({"by_category": {k: score(v) for k, v in sorted(by_cat.items())}} if by_cat else {}),
         "random_fallback": sum(drawn), "disagree": disagree if binary else None, "follows": task.cites,
         "seed": OFFICIAL_SEED, **({"note": result.note} if result.note else {}),
+        **({"other_metrics": result.other_metrics} if result.other_metrics else {}),
     }
     rows = [{"official_answer": a, "official_score": p, **({"random_fallback": True} if d else {}),
              **({"disagree": True} if binary and p != r else {})}
