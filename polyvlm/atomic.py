@@ -1,5 +1,6 @@
 """Temporary files and directories for atomic writes that come out with the modes the umask allows (0666 /
-0777 less the umask, as `open` and `mkdir` give), not tempfile's private 0600 / 0700. No heavy imports."""
+0777 less the umask, as `open` and `mkdir` give), not tempfile's private 0600 / 0700; safetensors files the
+same (safetensors' writer makes them 0600 whatever the umask). No heavy imports."""
 
 from __future__ import annotations
 
@@ -32,3 +33,16 @@ def mkdtemp(dir: Path | str, prefix: str = "", suffix: str = "") -> str:
     tmp = tempfile.mkdtemp(dir=dir, prefix=prefix, suffix=suffix)
     os.chmod(tmp, 0o777 & ~_umask())
     return tmp
+
+
+def respect_umask(path: Path | str) -> None:
+    """Give a file a library wrote private (0600) the mode a plain `open` would have given it."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
+def save_safetensors(tensors: dict, path: Path | str, metadata: dict[str, str] | None = None) -> None:
+    """`safetensors.torch.save_file`, the file readable as the umask allows (safetensors' own is 0600)."""
+    from safetensors.torch import save_file
+
+    save_file(tensors, str(path), metadata=metadata)
+    respect_umask(path)

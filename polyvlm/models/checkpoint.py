@@ -9,9 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_model, save_file, save_model
+from safetensors.torch import load_model, save_model
 from transformers import AutoConfig
 
+from polyvlm.atomic import respect_umask, save_safetensors
 from polyvlm.config import Config, config_from_dict
 from polyvlm.models.lora import ADAPTER_DIR, has_lora, load_adapter, save_split
 from polyvlm.models.processor import Processor
@@ -37,9 +38,10 @@ def save_checkpoint(model: PolyVLM, processor: Processor, cfg: Config, path: str
         if has_lora(model):  # base weights as usual; adapters apart, in peft's format (polyvlm merge-lora)
             save_split(model, tmp, WEIGHTS, state_dict)
         elif state_dict is not None:
-            save_file({k: v.contiguous() for k, v in state_dict.items()}, str(tmp / WEIGHTS))
+            save_safetensors({k: v.contiguous() for k, v in state_dict.items()}, tmp / WEIGHTS)
         else:
             save_model(model, str(tmp / WEIGHTS))
+            respect_umask(tmp / WEIGHTS)
         if model.audio is not None:
             model.audio.config.to_json_file(str(tmp / "audio_config.json"))
         routing = model.router_stats.mean()

@@ -26,9 +26,9 @@ import re
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 from tqdm import tqdm
 
+from polyvlm.atomic import save_safetensors
 from polyvlm.models.anyres import parse_mode, parse_pinpoints
 from polyvlm.models.connectors import MLP2xGelu
 from polyvlm.models.processor import Processor
@@ -253,7 +253,7 @@ def _write_weights(state: dict[str, torch.Tensor], out: Path, max_shard_size: st
 
     split = split_torch_state_dict_into_shards(state, filename_pattern="model{suffix}.safetensors", max_shard_size=max_shard_size)
     for filename, keys in tqdm(split.filename_to_tensors.items(), desc="writing shards", disable=len(split.filename_to_tensors) < 2):
-        save_file({k: state[k] for k in keys}, str(out / filename), metadata={"format": "pt"})
+        save_safetensors({k: state[k] for k in keys}, out / filename, metadata={"format": "pt"})
     if split.is_sharded:
         index = {"metadata": {"total_size": sum(t.numel() * t.element_size() for t in state.values())},
                  "weight_map": split.tensor_to_filename}

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from safetensors.torch import _remove_duplicate_names, save_file
+from safetensors.torch import _remove_duplicate_names
+
+from polyvlm.atomic import save_safetensors
 
 if TYPE_CHECKING:
     from polyvlm.models.vlm import PolyVLM
@@ -70,10 +72,10 @@ def _dedupe(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def save_split(model: PolyVLM, directory: Path, weights_name: str, state: dict[str, torch.Tensor] | None = None) -> None:
     """Write base weights to `directory/weights_name` and the adapters (+ peft config) to `directory/adapter/`."""
     base, adapter = split_state(state if state is not None else model.state_dict())
-    save_file(_dedupe(base), str(directory / weights_name))
+    save_safetensors(_dedupe(base), directory / weights_name)
     out = directory / ADAPTER_DIR
     out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in adapter.items()}, str(out / "adapter_model.safetensors"))
+    save_safetensors({k: v.contiguous() for k, v in adapter.items()}, out / "adapter_model.safetensors")
     model.llm.peft_config["default"].save_pretrained(str(out))
 
 

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
+
+from polyvlm.atomic import save_safetensors
 
 STATE = "trainer_state.json"
 log = logging.getLogger("polyvlm.train")
@@ -90,9 +92,9 @@ def save_state(directory: Path, step: int, osd: dict, sched, rngs: list[dict], e
                 tensors[f"{name}.{k}"] = v.detach().cpu().contiguous()
             else:
                 scalars[f"{name}.{k}"] = v
-    save_file(tensors, str(directory / "optimizer.safetensors"))
+    save_safetensors(tensors, directory / "optimizer.safetensors")
     rng_t = {f"{k}.{r}": st[k] for r, st in enumerate(rngs) for k in ("torch", "cuda") if k in st}
-    save_file(rng_t, str(directory / "rng.safetensors"))
+    save_safetensors(rng_t, directory / "rng.safetensors")
     state = {
         "step": step, "optimizer": {"param_groups": osd["param_groups"], "scalars": scalars},
         "scheduler": {k: v for k, v in sched.state_dict().items() if k != "lr_lambdas"},
