@@ -113,6 +113,13 @@ def markdown(results: dict[str, Any]) -> str:
         if cats:
             lines += ["", f"## {name}: {t['main_metric']} by category", "", "| category | score |", "|---|---|"]
             lines += [f"| {c} | {_fmt(v)} |" for c, v in cats.items()]
+    for name, t in tasks.items():  # a task's own groupings (Video-MME: duration, domain, ...), official scores
+        o = t.get("official") or {}
+        extra = [k for k in o if k.startswith("by_") and k not in ("by_language", "by_category")]
+        for key in (["by_category"] if extra and "by_category" in o else []) + extra:
+            lines += ["", f"## {name}: official {o['metric']} {key.replace('_', ' ', 1)}", "",
+                      "| group | score |", "|---|---|"]
+            lines += [f"| {g} | {_fmt(v)} |" for g, v in o[key].items()]
     for name, t in tasks.items():
         router = t.get("router")
         if router:

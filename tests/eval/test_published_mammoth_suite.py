@@ -23,6 +23,7 @@ from mammoth_fixtures import (
 )
 from published_fixtures import mmmu_repos, muirbench_repo
 from test_published import data, run  # noqa: F401  (the fixture and helpers)
+from video_fixtures import videomme_repo
 
 from polyvlm.eval.tasks import SUITES
 
@@ -45,6 +46,8 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
     mmbench_repo(data, [{"index": 0, "question": "Which?", "answer": "A", "options": ["x", "y"]}])
     mmvet_repo(data, [("What color?", "red", "rec")])
     blink_repo(data, {"Counting": [(["1", "2"], "(A)", "How many?\n(A) 1\n(B) 2", 1)]})
+    videomme_repo(data, [{"videoID": "v1", "duration": "short", "question": "Which?", "answer": "C",
+                          "options": ["A. w", "B. x", "C. y", "D. z"]}], {"videos_chunked_01.zip": ["v1.mp4"]})
     records = [*({"task": "muirbench", "split": "test", "row": i, "prediction": "B."} for i in range(4)),
                {"task": "mmmu_val", "split": "validation", "row": 0, "prediction": "(B) different"},
                {"task": "mmmu_val", "split": "validation", "row": 1, "prediction": "The area is 12.0"},
@@ -62,7 +65,8 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                {"task": "seedbench", "split": "test", "row": 0, "prediction": "C"},
                {"task": "mmbench_en_dev", "split": "dev", "row": 0, "prediction": "A"},
                {"task": "mmvet", "split": "test", "row": 0, "prediction": "It is red."},
-               {"task": "blink", "split": "Counting", "row": 0, "prediction": "A"}]
+               {"task": "blink", "split": "Counting", "row": 0, "prediction": "A"},
+               {"task": "videomme", "split": "test", "row": 0, "prediction": "Definitely C"}]
     res = run(tmp_path, "mammoth_vl", records)
     suite = res["suites"][0]
     assert suite["suite"] == "mammoth_vl" and list(suite["tasks"]) == SUITES["mammoth_vl"]
@@ -72,7 +76,7 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                       "chartqa": 100.0, "docvqa_val": 100.0, "infovqa_val": 0.0,
                       "mathvista_testmini": 100.0, "mmstar": 100.0, "ai2d": 100.0, "realworldqa": 100.0,
                       "ocrbench": 0.1, "seedbench": 100.0, "mmbench_en_dev": 100.0,
-                      "blink": 100.0}
+                      "blink": 100.0, "videomme": 0.0}
     assert "official" not in res["tasks"]["mmvet"] and res["tasks"]["mmvet"]["en"] == 100.0
     assert suite["en"] == pytest.approx((sum(scores.values()) + 100.0) / (len(scores) + 1))
 

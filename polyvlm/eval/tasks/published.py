@@ -85,10 +85,11 @@ class PublishedTask(Task):
     cites: ClassVar[str] = ""
     max_new_tokens: ClassVar[int] = 16
     image_columns: ClassVar[tuple[str, ...]] = ("image",)
+    group_by: ClassVar[list[str]] = ["language", "category"]  # further keys: sample.extra fields both scores group by
 
     def __init__(self, spec: TaskSpec | None = None):
         spec = spec or TaskSpec(name=self.task_name, type=self.kind, data=self.repo,
-                                max_new_tokens=self.max_new_tokens, group_by=["language", "category"])
+                                max_new_tokens=self.max_new_tokens, group_by=list(self.group_by))
         super().__init__(spec)
         self.language_fallback: list[str] = []  # languages whose instructions fell back to English
 
@@ -205,12 +206,18 @@ def official_summary(task: PublishedTask, samples: list[Sample], predictions: li
         by_lang.setdefault(samples[i].language or "", []).append(i)
         if samples[i].category:
             by_cat.setdefault(str(samples[i].category), []).append(i)
+    by_key: dict[str, dict[str, list[int]]] = {k: {} for k in task.spec.group_by if k not in ("language", "category")}
+    for key, groups in by_key.items():  # the task's own groupings (Video-MME: domain, sub_category, task_type)
+        for i in keep:
+            if samples[i].extra.get(key) not in (None, ""):
+                groups.setdefault(str(samples[i].extra[key]), []).append(i)
     binary = all(v in (0.0, 1.0) for v in (per[i] for i in keep)) and all(v in (0.0, 1.0) for v in robust)
     disagree = [samples[i].id for i in keep if binary and per[i] != robust[i]]
     summary = {
         "metric": result.metric, "overall": score(keep),
         "by_language": {k: score(v) for k, v in sorted(by_lang.items())},
         **({"by_category": {k: score(v) for k, v in sorted(by_cat.items())}} if by_cat else {}),
+        **{f"by_{key}": {k: score(v) for k, v in sorted(groups.items())} for key, groups in by_key.items() if groups},
         "random_fallback": sum(drawn), "disagree": disagree if binary else None, "follows": task.cites,
         "seed": OFFICIAL_SEED, **({"note": result.note} if result.note else {}),
         **({"other_metrics": result.other_metrics} if result.other_metrics else {}),

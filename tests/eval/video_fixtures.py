@@ -1,0 +1,91 @@
+"""Tiny copies of the video benchmark repos in their Hub layouts, with real (tiny) videos written by PyAV:
+lmms-lab/Video-MME (parquet `videomme/test-*.parquet` + `videos_chunked_NN.zip` holding `data/<videoID>.mp4`) and
+OpenGVLab/MVBench's `video` branch (`json/<task>.json` per task, videos in the source datasets' folders)."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+
+def video_bytes(level: int, n_frames: int = 6, fps: int = 4, size: int = 16, fmt: str = "mp4") -> bytes:
+    """A real clip whose every frame is a flat grey of `level` (so a decoded frame says which video it came from)."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=fmt) as c:
+        s = c.add_stream("libvpx" if fmt == "webm" else "mpeg4", rate=fps)
+        s.width = s.height = size
+        s.pix_fmt = "yuv420p"
+        for _ in range(n_frames):
+            frame = av.VideoFrame.from_ndarray(np.full((size, size, 3), level, dtype=np.uint8), format="rgb24")
+            for pkt in s.encode(frame):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    return buf.getvalue()
+
+
+VIDEOMME_COLUMNS = ["video_id", "duration", "domain", "sub_category", "url", "videoID", "question_id", "task_type",
+                    "question", "options", "answer"]
+
+
+def videomme_repo(root: Path, rows: list[dict[str, Any]], chunks: dict[str, list[str]],
+                  levels: dict[str, int] | None = None) -> Path:
+    """lmms-lab/Video-MME: README `configs` (config videomme, split test), `videomme/test-00000-of-00001.parquet` with
+    the repo's columns, and `chunks`: zip name -> the video files it holds (`<videoID>.mp4`, `.MP4` or `.mkv`, stored
+    as `data/<file>`), plus `subtitle.zip`. `rows`: videoID, duration, question, options (4 "X. text" lines),
+    answer, and optionally domain / sub_category / task_type."""
+    from datasets import Dataset, Features, Sequence, Value
+
+    base = root / "lmms-lab/Video-MME"
+    (base / "videomme").mkdir(parents=True, exist_ok=True)
+    features = Features({c: Sequence(Value("string")) if c == "options" else Value("string") for c in VIDEOMME_COLUMNS})
+    ids = sorted({r["videoID"] for r in rows})
+    full = [{"video_id": f"{ids.index(r['videoID']) + 1:03d}", "domain": "Knowledge", "sub_category": "Astronomy",
+             "task_type": "Counting Problem", "url": f"https://www.youtube.com/watch?v={r['videoID']}",
+             "question_id": f"{ids.index(r['videoID']) + 1:03d}-{i + 1}", **r} for i, r in enumerate(rows)]
+    Dataset.from_dict({c: [r[c] for r in full] for c in VIDEOMME_COLUMNS}, features=features).to_parquet(
+        str(base / "videomme" / "test-00000-of-00001.parquet"))
+    (base / "README.md").write_text("---\nconfigs:\n- config_name: videomme\n  data_files:\n  - split: test\n"
+                                    "    path: videomme/test-*\n---\n", encoding="utf-8")
+    levels = levels or {}
+    for name, files in chunks.items():
+        with zipfile.ZipFile(base / name, "w") as zf:
+            for f in files:
+                stem, ext = f.rsplit(".", 1)
+                zf.writestr(f"data/{f}", video_bytes(levels.get(stem, 100), fmt="matroska" if ext == "mkv" else "mp4"))
+    with zipfile.ZipFile(base / "subtitle.zip", "w") as zf:
+        zf.writestr(f"subtitle/{ids[0]}.srt", "1\n00:00:00,000 --> 00:00:01,000\nhello\n")
+    return base
+
+
+MVBENCH_FOLDERS = {"action_sequence": "star/Charades_segment", "moving_count": "clevrer/video_validation",
+                   "fine_grained_action": "Moments_in_Time_Raw/videos", "episodic_reasoning": "tvqa/video_fps3_hq_segment"}
+
+
+def mvbench_repo(root: Path, tasks: dict[str, list[dict[str, Any]]], levels: dict[str, int] | None = None,
+                 skip_videos: tuple[str, ...] = ()) -> Path:
+    """OpenGVLab/MVBench at its `video` branch: `json/<task>.json` (a list of {video, question, candidates, answer}),
+    one README config per task (`data_files: json/<task>.json`, so the split is `train`), and each video under its
+    source dataset's folder (`star/Charades_segment/<video>`, ...) unless named in `skip_videos`."""
+    base = root / "OpenGVLab/MVBench"
+    (base / "json").mkdir(parents=True, exist_ok=True)
+    configs = []
+    levels = levels or {}
+    for task, rows in tasks.items():
+        (base / "json" / f"{task}.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+        configs.append(f"- config_name: {task}\n  data_files: json/{task}.json\n")
+        for r in rows:
+            path = base / MVBENCH_FOLDERS[task] / r["video"]
+            if r["video"] in skip_videos or path.exists():
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fmt = {"webm": "webm", "avi": "avi", "mkv": "matroska"}.get(path.suffix[1:], "mp4")
+            path.write_bytes(video_bytes(levels.get(r["video"], 100), fmt=fmt))
+    (base / "README.md").write_text("---\nconfigs:\n" + "".join(configs) + "---\n", encoding="utf-8")
+    return base
