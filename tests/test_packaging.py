@@ -68,3 +68,50 @@ def test_what_readme_commands_write_is_ignored_by_git(repo_root):
     paths = ["exports/quickstart-llava/config.json", "preds.jsonl", "runs/tiny/final/model.safetensors"]
     r = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=repo_root, capture_output=True, text=True)
     assert r.stdout.split() == paths, r.stdout
+
+
+# import name -> distribution, for packages of GPU-only extras that are not installed on a CPU machine
+_NOT_INSTALLED_HERE = {"flash_attn": "flash-attn", "liger_kernel": "liger-kernel", "vllm": "vllm"}
+# declared for what they do without being imported by polyvlm's code: uvicorn picks up httptools and uvloop,
+# torch.utils.tensorboard needs tensorboard, ray[data]'s import name is ray
+_USED_WITHOUT_IMPORT = {"httptools", "uvloop", "tensorboard"}
+
+
+def _dist(name: str) -> str:
+    return re.split(r"[<>=!~;\[ ]", name, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _third_party_imports(repo_root) -> dict[str, set[str]]:
+    """Top-level module -> the distributions providing it, for every absolute import in polyvlm/ (any depth)."""
+    import ast
+    import sys
+    from importlib.metadata import packages_distributions
+
+    provided = packages_distributions()
+    found: dict[str, set[str]] = {}
+    for path in sorted((repo_root / "polyvlm").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else []
+            for top in {m.split(".")[0] for m in mods} - set(sys.stdlib_module_names) - {"polyvlm", "__future__"}:
+                dists = {_dist(d) for d in provided.get(top, [])} or {_NOT_INSTALLED_HERE.get(top, f"? {top}")}
+                found[top] = dists
+    return found
+
+
+def test_every_imported_package_is_declared_and_every_runtime_dependency_is_used(repo_root):
+    """pyproject declares each third-party package polyvlm imports (core or an extra; a package that only
+    arrives as another's dependency, like starlette under fastapi, is declared too), and each core or extra
+    dependency earns its place: polyvlm imports it, or it is one of the few used without an import.
+    Test-only references (pycocoevalcap, einops, ImageBind's code) belong to `dev`."""
+    project = _project(repo_root)
+    runtime = {_dist(r) for r in project["dependencies"]}
+    for name, reqs in project["optional-dependencies"].items():
+        if name != "dev":
+            runtime |= {_dist(r) for r in reqs if not r.startswith("polyvlm[")}
+    imports = _third_party_imports(repo_root)
+    assert {"torch", "fastapi", "starlette", "rapidfuzz", "langcodes"} <= set(imports)  # the scan sees imports
+    undeclared = {top: dists for top, dists in imports.items() if not dists & runtime}
+    assert not undeclared, undeclared
+    imported = set().union(*imports.values())
+    assert runtime - imported - _USED_WITHOUT_IMPORT == set()
