@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from judge_fakes import ScriptedJudge
 from mammoth_fixtures import (
     ai2d_repo,
     blink_repo,
@@ -23,6 +24,8 @@ from mammoth_fixtures import (
 )
 from published_fixtures import mmmu_repos, muirbench_repo
 from test_published import data, run  # noqa: F401  (the fixture and helpers)
+from test_published_llava_wilder import wilder_repo
+from test_published_wildvision import wildvision_repo
 from video_fixtures import videomme_repo
 
 from polyvlm.eval.tasks import SUITES
@@ -48,6 +51,8 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
     blink_repo(data, {"Counting": [(["1", "2"], "(A)", "How many?\n(A) 1\n(B) 2", 1)]})
     videomme_repo(data, [{"videoID": "v1", "duration": "short", "question": "Which?", "answer": "C",
                           "options": ["A. w", "B. x", "C. y", "D. z"]}], {"videos_chunked_01.zip": ["v1.mp4"]})
+    wilder_repo(data)
+    wildvision_repo(data)
     records = [*({"task": "muirbench", "split": "test", "row": i, "prediction": "B."} for i in range(4)),
                {"task": "mmmu_val", "split": "validation", "row": 0, "prediction": "(B) different"},
                {"task": "mmmu_val", "split": "validation", "row": 1, "prediction": "The area is 12.0"},
@@ -66,26 +71,46 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                {"task": "mmbench_en_dev", "split": "dev", "row": 0, "prediction": "A"},
                {"task": "mmvet", "split": "test", "row": 0, "prediction": "It is red."},
                {"task": "blink", "split": "Counting", "row": 0, "prediction": "A"},
-               {"task": "videomme", "split": "test", "row": 0, "prediction": "Definitely C"}]
-    res = run(tmp_path, "mammoth_vl", records)
+               {"task": "videomme", "split": "test", "row": 0, "prediction": "Definitely C"},
+               *({"task": "llava_wilder", "split": "test", "row": i, "prediction": "A cup."} for i in range(6)),
+               *({"task": "wildvision", "split": "test500", "row": i, "prediction": "A kite."} for i in range(9))]
+
+    def judge(text: str) -> str:  # LLaVA-Bench-Wilder's ratings, WildVision's verdict, MM-Vet's grade, else "0"
+        if "[Assistant 2]" in text:
+            return "10 8\nGood."
+        if "<|User Prompt|>" in text:
+            return "[[B>A]]" if "Question 0 " in text else "[[A=B]]"
+        return "1.0" if text.startswith("Compare the ground truth and prediction") else "0"
+
+    with ScriptedJudge(judge) as j:  # llava_wilder and wildvision are scored only by a judge
+        res = run(tmp_path, "mammoth_vl", records, "--judge", j.url)
     suite = res["suites"][0]
     assert suite["suite"] == "mammoth_vl" and list(suite["tasks"]) == SUITES["mammoth_vl"]
-    # without --judge MM-Vet has no official score: its rule reading (1.0 here) is what the suite averages
-    scores = {t: res["tasks"][t]["official"]["overall"] for t in SUITES["mammoth_vl"] if t != "mmvet"}
+    scores = {t: res["tasks"][t]["official"]["overall"] for t in SUITES["mammoth_vl"]}
+    # with the judge: MathVerse's extraction "0" judged "0"; MM-Vet graded 1.0; LLaVA-Bench-Wilder 8 / 10;
+    # WildVision one win and eight ties -> (2 + 8) / 18
     assert scores == {"mmmu_val": 100.0, "mmmu_pro": 100.0, "mmmu_pro_vision": 0.0, "muirbench": 100.0, "mathverse": 0.0,
                       "chartqa": 100.0, "docvqa_val": 100.0, "infovqa_val": 0.0,
                       "mathvista_testmini": 100.0, "mmstar": 100.0, "ai2d": 100.0, "realworldqa": 100.0,
-                      "ocrbench": 0.1, "seedbench": 100.0, "mmbench_en_dev": 100.0,
-                      "blink": 100.0, "videomme": 0.0}
-    assert "official" not in res["tasks"]["mmvet"] and res["tasks"]["mmvet"]["en"] == 100.0
-    assert suite["en"] == pytest.approx((sum(scores.values()) + 100.0) / (len(scores) + 1))
+                      "ocrbench": 0.1, "seedbench": 100.0, "mmbench_en_dev": 100.0, "mmvet": 100.0,
+                      "blink": 100.0, "videomme": 0.0, "llava_wilder": 80.0, "wildvision": 55.56}
+    assert suite["en"] == pytest.approx(sum(scores.values()) / len(scores))
+
+
+def test_mammoth_vl_judged_tasks_without_a_judge_are_refused(tmp_path: Path, data: Path) -> None:  # noqa: F811
+    from polyvlm.eval.cli import main as eval_main
+
+    wilder_repo(data)
+    wildvision_repo(data)
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text("", encoding="utf-8")
+    assert eval_main(["--predictions", str(preds), "--tasks", "llava_wilder,wildvision",
+                      "--output_path", str(tmp_path / "out")]) != 0
 
 
 def test_mammoth_vl_pictures_reach_the_endpoint_from_every_storage(tmp_path: Path, data: Path) -> None:  # noqa: F811
     """One picture per question from an image feature (ChartQA), MathVista's `decoded_image`, SEED-Bench's list
     column, and BLINK's image_1..image_4 columns (3 used); the tasks list names each task's repo and finds it here."""
-    from judge_fakes import ScriptedJudge
-
     from polyvlm.eval.cli import main as eval_main
     from polyvlm.eval.tasks import listing
 

@@ -35,6 +35,7 @@ from polyvlm.eval.tasks import (  # noqa: F401
     text,
     tydiqa,
     videomme,
+    wildvision,
 )
 from polyvlm.eval.tasks.base import Sample, Task, TaskError, TaskSpec, load_image
 from polyvlm.eval.tasks.chat import JudgeTask
@@ -57,7 +58,7 @@ SUITES: dict[str, list[str]] = {
     "parrot": ["mmmb", "mtl_mmbench_dev"],
     "mammoth_vl": ["mmmu_val", "mmmu_pro", "mmmu_pro_vision", "muirbench", "mathverse", "chartqa", "docvqa_val", "infovqa_val",
                    "mathvista_testmini", "mmstar", "ai2d", "realworldqa", "ocrbench",
-                   "seedbench", "mmbench_en_dev", "mmvet", "blink", "videomme"],
+                   "seedbench", "mmbench_en_dev", "mmvet", "blink", "videomme", "llava_wilder", "wildvision"],
 }
 
 
