@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from polyvlm.registry import nearest
+from polyvlm.registry import nearest_key
 
 
 class ConfigError(ValueError):
@@ -159,7 +159,7 @@ _check_type = coerce  # the name other modules used before
 def unknown_key(key: str, known: list[str]) -> ConfigError:
     """The one error for a key no schema declares: names it, suggests the nearest known key, lists them."""
     known = sorted(known)
-    return ConfigError(f"unknown config key '{key}'{nearest(key, known)} (known: {', '.join(known)})")
+    return ConfigError(f"unknown config key '{key}'{nearest_key(key, known)} (known: {', '.join(known)})")
 
 
 RENAMED_KEYS = {"train.precision": "train.dtype"}  # old dotted key -> its new name; the old one still works, with a warning

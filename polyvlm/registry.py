@@ -24,6 +24,33 @@ def nearest(name: str, known: list[str] | tuple[str, ...] | set[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+# What Hugging Face's TrainingArguments and LLaVA's train.py call settings polyvlm names otherwise (last key part)
+KEY_ALIASES = {
+    "learning_rate": "lr", "num_train_epochs": "epochs", "per_device_train_batch_size": "batch_size",
+    "train_batch_size": "batch_size", "gradient_accumulation_steps": "grad_accum",
+    "gradient_checkpointing": "grad_checkpointing", "save_steps": "save_every", "logging_steps": "log_every",
+    "save_total_limit": "keep_last", "warmup_steps": "warmup_ratio", "bf16": "dtype", "fp16": "dtype",
+    "model_max_length": "max_length", "mm_projector_type": "connector", "mm_vision_select_layer": "vision_feature_layer",
+    "mm_vision_select_feature": "vision_select", "vision_tower": "vision", "model_name_or_path": "llm",
+    "data_path": "path", "image_folder": "image_root", "dataloader_num_workers": "num_workers",
+}
+
+
+def nearest_key(key: str, known: list[str] | tuple[str, ...] | set[str]) -> str:
+    """`nearest` for a dotted config key: its last part is compared with the last parts of the keys of the same
+    section (a shared `train.` prefix would make any two keys look alike), the field's usual names
+    (`learning_rate`) lead to polyvlm's (`lr`); other keys fall back to `nearest` on the whole name."""
+    prefix, _, leaf = key.rpartition(".")
+    siblings = {k.rpartition(".")[2]: k for k in known if k.rpartition(".")[0] == prefix}
+    if not siblings:
+        return nearest(key, known)
+    alias = KEY_ALIASES.get(leaf.lower())
+    if alias in siblings:
+        return f" (did you mean '{siblings[alias]}'?)"
+    close = difflib.get_close_matches(leaf, sorted(siblings), n=1, cutoff=0.6)
+    return f" (did you mean '{siblings[close[0]]}'?)" if close else ""
+
+
 class Registry(Generic[T]):
     """`@REG.register("name")` on a class or function; `REG.get(name)`; `REG.register_lazy(name, "mod:attr")`
     for entries whose module is heavy or optional (imported on first `get`)."""

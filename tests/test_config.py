@@ -73,6 +73,20 @@ def test_cli_config_lists_keys(capsys):
 
 # ---- one `key=value` override syntax for every command (train, config, serve, eval, synth) ----------------------
 
+@pytest.mark.parametrize(("typed", "meant"), [
+    ("train.learning_rate", "train.lr"),  # Hugging Face TrainingArguments' names lead to polyvlm's
+    ("train.num_train_epochs", "train.epochs"), ("train.gradient_accumulation_steps", "train.grad_accum"),
+    ("model.mm_projector_type", "model.connector"),  # LLaVA's train.py
+    ("data.image_folder", "data.image_root"), ("train.max_step", "train.max_steps"),
+    ("model.zzz", None),  # nothing near: no suggestion (the shared 'model.' made every key look close)
+])
+def test_unknown_key_suggests_by_its_last_part_and_the_fields_usual_names(typed, meant):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, [f"{typed}=1"])
+    msg = str(e.value)
+    assert msg.startswith(f"unknown config key '{typed}'" + (f" (did you mean '{meant}'?)" if meant else " (known: ")), msg
+
+
 def test_override_suggests_the_nearest_key_and_keeps_nested_dict_keys(repo_root):
     with pytest.raises(ConfigError, match=r"unknown config key 'train.lrr' \(did you mean 'train.lr'\?\) \(known: "):
         load_config(None, ["train.lrr=1"])
