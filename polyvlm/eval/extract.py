@@ -7,16 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from polyvlm.eval.forms import extend, forms
-
-# Cyrillic and Greek capitals that look like Latin option letters (a model answering in Russian often types
-# the Cyrillic one). Only applied to a letter standing alone, never inside a word.
-_LOOKALIKE = str.maketrans({
-    "А": "A", "В": "B", "С": "C", "Е": "E", "Н": "H", "К": "K", "М": "M", "О": "O", "Р": "P", "Т": "T",
-    "Х": "X", "а": "a", "с": "c", "е": "e", "о": "o", "р": "p", "х": "x",
-    "Α": "A", "Β": "B", "Ε": "E", "Η": "H", "Κ": "K", "Μ": "M", "Ο": "O", "Ρ": "P", "Τ": "T", "Χ": "X",
-})
-# Letters of alphabetic scripts and digits: a Latin option letter next to one of these is part of a word.
-_WORDCHAR = r"0-9A-Za-z\u00C0-\u024F\u0370-\u03FF\u0400-\u04FF"
+from polyvlm.eval.letters import WORDCHAR, opens_sentence, to_latin
 
 # "The answer is" per language of the seeds' benchmarks (MMMB, PangeaBench, CVQA); any language's phrase is read
 # in any reply (models often answer in English or mix), the per-language table says which languages are covered.
@@ -76,27 +67,11 @@ class Extraction:
     method: str
 
 
-# A capital opening a sentence before a lower-case word is a word, not an option letter: Russian "В" (in),
-# "С" (with), "А" (but), "О" (about), "К" (to), the English and Portuguese article "A" ("A única opção...").
-def _opens_sentence(text: str, start: int, end: int) -> bool:
-    m = re.match(r"\s+(\w)", text[end:])
-    return bool(m and m.group(1).islower()) and re.search(r"(?:^|[.!?…。！？\n])[\s\"'«“(]*$", text[:start]) is not None
-
-
-# Arabic exams label options أ ب ج د (Persian ones الف ب ج د): a reply in Arabic may name the option that way.
-_ARABIC_LETTERS = {"أ": "A", "الف": "A", "ب": "B", "ج": "C", "د": "D"}
-_ARABIC_LETTER = re.compile(r"(?<!\w)(الف|[أبجد])(?!\w)")
-
-
 def normalize_response(text: str) -> str:
-    """NFKC (full-width letters and punctuation become ASCII), markdown emphasis removed, look-alike letters
-    standing alone mapped to Latin (not a Russian one-letter word opening a sentence: "В правой части ..."),
-    Arabic option letters standing alone (`الإجابة هي ب`) mapped to A-D."""
-    text = unicodedata.normalize("NFKC", text).replace("**", "").replace("__", "")
-    text = _ARABIC_LETTER.sub(lambda m: _ARABIC_LETTERS[m.group(1)], text)
-    return re.sub(rf"(?<![{_WORDCHAR}])[АВСЕНКМОРТХасеорхΑΒΕΗΚΜΟΡΤΧ](?![{_WORDCHAR}])",
-                  lambda m: m.group(0) if _opens_sentence(text, m.start(), m.end())
-                  else m.group(0).translate(_LOOKALIKE), text)
+    """NFKC (full-width letters and punctuation become ASCII), markdown emphasis removed, option labels of other
+    scripts standing alone mapped to Latin (polyvlm/eval/letters.py: look-alikes, but not a Russian one-letter word
+    opening a sentence, "В правой части ..."; Arabic `الإجابة هي ب`, Russian `Ответ: Б`, Hindi `उत्तर: ख`)."""
+    return to_latin(unicodedata.normalize("NFKC", text).replace("**", "").replace("__", ""))
 
 
 def _squash(text: str) -> str:
@@ -133,8 +108,8 @@ def extract_choice(response: str, options: dict[str, str]) -> Extraction:
     if not text:
         return Extraction(None, "empty")
     lc = _letter_class(letters)
-    bound_after = rf"(?![{_WORDCHAR}])"
-    bound_before = rf"(?<![{_WORDCHAR}])"
+    bound_after = rf"(?![{WORDCHAR}])"
+    bound_before = rf"(?<![{WORDCHAR}])"
     m = re.fullmatch(rf"{_SEP}({lc}){_SEP}", text)
     if m:
         return Extraction(m.group(1).upper(), "letter")
@@ -163,7 +138,7 @@ def extract_choice(response: str, options: dict[str, str]) -> Extraction:
             return Extraction(after, "phrase_text")
     # capital letters standing alone, ignoring a sentence-initial article "A word" (en, pt)
     alone = {m.group(1) for m in re.finditer(rf"{bound_before}([{''.join(letters)}]){bound_after}", text)
-             if not (m.group(1) == "A" and _opens_sentence(text, m.start(), m.end()))}
+             if not (m.group(1) == "A" and opens_sentence(text, m.start(), m.end()))}
     if len(alone) == 1:
         return Extraction(alone.pop(), "alone")
     if len(alone) > 1:
