@@ -111,6 +111,11 @@ def test_readme_data_commands_run_as_written(pangea: Path, tmp_path: Path) -> No
     manifest = json.loads((out / "mix" / "manifest.json").read_text())
     assert manifest["records"] == sum(s["records"] for s in manifest["shards"]) > 0
     assert manifest["languages"]["none"] == 10 and manifest["image_root"] == os.path.realpath(pangea)
+    # `weights: {ru: 2.0}` on the first half, which holds all 11 of the sample's ru records: each kept twice
+    half = len(original) // 2
+    assert sum(r.get("language") == "ru" for r in original[:half]) == 11 == sum(r.get("language") == "ru" for r in original)
+    assert manifest["languages"]["ru"] == 22
+    assert sum(str(r.id).endswith("#2") for r in iter_records(out / "mix") if r.language == "ru") == 11
     assert "0 error(s)" in run.stdout.rsplit("records in", 1)[1]  # the final validate of the mixture's shards
     seeded = json.loads((out / "mix_seed3" / "manifest.json").read_text())  # the mix with key=value overrides
     assert seeded["seed"] == 3 and seeded["overrides"] == ["datasets.0.sampling_strategy=first:25%"]

@@ -51,6 +51,8 @@ def test_circular_eval_counts_a_group_only_when_every_rotation_is_right(tmp_path
     assert eval_main(["--predictions", str(preds), "--tasks", str(ASSETS / "circular_en.tsv"), "--out", str(out)]) == 0
     t = json.loads((out / "results.json").read_text())["tasks"]["circular_en"]
     assert t["metrics"]["accuracy"]["overall"] == 50.0  # 5 of 6 copies right, 1 of 2 groups
+    assert t["n"] == 2 and t["n_prompts"] == 6  # the table's n counts questions, not their rotated copies
+    assert "| circular_en | accuracy | 50.0 | 50.0 | - | - | 2 | 0 | 0 |" in (out / "results.md").read_text()
     spec = TaskSpec(name="flat", type="mcq", data=str(ASSETS / "circular_en.tsv"), circular="off")
     flat = evaluate([build_task(spec)], tmp_path / "flat", predictions={str(i): p for i, p in rows})
     assert flat is not None and flat["tasks"]["flat"]["metrics"]["accuracy"]["overall"] == pytest.approx(500 / 6)
