@@ -26,7 +26,7 @@ from published_fixtures import mmmu_repos, muirbench_repo
 from test_published import data, run  # noqa: F401  (the fixture and helpers)
 from test_published_llava_wilder import wilder_repo
 from test_published_wildvision import wildvision_repo
-from video_fixtures import videomme_repo
+from video_fixtures import mvbench_repo, videomme_repo
 
 from polyvlm.eval.tasks import SUITES
 
@@ -51,6 +51,8 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
     blink_repo(data, {"Counting": [(["1", "2"], "(A)", "How many?\n(A) 1\n(B) 2", 1)]})
     videomme_repo(data, [{"videoID": "v1", "duration": "short", "question": "Which?", "answer": "C",
                           "options": ["A. w", "B. x", "C. y", "D. z"]}], {"videos_chunked_01.zip": ["v1.mp4"]})
+    mvbench_repo(data, {"action_sequence": [{"video": "s.mp4", "question": "Then?", "candidates": ["x", "y"],
+                                             "answer": "y"}]})
     wilder_repo(data)
     wildvision_repo(data)
     records = [*({"task": "muirbench", "split": "test", "row": i, "prediction": "B."} for i in range(4)),
@@ -72,6 +74,7 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                {"task": "mmvet", "split": "test", "row": 0, "prediction": "It is red."},
                {"task": "blink", "split": "Counting", "row": 0, "prediction": "A"},
                {"task": "videomme", "split": "test", "row": 0, "prediction": "Definitely C"},
+               {"task": "mvbench", "split": "action_sequence", "row": 0, "prediction": "b"},
                *({"task": "llava_wilder", "split": "test", "row": i, "prediction": "A cup."} for i in range(6)),
                *({"task": "wildvision", "split": "test500", "row": i, "prediction": "A kite."} for i in range(9))]
 
@@ -93,7 +96,7 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                       "chartqa": 100.0, "docvqa_val": 100.0, "infovqa_val": 0.0,
                       "mathvista_testmini": 100.0, "mmstar": 100.0, "ai2d": 100.0, "realworldqa": 100.0,
                       "ocrbench": 0.1, "seedbench": 100.0, "mmbench_en_dev": 100.0, "mmvet": 100.0,
-                      "blink": 100.0, "videomme": 0.0, "llava_wilder": 80.0, "wildvision": 55.56}
+                      "blink": 100.0, "videomme": 0.0, "mvbench": 100.0, "llava_wilder": 80.0, "wildvision": 55.56}
     assert suite["en"] == pytest.approx(sum(scores.values()) / len(scores))
 
 

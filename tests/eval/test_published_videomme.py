@@ -133,3 +133,30 @@ def test_videomme_missing_video_stops_before_any_request(tmp_path: Path, data: P
                                         r"data/gone00.mp4 or data/gone00.MP4 or data/gone00.mkv\).*\n  "
                                         r"huggingface-cli download --repo-type dataset lmms-lab/Video-MME"):
         tasks[0].samples()
+
+
+@pytest.mark.slow
+def test_videomme_on_a_checkpoint_matches_the_model_asked_directly(tmp_path: Path, data: Path) -> None:  # noqa: F811
+    """`--model`: the video goes to the checkpoint as a `Video` the model samples with polyvlm.media's seeking
+    sampler (its trained fps and frame cap); each prediction is the model's greedy answer to that video."""
+    import json
+
+    import polyvlm
+    from polyvlm.eval.cli import main as eval_main
+    from polyvlm.infer import ChatRequest, Video
+    from polyvlm.models.generate import VLMGenerator
+    from polyvlm.testing import make_tiny_checkpoint
+
+    ckpt = make_tiny_checkpoint(tmp_path / "ckpt", overrides=["model.max_length=512", "model.frames_upbound=4"])
+    base = videomme_repo(data, [row("vidDark001", "short", "B"), row("vidLight02", "long", "A")],
+                         {"videos_chunked_01.zip": ["vidDark001.mp4", "vidLight02.mp4"]},
+                         levels={"vidDark001": 20, "vidLight02": 230})
+    out = tmp_path / "out"
+    assert eval_main(["--model", str(ckpt), "--tasks", "videomme", "--output_path", str(out)]) == 0
+    rows = [json.loads(x) for x in (out / "samples_videomme.jsonl").read_text(encoding="utf-8").splitlines()]
+    gen = VLMGenerator(*polyvlm.load(ckpt))
+    for r, video in zip(rows, ["vidDark001", "vidLight02"]):
+        req = ChatRequest(messages=[{"role": "user", "content": "<video>\n" + r["input"]}],
+                          videos=[Video(base / "data" / f"{video}.mp4")], max_new_tokens=16)
+        assert r["prediction"] == gen.generate([req])[0].text
+    assert rows[0]["prediction"] != rows[1]["prediction"]  # the answer follows the video's frames

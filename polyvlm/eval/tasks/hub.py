@@ -65,9 +65,10 @@ def _datasets() -> Any:
     return datasets
 
 
-def load_split(repo: str, split: str, task: str, config: str | None = None) -> Any:
+def load_split(repo: str, split: str, task: str, config: str | None = None, revision: str | None = None) -> Any:
     """One split of a published repo as `datasets` loads it (`load_dataset(dir, split=...)`), rows in the
-    repo's order. The local copy wins; otherwise the repo id goes to `datasets` (its cache, else the hub)."""
+    repo's order. The local copy wins; otherwise the repo id goes to `datasets` (its cache, else the hub, at
+    `revision` when given: MVBench's `video` branch)."""
     datasets = _datasets()
     local = local_dir(repo)
     source = str(local) if local is not None else repo
@@ -76,6 +77,8 @@ def load_split(repo: str, split: str, task: str, config: str | None = None) -> A
         if export is not None and export.is_dir():  # the Hub's parquet export (`refs/convert/parquet`)
             return datasets.load_dataset("parquet", data_files=sorted(str(f) for f in export.glob("*.parquet")),
                                          split="train")
+        if revision and local is None:
+            return datasets.load_dataset(source, config, split=split, revision=revision)
         return datasets.load_dataset(source, config, split=split)
     except ValueError as e:  # an unknown split: name the ones the repo has
         if "split" in str(e).lower() or "Unknown" in str(e) or "BuilderConfig" in str(e):
