@@ -128,6 +128,8 @@ def test_chrf_is_sacrebleu() -> None:
 
 def test_every_metric_handles_empty_predictions() -> None:
     for name in METRICS.names():
+        if get_metric(name).scored_by != "references":
+            continue  # accuracy and the judge scores: scored by their task (tests/eval/test_runner.py, test_judge*.py)
         res = get_metric(name)(["", "x"], [["a", "b"], ["x"]])
         assert len(res.per_sample) == 2 and all(math.isfinite(v) for v in res.per_sample), name
 
@@ -216,3 +218,25 @@ def test_cider_d_matches_pycocoevalcap_on_a_random_corpus() -> None:
     _, theirs = cider_mod.Cider().compute_score({i: [" ".join(r) for r in rs] for i, rs in enumerate(refs)},
                                                 {i: [" ".join(c)] for i, c in enumerate(cands)})
     assert max(abs(a - float(b)) for a, b in zip(ours, theirs)) < 1e-6
+
+
+def test_metrics_registry_holds_every_metric_the_readme_lists() -> None:
+    """README "Metrics (`polyvlm.eval.metrics.METRICS`): ..." names exactly the registry's metrics, the judge
+    scores and MCQ accuracy included; those cannot be called on bare predictions, and say why."""
+    from pathlib import Path
+
+    from polyvlm.eval.tasks import TaskError, TaskSpec, build_task  # task modules register squad_em, token_f1
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    para = readme[readme.index("Metrics (`polyvlm.eval.metrics.METRICS`):"):]
+    para = para[: para.index("Judge tasks and")]
+    listed = set(re.findall(r"`([a-z][a-z0-9_]*)`", para))
+    assert listed == set(METRICS.names())
+    assert {"accuracy", "judge_rubric", "judge_relative", "judge_winrate"} <= listed
+    for name, why in (("judge_rubric", "an LLM judge"), ("accuracy", "the task")):
+        with pytest.raises(ValueError, match=f"metric {name} is scored by {why}"):
+            get_metric(name)(["a"], [["a"]])
+    assets = Path(__file__).resolve().parents[1] / "assets" / "eval"
+    with pytest.raises(TaskError, match="task v: metric judge_rubric is scored by an LLM judge; use it in a judge task"):
+        build_task(TaskSpec(name="v", type="vqa", data=str(assets / "vqa.jsonl"), metrics=["judge_rubric"]))
+    assert build_task(TaskSpec(name="j", type="judge", data=str(assets / "chat.jsonl"), metrics=["judge_relative"]))

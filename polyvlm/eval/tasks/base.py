@@ -199,11 +199,13 @@ class Task:
         self.name = spec.name
         self.metrics = list(spec.metrics or self.default_metrics)
         for m in self.metrics:
-            if m != "accuracy" and m not in _judge_metrics():
-                try:
-                    get_metric(m)  # unknown names fail now, not after generation
-                except KeyError as e:
-                    raise TaskError(f"task {self.name}: {e.args[0]}") from None
+            try:
+                metric = get_metric(m)  # unknown names fail now, not after generation
+            except KeyError as e:
+                raise TaskError(f"task {self.name}: {e.args[0]}") from None
+            if metric.scored_by == "judge" and not getattr(self, "judged", False):
+                raise TaskError(f"task {self.name}: metric {m} is scored by an LLM judge; use it in a judge task "
+                                "(type: judge)")
         self._samples: list[Sample] | None = None
         self.scope: list[Sample] | None = None  # the samples of the current evaluation, answered or not
 
@@ -269,10 +271,7 @@ class Task:
         """The reported value of `metric` over a subset (recomputed for corpus metrics such as CIDEr-D)."""
         if not samples:
             return math.nan
-        if metric != "accuracy" and get_metric(metric).corpus:
+        if get_metric(metric).corpus:
             return get_metric(metric)([a or "" for a in answers], [s.references() for s in samples]).score
         return 100.0 * sum(per_sample) / len(per_sample)
 
-
-def _judge_metrics() -> set[str]:
-    return {"judge_rubric", "judge_relative", "judge_winrate"}
