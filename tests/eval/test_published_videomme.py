@@ -126,11 +126,12 @@ def test_videomme_reads_lmms_evals_unzipped_folder(tmp_path: Path, data: Path) -
 def test_videomme_missing_video_stops_before_any_request(tmp_path: Path, data: Path) -> None:  # noqa: F811
     from polyvlm.eval.tasks import TaskError, resolve
 
-    videomme_repo(data, [row("vidShort01", "short", "B"), row("gone00", "long", "A")],
+    # videomme_doc_to_visual replaces every "mp4" of the path, the one inside the id too
+    videomme_repo(data, [row("vidShort01", "short", "B"), row("gmp4ne", "long", "A")],
                   {"videos_chunked_01.zip": ["vidShort01.mp4"]})
     tasks, _ = resolve(["videomme"])
     with pytest.raises(TaskError, match=r"1 of 2 videos are not here \(first: lmms-lab/Video-MME split test row 1, "
-                                        r"data/gone00.mp4 or data/gone00.MP4 or data/gone00.mkv\).*\n  "
+                                        r"data/gmp4ne.mp4 or data/gMP4ne.MP4 or data/gmkvne.mkv\).*\n  "
                                         r"huggingface-cli download --repo-type dataset lmms-lab/Video-MME"):
         tasks[0].samples()
 

@@ -64,13 +64,15 @@ class VideoMME(PublishedVideoTask):
             raise ValueError(f"answer {answer!r} is not one of the option letters {''.join(options)}")
         question = str(record["question"]) + "\n" + "\n".join(lines)
         video = str(record["videoID"])
+        mp4 = f"data/{video}.mp4"
         return Sample(id=f"{split}/{row}", prompt=f"{OPTION_PROMPT}\n{question}\n{POST_PROMPT}", target=answer,
                       language=language, options=options, category=str(record["duration"]),
                       extra={"question_id": record.get("question_id"), "videoID": video,
                              "domain": record.get("domain"), "sub_category": record.get("sub_category"),
                              "task_type": record.get("task_type"),
-                             # videomme_doc_to_visual tries .mp4, then .MP4, then .mkv under <cache>/data/
-                             "video_candidates": [f"data/{video}.mp4", f"data/{video}.MP4", f"data/{video}.mkv"]})
+                             # videomme_doc_to_visual tries <cache>/data/<videoID>.mp4, then that path with every
+                             # "mp4" replaced by "MP4", then by "mkv"
+                             "video_candidates": [mp4, mp4.replace("mp4", "MP4"), mp4.replace("mp4", "mkv")]})
 
     def extract(self, sample: Sample, prediction: str) -> Extraction:
         return extract_choice(prediction, sample.options)
