@@ -132,6 +132,15 @@ def markdown(results: dict[str, Any]) -> str:
     for name, t in tasks.items():
         for kind, langs in (t.get("english_fallback") or {}).items():
             lines += ["", f"{name}: no {kind.replace('_', ' ')} of its own for {', '.join(langs)}: English ones used"]
+    for name, t in tasks.items():  # open-ended tasks: the share of replies identified as the asked language
+        a = t.get("answered_in_language")
+        if a:
+            rates = ", ".join(f"{k} {_fmt(v)} (n={a['checked'][k]})" for k, v in a["rate"].items()) or "-"
+            short = ", ".join(f"{k} {v}" for k, v in a["too_short"].items())
+            lines += ["", f"{name}: answered in the question's language ({a['identifier']}): {rates}"
+                          + (f"; too short to tell: {short}" if short else "")
+                          + (f"; unchecked (no {a['identifier']} model): {', '.join(a['unchecked'])}"
+                             if a["unchecked"] else "")]
     failed = [n for n, t in tasks.items() if t["failed"]]
     if failed:
         lines += ["", f"Warning: samples without an answer (failures, not scored) in: {', '.join(failed)}. "

@@ -66,6 +66,7 @@ class TyDiQA(PublishedTask):
     max_new_tokens = 32
     image_columns = ()
     default_metrics = ["squad_em", "token_f1", "exact_match"]
+    open_ended = True  # spans of a passage in the question's language: the results give the rate answered so
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
