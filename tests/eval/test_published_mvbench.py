@@ -54,6 +54,7 @@ def test_mvbench_mcq_acc_rules_empty_replies_left_out_and_mean_over_tasks(tmp_pa
     assert rows["action_sequence/0"]["input"] == ("Question:What happened after the person took the cup?\nOption:\n"
                                                   "(A) one\n(B) two\n(C) three\n(D) four\nOnly give the best option.\n")
     assert rows["action_sequence/0"]["target"] == "B" and rows["fine_grained_action/2"]["target"] == "A"
+    assert rows["fine_grained_action/2"]["video"] == [f"{data}/OpenGVLab/MVBench/Moments_in_Time_Raw/videos/m2.mp4"]
 
 
 def test_mvbench_videos_from_their_source_folders_reach_the_endpoint(tmp_path: Path, data: Path) -> None:  # noqa: F811

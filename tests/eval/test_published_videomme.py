@@ -65,6 +65,8 @@ def test_videomme_official_letter_rule_and_duration_breakdown(tmp_path: Path, da
         "Select the best answer to the following multiple-choice question based on the video and the subtitles. "
         "Respond with only the letter (A, B, C, or D) of the correct option.\nHow many objects in vidShort01?\n"
         "A. one\nB. two\nC. three\nD. four\n\nAnswer with the option's letter from the given choices directly.")
+    assert r["test/0"]["video"] == [f"{data}/lmms-lab/Video-MME/videos_chunked_01.zip:data/vidShort01.mp4"]
+    assert r["test/8"]["video"] == [f"{data}/lmms-lab/Video-MME/videos_chunked_02.zip:data/vidLong003.mkv"]
     md = (tmp_path / "out" / "results.md").read_text(encoding="utf-8")
     assert "## videomme: official videomme_perception_score by category" in md and "| short | 66.7 |" in md
     assert "## videomme: official videomme_perception_score by task_type" in md
@@ -104,6 +106,8 @@ def test_videomme_videos_come_out_of_the_zip_chunks_to_the_endpoint(tmp_path: Pa
     assert sorted(p.name for p in (base / "data").iterdir()) == ["vidLong003.mkv", "vidMedium2.MP4", "vidShort01.mp4"]
     res = __import__("json").loads((out / "results.json").read_text())
     assert res["tasks"]["videomme"]["official"]["overall"] == pytest.approx(100 / 3)
+    shown = [__import__("json").loads(x)["video"] for x in (out / "samples_videomme.jsonl").read_text().splitlines()]
+    assert shown[0] == [f"{base}/videos_chunked_01.zip:data/vidShort01.mp4"]  # where it was when the run started
 
 
 def test_videomme_reads_lmms_evals_unzipped_folder(tmp_path: Path, data: Path) -> None:  # noqa: F811

@@ -57,6 +57,14 @@ class VideoStore:
                                                   if self.zips else [])
         return ", ".join(places) or "nowhere (no copy of the repo)"
 
+    def label(self, rel: str) -> str:
+        """Where `rel` is, for samples files: its file, else `<zip file>:<member>` until it is extracted."""
+        for root in self.roots:
+            if (root / rel).is_file():
+                return str(root / rel)
+        archive, member = self.members[rel]
+        return f"{archive}:{member}"
+
     def path(self, rel: str) -> Path:
         """The file of `rel` on disk, extracted from its zip first if it is only zipped."""
         for root in self.roots:
@@ -123,7 +131,17 @@ class PublishedVideoTask(PublishedTask):
                             f"{self.store.describe()}; download them with\n  {self.download()}")
         return samples
 
+    def samples(self) -> list[Sample]:
+        """The samples; each names its video in `media` (shown in samples files) once the headers of the other inputs
+        are checked (a zipped video is not extracted for that)."""
+        fresh = self._samples is None
+        samples = super().samples()
+        if fresh:
+            for s in samples:
+                s.media = {"video": [self.store.label(s.extra["video"])]}
+        return samples
+
     def request(self, sample: Sample) -> ChatRequest:
-        """The sample's question with its video (`<video>` before the text, as lmms-eval's models put it)."""
+        """The sample's question with its video file (`<video>` before the text, as lmms-eval's models put it)."""
         path = self.store.path(sample.extra["video"])
         return super().request(dataclasses.replace(sample, media={"video": [str(path)]}))
