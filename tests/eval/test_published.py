@@ -23,6 +23,8 @@ def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf_cache"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))  # nothing cached: missing repos stay missing
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)  # read at import: without it a missing repo is
+    # looked up online first (~20 s of retries per test)
     return root
 
 

@@ -47,6 +47,11 @@ def wildvision_repo(root: Path, baseline: str = BASELINE) -> None:
              baseline: f"Claude's answer {i}.", "gpt-4o": f"GPT-4o's answer {i}."}
             for i, (_, _, lang) in enumerate(VERDICTS)]
     write_config(root, REPO, CONFIG, {"test500": rows}, features)
+    # the repo's README declares its other configs too; a copy downloaded with --include holds only this one
+    readme = root / REPO / "README.md"
+    readme.write_text(readme.read_text(encoding="utf-8").replace("configs:\n", "configs:\n- config_name: "
+                      "release_bench_0617\n  data_files:\n  - split: test500\n    path: release_bench_0617/test500-*\n",
+                                                                  1), encoding="utf-8")
 
 
 def reply(text: str) -> str:
@@ -101,9 +106,20 @@ def test_wildvision_judge_request_system_prompt_template_and_picture(tmp_path: P
 
 
 def test_wildvision_without_the_baseline_column_names_it(tmp_path: Path, data: Path) -> None:  # noqa: F811
+    with pytest.raises(TaskError, match="--include 'release_bench_0617_with_modelresponse/[*]'"):  # not downloaded
+        resolve(["wildvision"])[0][0].samples()
     wildvision_repo(data, baseline="claude-3-opus-20240229")
     with pytest.raises(TaskError, match="no column 'claude-3-sonnet-20240229'"):
         resolve(["wildvision"])[0][0].samples()
+
+
+def test_wildvision_listing_gives_the_readme_download_command() -> None:
+    from polyvlm.eval.tasks import listing
+
+    command = next(r for r in listing() if r["task"] == "wildvision")["download"]
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert command.startswith("huggingface-cli download --repo-type dataset WildVision/wildvision-arena-data README.md")
+    assert " ".join(command.split()) in " ".join(readme.replace("\\\n", " ").split())
 
 
 def official_elo(winners: list[str]) -> float:

@@ -79,6 +79,10 @@ def load_split(repo: str, split: str, task: str, config: str | None = None, revi
                                          split="train")
         if revision and local is None:
             return datasets.load_dataset(source, config, split=split, revision=revision)
+        shards = sorted((local / config).glob(f"{split}-*.parquet")) if local is not None and config else []
+        if shards:  # push_to_hub's `<config>/<split>-NNNNN-of-NNNNN.parquet`: read directly, so a copy holding only
+            # this config (`huggingface-cli download --include '<config>/*'`) loads although its README declares others
+            return datasets.load_dataset("parquet", data_files=[str(f) for f in shards], split="train")
         return datasets.load_dataset(source, config, split=split)
     except ValueError as e:  # an unknown split: name the ones the repo has
         if "split" in str(e).lower() or "Unknown" in str(e) or "BuilderConfig" in str(e):

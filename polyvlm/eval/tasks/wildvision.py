@@ -12,6 +12,7 @@ from typing import Any
 
 from polyvlm.eval.metrics import judged
 from polyvlm.eval.tasks.base import Sample, TaskError
+from polyvlm.eval.tasks.hub import ENV, MissingSplit, download_command
 from polyvlm.eval.tasks.llava_wilder import judge_picture
 from polyvlm.eval.tasks.pangea_chat import _JudgedTask
 from polyvlm.eval.tasks.published import Official, register_published
@@ -69,6 +70,24 @@ class WildVision(_JudgedTask):
              "compute_mle_elo, predict_win_rate, wild_vision_aggregation_*)")
     max_new_tokens = 4096  # _default_template_yaml generation_kwargs (temperature 0)
     default_metrics = ["judge_winrate"]
+
+    @classmethod
+    def download(cls) -> str:
+        """Only this config (and the README): the repo's other configs are copies of the same pictures."""
+        return (f"huggingface-cli download --repo-type dataset {cls.repo} README.md --include '{cls.config}/*' "
+                f"--local-dir ${ENV}/{cls.repo}")
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        return {**super().describe(), "download": cls.download()}
+
+    def dataset(self, split: str) -> Any:
+        try:
+            return super().dataset(split)
+        except MissingSplit:
+            raise
+        except TaskError as e:  # a missing repo: the narrower download command
+            raise TaskError(str(e).replace(download_command(self.repo), self.download())) from None
 
     def make_sample(self, record: dict[str, Any], split: str, row: int, language: str, where: str) -> Sample:
         if BASELINE not in record:
