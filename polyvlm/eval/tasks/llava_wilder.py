@@ -40,7 +40,7 @@ def judge_picture(sample: Sample) -> str | None:
     saved as PNG, base64 in a data URI; None when it cannot be saved so (the scorer's request then fails). The
     bytes are the official ones; the wrapping is the standard part `{"url": "data:image/png;base64,..."}` where
     llava_wilder's get_chat_response gives `image_url` as a bare string labelled image/jpeg and WildVision's
-    `{"url": "data:image/jpeg;base64, ..."}` (a space after the comma), which strict servers refuse."""
+    `{"url": "data:image/jpeg;base64, ..."}` (a space after the comma), forms a strict server may refuse."""
     if not sample.images:
         return None
     try:
