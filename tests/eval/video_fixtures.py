@@ -35,11 +35,13 @@ VIDEOMME_COLUMNS = ["video_id", "duration", "domain", "sub_category", "url", "vi
 
 
 def videomme_repo(root: Path, rows: list[dict[str, Any]], chunks: dict[str, list[str]],
-                  levels: dict[str, int] | None = None) -> Path:
+                  levels: dict[str, int] | None = None, subtitles: dict[str, str] | None = None,
+                  n_frames: int = 6, fps: int = 4) -> Path:
     """lmms-lab/Video-MME: README `configs` (config videomme, split test), `videomme/test-00000-of-00001.parquet` with
     the repo's columns, and `chunks`: zip name -> the video files it holds (`<videoID>.mp4`, `.MP4` or `.mkv`, stored
-    as `data/<file>`), plus `subtitle.zip`. `rows`: videoID, duration, question, options (4 "X. text" lines),
-    answer, and optionally domain / sub_category / task_type."""
+    as `data/<file>`), plus `subtitle.zip` (`subtitle/<videoID>.srt` for each of `subtitles`: videoID -> SRT text).
+    `rows`: videoID, duration, question, options (4 "X. text" lines), answer, and optionally domain / sub_category /
+    task_type. Every video has `n_frames` frames at `fps`."""
     from datasets import Dataset, Features, Sequence, Value
 
     base = root / "lmms-lab/Video-MME"
@@ -58,9 +60,11 @@ def videomme_repo(root: Path, rows: list[dict[str, Any]], chunks: dict[str, list
         with zipfile.ZipFile(base / name, "w") as zf:
             for f in files:
                 stem, ext = f.rsplit(".", 1)
-                zf.writestr(f"data/{f}", video_bytes(levels.get(stem, 100), fmt="matroska" if ext == "mkv" else "mp4"))
+                zf.writestr(f"data/{f}", video_bytes(levels.get(stem, 100), n_frames, fps,
+                                                     fmt="matroska" if ext == "mkv" else "mp4"))
     with zipfile.ZipFile(base / "subtitle.zip", "w") as zf:
-        zf.writestr(f"subtitle/{ids[0]}.srt", "1\n00:00:00,000 --> 00:00:01,000\nhello\n")
+        for video, text in (subtitles or {ids[0]: "1\n00:00:00,000 --> 00:00:01,000\nhello\n"}).items():
+            zf.writestr(f"subtitle/{video}.srt", text)
     return base
 
 

@@ -9,9 +9,10 @@ import re
 from typing import Any
 
 from polyvlm.eval.extract import Extraction, extract_choice
-from polyvlm.eval.tasks.base import Sample
+from polyvlm.eval.tasks.base import Sample, TaskError
 from polyvlm.eval.tasks.published import Official, register_published
 from polyvlm.eval.tasks.videos import PublishedVideoTask
+from polyvlm.infer import ChatRequest
 
 # videomme_doc_to_text: the instruction, the question, the options one per line, then the `default` post_prompt
 OPTION_PROMPT = ("Select the best answer to the following multiple-choice question based on the video and the "
@@ -67,7 +68,7 @@ class VideoMME(PublishedVideoTask):
         mp4 = f"data/{video}.mp4"
         return Sample(id=f"{split}/{row}", prompt=f"{OPTION_PROMPT}\n{question}\n{POST_PROMPT}", target=answer,
                       language=language, options=options, category=str(record["duration"]),
-                      extra={"question_id": record.get("question_id"), "videoID": video,
+                      extra={"question_id": record.get("question_id"), "videoID": video, "question": question,
                              "domain": record.get("domain"), "sub_category": record.get("sub_category"),
                              "task_type": record.get("task_type"),
                              # videomme_doc_to_visual tries <cache>/data/<videoID>.mp4, then that path with every
@@ -83,3 +84,102 @@ class VideoMME(PublishedVideoTask):
     def official(self, samples: list[Sample], predictions: list[str], rng: random.Random) -> Official:
         read = [official_letter(p.strip()) for p in predictions]  # api/task.py strips the reply first
         return Official("videomme_perception_score", [float(r == s.target) for s, r in zip(samples, read)], read)
+
+
+# ---- Video-MME with subtitles (videomme_w_subtitle.yaml, utils.py videomme_doc_to_text_subtitle) --------------------
+SUBTITLES_PROMPT = "This video's subtitles are listed below: \n"
+FRAME_NUM = 32  # lmms_eval_specific_kwargs.default.frame_num: the subtitles shown are those at 32 uniform frames
+_FONT = re.compile(r'<font color="white" size=".72c">(.*?)</font>')
+
+
+def _seconds(stamp: str) -> float:
+    h, m, s_ms = stamp.split(":")
+    s, ms = s_ms.split(",")
+    return int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000
+
+
+def srt_lines(text: str, where: str) -> dict[tuple[float, float], str]:
+    """load_subtitles: blocks split on blank lines; a block of 3+ lines gives (start, end) -> its text lines joined
+    by spaces (a later block with the same times replaces the text, keeping the first one's place)."""
+    out: dict[tuple[float, float], str] = {}
+    for block in text.split("\n\n"):
+        lines = block.split("\n")
+        if block.strip() and len(lines) >= 3:
+            try:
+                start, end = (_seconds(t) for t in lines[1].split(" --> "))
+            except ValueError as e:
+                raise ValueError(f"{where}: bad SRT time line {lines[1]!r} ({e})") from None
+            out[(start, end)] = " ".join(lines[2:])
+    return out
+
+
+def subtitle_text(srt: str, frames: int, fps: float, where: str = "") -> str:
+    """The subtitles lmms-eval shows: each SRT block whose frame range [int(start x fps), int(end x fps)) holds one of
+    the 32 frames np.linspace(0, frames - 1, 32) picks, once, in Python's set order, each reduced to the text of its
+    first white `<font>` tag (a block without one is dropped), one per line."""
+    import numpy as np
+
+    spans = [(int(a * fps), int(b * fps), t) for (a, b), t in srt_lines(srt, where).items()]
+    picked = np.linspace(0, frames - 1, FRAME_NUM, dtype=int).tolist()
+    hits = list(set([i for f in picked for i, (a, b, _) in enumerate(spans) if a <= f < b]))  # noqa: C403
+    return "\n".join(m[0] for m in (_FONT.findall(spans[i][2]) for i in hits) if m)
+
+
+@register_published
+class VideoMMESubtitle(VideoMME):
+    """lmms-eval's `videomme_w_subtitle`: the same questions and scoring, the prompt opened by the subtitles shown at
+    32 uniformly sampled frames (`subtitle/<videoID>.srt` from the repo's subtitle.zip; "No subtitles available" when
+    the video has none) and closed by "The best answer is:" (the yaml's post_prompt is never used). The frame count
+    and fps come from `data/<videoID>.mp4` only (OpenCV there, polyvlm.media's header probe here: the same numbers
+    for constant-rate files): a video stored as .MP4 or .mkv gets no subtitle lines. The prompt is completed when
+    the files are on disk (a zipped video: when it is first asked)."""
+
+    task_name = "videomme_w_subtitle"
+    cites = ("EvolvingLMMs-Lab/lmms-eval lmms_eval/tasks/videomme/ at 80391ce3 (videomme_w_subtitle.yaml, utils.py "
+             "videomme_doc_to_text_subtitle, load_subtitles, extract_subtitles, extract_characters_regex)")
+    PENDING = "[subtitles at 32 frames: read when the video is]"
+
+    def make_sample(self, record: dict[str, Any], split: str, row: int, language: str, where: str) -> Sample:
+        sample = super().make_sample(record, split, row, language, where)
+        sample.prompt = (f"{SUBTITLES_PROMPT}{self.PENDING}\n{OPTION_PROMPT}\n{sample.extra['question']}\n"
+                         "The best answer is:")
+        return sample
+
+    def load(self) -> list[Sample]:
+        samples = super().load()
+        for s in samples:
+            srt = f"subtitle/{s.extra['videoID']}.srt"  # <cache>/subtitle/<videoID>.srt
+            s.extra["subtitle"] = srt if self.store.find([srt]) else None
+            self.complete(s, extract=False)
+        return samples
+
+    def complete(self, sample: Sample, extract: bool) -> None:
+        """Put the subtitles into the prompt, reading (or, with `extract`, first extracting) the SRT and the header
+        of `data/<videoID>.mp4`; left pending when one of them is still zipped and `extract` is False."""
+        if self.PENDING not in sample.prompt:
+            return
+        text = "No subtitles available"
+        if sample.extra["subtitle"] is not None:
+            mp4 = f"data/{sample.extra['videoID']}.mp4"
+            timed = sample.extra["video"] == mp4  # OpenCV opens only this name: any other gets 0 frames at fps 0
+            if not extract and not all(self.store.on_disk(r) for r in [sample.extra["subtitle"]] + [mp4] * timed):
+                return
+            frames, fps = 0, 0.0
+            if timed:
+                from polyvlm import media
+
+                try:
+                    facts = media.probe("video", self.store.path(mp4), where=mp4)
+                except media.MediaError as e:
+                    raise TaskError(f"{sample.source}: video {mp4} cannot be read ({e.code}: {e.reason})") from None
+                frames, fps = facts["frames"], facts["fps"]
+            srt = self.store.path(sample.extra["subtitle"]).read_text(encoding="utf-8")
+            try:
+                text = subtitle_text(srt, frames, fps, sample.extra["subtitle"])
+            except ValueError as e:
+                raise TaskError(f"{sample.source}: {e}") from None
+        sample.prompt = sample.prompt.replace(self.PENDING, text, 1)
+
+    def request(self, sample: Sample) -> ChatRequest:
+        self.complete(sample, extract=True)  # the samples file then shows the prompt as asked
+        return super().request(sample)

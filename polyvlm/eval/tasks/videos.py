@@ -57,6 +57,10 @@ class VideoStore:
                                                   if self.zips else [])
         return ", ".join(places) or "nowhere (no copy of the repo)"
 
+    def on_disk(self, rel: str) -> bool:
+        """True when `rel` is a file already (not only a zip member)."""
+        return any((root / rel).is_file() for root in self.roots)
+
     def label(self, rel: str) -> str:
         """Where `rel` is, for samples files: its file, else `<zip file>:<member>` until it is extracted."""
         for root in self.roots:
