@@ -65,10 +65,9 @@ class JudgeClient:
         todo = [i for i, k in enumerate(keys) if k not in self.cache]
         if todo:
             head = [{"role": "system", "content": system}] if system else []
-            # "\n<image>": the codec turns the placeholder into an image part after the text, the text kept as is
-            reqs = [ChatRequest(messages=[*head, {"role": "user", "content": prompts[i] + ("\n<image>" if pictures[i]
-                                                                                          else "")}],
-                                images=[pictures[i]] if pictures[i] else [],
+            # verbatim: the prompt goes as written (an answer quoting `<image>` stays text), the picture after it
+            reqs = [ChatRequest(messages=[*head, {"role": "user", "content": prompts[i]}],
+                                images=[pictures[i]] if pictures[i] else [], verbatim=True,
                                 max_new_tokens=max_tokens or self.max_tokens, temperature=temperature, top_p=top_p)
                     for i in todo]
             results = self.backend.generate(reqs)

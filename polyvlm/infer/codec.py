@@ -179,6 +179,8 @@ def to_openai_messages(request: ChatRequest) -> list[dict[str, Any]]:
     placeholder order); one without stays a string. Raises MessageError on placeholder/input mismatches or
     unreadable media files."""
     media = request.media()
+    if request.verbatim:
+        return _verbatim_messages(request, media)
     try:
         messages = normalize_placeholders(request.messages, {m: len(v) for m, v in media.items()})
     except ValueError as e:
@@ -204,6 +206,21 @@ def to_openai_messages(request: ChatRequest) -> list[dict[str, Any]]:
             if chunk:
                 parts.append({"type": "text", "text": chunk})
         out.append({"role": msg["role"], "content": parts})
+    return out
+
+
+def _verbatim_messages(request: ChatRequest, media: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """A `verbatim` request: every message's text as written; the media, in registry order, as parts after the
+    text of the last user message. Raises MessageError when media have no user message to go in."""
+    out: list[dict[str, Any]] = [{"role": m["role"], "content": m["content"]} for m in request.messages]
+    parts = [media_part(modality, item) for modality, items in media.items() for item in items]
+    if not parts:
+        return out
+    last = next((m for m in reversed(out) if m["role"] == "user"), None)
+    if last is None:
+        raise MessageError(f"the request has {len(parts)} media input(s) but no user message to put them in",
+                           "placeholder_mismatch")
+    last["content"] = ([{"type": "text", "text": last["content"]}] if last["content"] else []) + parts
     return out
 
 

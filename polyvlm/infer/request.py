@@ -49,6 +49,9 @@ class ChatRequest:
     or what the modality's loader decodes.
     `tag`: what the request is for (a synth stage, an eval task); sent to servers as `X-Polyvlm-Stage`.
     `language`: the conversation's language, for statistics only (the moe router per language).
+    `verbatim`: the messages' text is sent exactly as written (a `<image>` in it is plain text, such as a judged
+    answer quoting one) and the media follow the text of the last user message as content parts (how judges that
+    look at the picture are asked); only the OpenAI codec (`polyvlm.infer.codec`) sends such requests.
     """
 
     messages: list[dict[str, str]]
@@ -63,6 +66,7 @@ class ChatRequest:
     language: str | None = None
     tag: str = ""
     extra: dict[str, list[Any]] = field(default_factory=dict)
+    verbatim: bool = False
 
     def __post_init__(self) -> None:
         for m in self.extra:

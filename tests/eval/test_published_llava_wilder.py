@@ -27,6 +27,7 @@ ANSWERS = {  # prediction -> the judge's reply
     "Dell.": "Score: 10 and 4",  # not two pieces: [-1, -1]
     "Three cups.": "-999 3\nA sentinel.",  # [-999, 3]: llava_aggregation skips it
 }
+QUOTING = "A mug. <image> shows it."  # an answer quoting a placeholder reaches the judge as text
 
 
 def picture(i: int) -> tuple[bytes, str]:
@@ -81,6 +82,18 @@ def test_llava_wilder_official_ratio_with_parse_score_quirks(tmp_path: Path, dat
                            "by GPT-4V.\n\n[End of Assistant 1]\n\n[Assistant 2]\nPad thai.\n\n[End of Assistant 2]\n\n"
                            "[System]\nWe would like to request your feedback on the performance of two AI assistants")
     assert sent.endswith("does not affect your judgment.\n\n")
+
+
+def test_an_answer_quoting_image_reaches_the_judge_as_text(tmp_path: Path, data: Path) -> None:  # noqa: F811
+    """An answer holding `<image>` is judged like any other: the review text keeps it, the picture follows."""
+    wilder_repo(data)
+    recs = [{"task": "llava_wilder", "split": "test", "row": 0, "prediction": QUOTING}]
+    with ScriptedJudge(lambda text: "8 6\nFine.") as judge:
+        t = run(tmp_path, "llava_wilder", recs, "--judge", judge.url)["tasks"]["llava_wilder"]
+    (body,) = judge.bodies
+    text, image = body["messages"][0]["content"]
+    assert f"[Assistant 2]\n{QUOTING}\n\n[End of Assistant 2]" in text["text"] and image["type"] == "image_url"
+    assert t["official"]["overall"] == 75.0  # round(6 / 8 * 100, 1): the pair was read, not a failed request
 
 
 def test_llava_wilder_judge_request_carries_the_picture(tmp_path: Path, data: Path) -> None:  # noqa: F811

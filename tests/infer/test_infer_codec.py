@@ -73,6 +73,25 @@ def test_media_without_placeholders_go_first_in_the_first_user_message(tmp_path)
     assert _vllm_prompt(content) == "<image>\n<image>\nWhat is shown?"
 
 
+def test_verbatim_text_keeps_placeholders_as_text_and_media_follow_it():
+    """A judge's prompt quoting an answer that says `<image>` is sent as written, the picture after the text of the
+    last user message; without `verbatim` the same text is a placeholder count mismatch."""
+    text = "[Assistant 2]\nIt shows <image> and <audio> tags.\n[End of Assistant 2]"
+    msgs = [{"role": "system", "content": "judge"}, {"role": "user", "content": "first"},
+            {"role": "user", "content": text}]
+    req = ChatRequest(msgs, images=["https://example.org/p.png"], verbatim=True)
+    out = to_openai_messages(req)
+    assert out[:2] == [{"role": "system", "content": "judge"}, {"role": "user", "content": "first"}]
+    assert out[2]["content"] == [{"type": "text", "text": text},
+                                 {"type": "image_url", "image_url": {"url": "https://example.org/p.png"}}]
+    assert to_openai_messages(ChatRequest(msgs, verbatim=True)) == msgs  # no media: strings as they are
+    with pytest.raises(MessageError, match="placeholder"):
+        to_openai_messages(ChatRequest(msgs, images=["https://example.org/p.png"]))
+    with pytest.raises(MessageError, match="no user message"):
+        to_openai_messages(ChatRequest([{"role": "system", "content": "s"}], images=["https://example.org/p.png"],
+                                       verbatim=True))
+
+
 def test_round_trip_openai_messages(tmp_path):
     url = "data:image/png;base64," + base64.b64encode(b"\x89PNG....").decode()
     video = "data:video/mp4;base64," + base64.b64encode(b"....ftypmp4").decode()
