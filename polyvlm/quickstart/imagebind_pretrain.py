@@ -157,7 +157,8 @@ def bind(model: ImageBindModel, pool: Pool, targets: torch.Tensor, steps: int, m
 
 def probe(model: ImageBindModel, pool: Pool, held_out: Pool) -> dict[str, float]:
     """How well each modality lands in the image's space: a held-out input's attribute is read as the attribute
-    value whose mean image embedding (over `pool`) is nearest; accuracy per `modality/attribute`."""
+    value whose mean image embedding (over `pool`) is nearest; accuracy per `modality/attribute`, in percent (0-100)
+    like every polyvlm accuracy."""
     model.eval()
     img = image_targets(model, pool)
     values = {"color": list(COLORS), "shape": SHAPES, "count": COUNTS, "side": SIDES}
@@ -170,7 +171,7 @@ def probe(model: ImageBindModel, pool: Pool, held_out: Pool) -> dict[str, float]
                 owner = np.array([values[attr].index(getattr(s, attr)) for s in pool.scenes])
                 means = torch.stack([img[torch.from_numpy(owner == k)].mean(0) for k in range(len(values[attr]))])
                 pred = (emb @ torch.nn.functional.normalize(means, dim=-1).T).argmax(-1).numpy()
-                out[f"{m}/{attr}"] = float((pred == truth).mean())
+                out[f"{m}/{attr}"] = 100.0 * float((pred == truth).mean())
     return out
 
 
@@ -191,6 +192,6 @@ def pretrain(model: ImageBindModel, pool_size: int, image_steps: int, bind_steps
     model.requires_grad_(False)
     acc = probe(model, pool, make_pool(model, max(64, pool_size // 8), seed + 8, show_progress=False))
     log.info("stage 0 ImageBind probe (held-out scenes, nearest image-attribute centroid): %s",
-             {k: round(v, 3) for k, v in acc.items()})
+             {k: round(v, 1) for k, v in acc.items()})
     model.eval()
     return acc, curves

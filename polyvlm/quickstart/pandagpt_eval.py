@@ -1,6 +1,6 @@
 """PandaGPT quick start evaluation: held-out questions answered from one input of one modality (image, audio,
 thermal, depth or IMU) through the generator every surface uses (PandaGPT's one row per prompt), greedy, batched;
-accuracy per modality and language, and the majority-answer baseline."""
+accuracy per modality and language, and the majority-answer baseline, in percent (0-100) as `polyvlm eval` reports."""
 
 from __future__ import annotations
 
@@ -60,4 +60,4 @@ def majority(train: list[dict], records: list[dict]) -> dict[str, dict[str, floa
 
 
 def _means(d: dict[str, dict[str, list[int]]]) -> dict[str, dict[str, float]]:
-    return {m: {k: sum(v) / len(v) for k, v in inner.items()} for m, inner in d.items()}
+    return {m: {k: 100.0 * sum(v) / len(v) for k, v in inner.items()} for m, inner in d.items()}

@@ -19,7 +19,7 @@ def _markdown(report: dict) -> str:
     langs = list(next(iter(acc.values())))
     lines = ["# polyvlm quick start: PandaGPT on ImageBind, zero-shot modalities", "",
              "Stages 1 and 2 trained the projection and LoRA on **pictures only**; every other row is answered from "
-             "that one modality alone, through ImageBind's joint space.", "",
+             "that one modality alone, through ImageBind's joint space.", "", "accuracy in percent (0-100)", "",
              f"checkpoint: `{report['checkpoint']}`  ", f"wall time: {report['wall_seconds']:.0f} s, "
              f"CPU time: {report['cpu_seconds']:.0f} s", "",
              "| modality | asked | " + " | ".join(langs) + " | chance | majority |",
@@ -27,16 +27,16 @@ def _markdown(report: dict) -> str:
     for m, by in acc.items():
         mean_maj = sum(maj[m].values()) / len(maj[m])
         lines.append(f"| {m}{'' if m == report['trained_on'] else ' (zero-shot)'} | {', '.join(report['questions'][m])} | "
-                     + " | ".join(f"{by[lang]:.2f}" for lang in langs)
-                     + f" | {report['chance'][m]:.2f} | {mean_maj:.2f} |")
+                     + " | ".join(f"{by[lang]:.1f}" for lang in langs)
+                     + f" | {report['chance'][m]:.1f} | {mean_maj:.1f} |")
     lines += ["", "| modality | " + " | ".join(["question type", "accuracy"]) + " |", "|---|---|---|"]
     for m, by in report["accuracy_by_type"].items():
-        lines += [f"| {m} | {t} | {a:.2f} |" for t, a in by.items()]
+        lines += [f"| {m} | {t} | {a:.1f} |" for t, a in by.items()]
     probe = report.get("imagebind_probe") or {}
     if probe:
         lines += ["", "ImageBind after stage 0, on held-out scenes: an input's attribute read as the attribute whose mean "
                   "picture embedding is nearest", "", "| modality/attribute | accuracy |", "|---|---|"]
-        lines += [f"| {k} | {v:.2f} |" for k, v in probe.items()]
+        lines += [f"| {k} | {v:.1f} |" for k, v in probe.items()]
     lines += ["", "chance: a uniform guess among the possible answers, averaged over the question types asked; majority: "
               "always the most frequent training answer of the question's language and type."]
     return "\n".join(lines) + "\n"
@@ -57,9 +57,9 @@ def _plot(out: Path, report: dict) -> None:
                   label="chance" if i == 0 else None)
         mean_maj = sum(report["majority"][m].values()) / len(report["majority"][m])
         ax.hlines(mean_maj, i - 0.42, i + 0.42, colors="k", linestyles=":", label="majority answer" if i == 0 else None)
-    ax.axhline(0.7, color="tab:red", lw=0.8, label="target 0.70")
+    ax.axhline(70, color="tab:red", lw=0.8, label="target 70%")
     ax.set_xticks(range(len(mods)), [m if m == report["trained_on"] else f"{m}\n(zero-shot)" for m in mods])
-    ax.set(title="accuracy by modality and language (LLM trained on pictures only)", ylim=(0, 1.0), ylabel="accuracy")
+    ax.set(title="accuracy by modality and language (LLM trained on pictures only)", ylim=(0, 100), ylabel="accuracy (%)")
     ax.legend(ncol=3, fontsize=8, loc="lower right")
     ax = axes[1]
     for name, hist in report["history"].items():

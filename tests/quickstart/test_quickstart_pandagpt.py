@@ -15,7 +15,7 @@ import pytest
 from polyvlm.data.scenes import LANGUAGES
 from polyvlm.data.scenes_modal import CARRIES, MODALITIES, chance
 
-MIN_ACCURACY = 0.99  # a three-step --fast model stays below it somewhere: the run must exit 1
+MIN_ACCURACY = 0.99  # a fraction, read as 99%; a three-step --fast model stays below it somewhere: exit 1
 
 
 def _polyvlm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -43,17 +43,20 @@ def test_report_structure_and_files(fast_run):
     assert set(rep["accuracy_by_modality"]) == set(MODALITIES) == {"image", "audio", "thermal", "depth", "imu"}
     for m in MODALITIES:
         assert set(rep["accuracy_by_modality"][m]) == set(LANGUAGES) == set(rep["majority"][m])
-        assert rep["chance"][m] == pytest.approx(chance(m))
+        assert rep["chance"][m] == pytest.approx(100 * chance(m))  # percent, like every accuracy here
         assert rep["questions"][m] == list(CARRIES[m])
-    assert rep["chance"]["audio"] == pytest.approx((1 / 6 + 1 / 4) / 2)  # colour and count
+    assert rep["chance"]["audio"] == pytest.approx(100 * (1 / 6 + 1 / 4) / 2)  # colour and count
     assert rep["trained_on"] == "image"
     assert rep["wall_seconds"] > 0 and rep["cpu_seconds"] > 0
     assert {"image/side", "audio/color", "thermal/shape", "depth/count", "imu/side"} <= set(rep["imagebind_probe"])
+    assert all(0 <= v <= 100 for v in rep["imagebind_probe"].values())
+    assert any(v > 1 for v in rep["imagebind_probe"].values())  # percent: even a 3-step ImageBind beats 1%
     assert rep["history"]["stage1"] and rep["history"]["stage2"]
     assert (out / "report.png").stat().st_size > 1000
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "| audio (zero-shot) | color, count |" in md and "| image | color, shape, count, side |" in md
     assert "| modality | asked | en | zh | pt | ar | tr | ru | chance | majority |" in r.stdout
+    assert "accuracy in percent (0-100)" in md and f"| {100 * chance('audio'):.1f} |" in md
     assert "CPU time" in r.stdout
 
 
@@ -84,7 +87,7 @@ def test_accuracy_is_what_the_samples_say(fast_run):
     for m in MODALITIES:
         for lang in LANGUAGES:
             got = [s["correct"] for s in samples if s["modality"] == m and s["language"] == lang]
-            assert rep["accuracy_by_modality"][m][lang] == pytest.approx(sum(got) / len(got))
+            assert rep["accuracy_by_modality"][m][lang] == pytest.approx(100 * sum(got) / len(got))
 
 
 def test_eval_records_name_their_one_input(fast_run):
@@ -99,10 +102,11 @@ def test_eval_records_name_their_one_input(fast_run):
 def test_min_accuracy_sets_the_exit_code(fast_run):
     out, r = fast_run
     rep = json.loads((out / "report.json").read_text(encoding="utf-8"))
-    low = [f"{m}/{lang}" for m, by in rep["accuracy_by_modality"].items() for lang, a in by.items() if a < MIN_ACCURACY]
+    low = [f"{m}/{lang}" for m, by in rep["accuracy_by_modality"].items() for lang, a in by.items()
+           if a < 100 * MIN_ACCURACY]
     assert r.returncode == (1 if low else 0)
     if low:
-        assert f"below --min-accuracy {MIN_ACCURACY:.2f}" in r.stderr
+        assert f"below --min-accuracy {100 * MIN_ACCURACY:.1f}%" in r.stderr
         assert all(cell in r.stderr for cell in low)
 
 
@@ -139,4 +143,13 @@ def test_checkpoint_is_pandagpt_and_chat_answers_a_sound(fast_run):
 def test_unknown_recipe_is_refused(tmp_path):
     r = _polyvlm("quickstart", "--recipe", "nope", "--out", str(tmp_path / "x"), cwd=tmp_path)
     assert r.returncode == 2 and "unknown --recipe 'nope' (known: llava, pandagpt)" in r.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_min_accuracy_is_a_percentage_like_the_llava_recipe(tmp_path, capsys):
+    """One scale for both recipes: 70 and 0.7 are 70%; a value outside [0, 100] is refused before any work."""
+    from polyvlm.quickstart.pandagpt import main
+
+    assert main(["--out", str(tmp_path / "x"), "--min-accuracy", "120"]) == 2
+    assert "--min-accuracy must be a fraction in [0, 1] or a percentage in (1, 100], got 120.0" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
