@@ -38,7 +38,8 @@ class MetricsLogger:
 
                 self.tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=start_step + 1 if start_step else None)
             except ImportError:
-                log.warning("tensorboard is not installed: no event files (pip install tensorboard)")
+                log.warning("tensorboard is not installed: no event files (pip install 'polyvlm[tb]', or "
+                            "train.tensorboard=false to silence this)")
         self.wandb = None
         if wandb:
             try:

@@ -66,3 +66,19 @@ def test_wandb_missing_logs_without_it(tmp_path, monkeypatch, caplog):
         assert main(["train", str(TINY_RECIPE), f"data.path={data}", f"train.output_dir={tmp_path / 'run'}",
                      "train.batch_size=2", "train.max_steps=1", "train.wandb=true", "--no-progress"]) == 0
     assert "wandb is not installed (pip install 'polyvlm[wandb]')" in caplog.text
+
+
+def test_missing_optional_sinks_name_their_extra(tmp_path, monkeypatch, caplog):
+    """A lean install (no tensorboard, no wandb) still logs JSONL and says which extra brings each sink back."""
+    from polyvlm.train.logger import MetricsLogger
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails as when not installed
+    monkeypatch.setitem(sys.modules, "wandb", None)
+    caplog.set_level("WARNING", logger="polyvlm")
+    sink = MetricsLogger(tmp_path, tensorboard=True, wandb=True)
+    sink.log(1, {"loss": 1.0})
+    assert sink.tb is None and sink.wandb is None
+    assert "pip install 'polyvlm[tb]', or train.tensorboard=false" in caplog.text
+    assert "pip install 'polyvlm[wandb]'" in caplog.text
+    assert (tmp_path / "train_log.jsonl").read_text().startswith('{"step": 1, "loss": 1.0')
+    sink.close()
