@@ -191,4 +191,7 @@ def test_quickstart_moe_audio_multi_image(tmp_path, capsys):
     assert all(sum(v) == pytest.approx(1.0, abs=1e-3) for v in report["router"].values())
     samples = [json.loads(x) for x in (out / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
     assert {s["qtype"] for s in samples} >= {"beeps", "pitch", "more"}
+    for lang, acc in report["accuracy"].items():  # what the samples say, tone and two-picture questions included
+        got = [s["correct"] for s in samples if s["language"] == lang]
+        assert got and acc == pytest.approx(100 * sum(got) / len(got)), lang
     assert "moe router" in (out / "report.md").read_text() and "| language | accuracy | chance | majority |" in capsys.readouterr().out
