@@ -59,7 +59,8 @@ def _validate(argv: list[str]) -> int:
         print(f"\n{'code'.ljust(width)}  severity  {'count':>9}  first example")
         for code, v in d["by_code"].items():
             ex = v["examples"][0] if v["examples"] else {}
-            at = f"{ex.get('file')}:{ex['line']}" if ex.get("line") is not None else f"{ex.get('file')}#{ex.get('index')}"
+            at = (f"{ex.get('file')}:{ex['line']}" if ex.get("line") is not None
+                  else f"{ex.get('file')}#{ex['index']}" if (ex.get("index") or 0) >= 0 else str(ex.get("file")))  # -1: the file
             rid = f" id={ex['id']}" if ex.get("id") is not None else ""
             print(f"{code.ljust(width)}  {v['severity']:<8}  {v['count']:>9,}  {at}{rid}: {ex.get('message', '')}")
     if d["language_normalised"]:

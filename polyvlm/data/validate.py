@@ -33,6 +33,7 @@ from polyvlm.data.records import (
 
 PROBLEMS: dict[str, tuple[str, str]] = {  # code -> (severity, what it means)
     "missing_file": ("error", "an input path does not exist"),
+    "empty_dataset": ("error", "the inputs hold no records at all (an empty file or array): nothing was checked"),
     "unsupported_format": ("error", "an input file is of a format no reader handles"),
     "malformed_json": ("error", "a line or array element is not valid JSON (or the file is not UTF-8)"),
     "malformed_row": ("error", "a TSV row has a different number of fields than the header (or the file is not UTF-8)"),
@@ -238,6 +239,9 @@ class Validator:
                 self.report.add(e.code, str(path), None, -1, None, e.reason)
         self._flush_lengths()
         self._find_duplicates(files)
+        if files and not self.report.records and not self.report.errors:  # a pass over nothing is no pass
+            self.report.add("empty_dataset", ", ".join(map(str, files)), None, -1, None,
+                            f"no records in {len(files)} file(s): nothing to validate")
         self.report.seconds = time.perf_counter() - t0
         return self.report
 

@@ -85,6 +85,7 @@ def _short_tsv_row(d: Path) -> Path:
 # codes found in files other than JSONL or needing options: code -> (make the file, extra CLI args, line, id)
 FILE_CASES = {
     "missing_file": (lambda d: d / "absent.jsonl", [], None, None),
+    "empty_dataset": (lambda d: (d / "empty.jsonl").write_text("") or d / "empty.jsonl", [], None, None),
     "unsupported_format": (lambda d: (d / "notes.txt").write_text("hello") and d / "notes.txt", [], None, None),
     "unreadable_file": (_cut_parquet, [], None, None),
     "malformed_row": (_short_tsv_row, [], 3, "2"),
@@ -123,7 +124,19 @@ def test_missing_file_and_unsupported_format(tmp_path: Path, capsys: pytest.Capt
     rep = validate([tmp_path / "absent.jsonl", tmp_path / "notes.txt"], progress=False)
     assert rep.counts == {"missing_file": 1, "unsupported_format": 1}
     assert data_main(["validate", str(tmp_path / "absent.jsonl"), "--quiet"]) == 1
-    assert "absent.jsonl" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'absent.jsonl'}: no such file" in out and "#-1" not in out  # a file-level problem: the file
+
+
+def test_empty_dataset_fails_rather_than_passing_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "a.json").write_text("[]")
+    (tmp_path / "b.jsonl").write_text("")
+    rep = validate([tmp_path / "a.json", tmp_path / "b.jsonl"], progress=False)
+    assert rep.records == 0 and rep.counts == {"empty_dataset": 1} and not rep.to_dict()["ok"]
+    assert data_main(["validate", str(tmp_path), "--quiet"]) == 1
+    assert "no records in 2 file(s): nothing to validate" in capsys.readouterr().out
+    write_jsonl(tmp_path / "c.jsonl", [rec("x")])  # one record anywhere: empty files beside it are fine
+    assert validate([tmp_path], progress=False).counts.get("empty_dataset") is None
 
 
 def test_too_long_with_tokenizer(tmp_path: Path, tiny_tokenizer: Path) -> None:
