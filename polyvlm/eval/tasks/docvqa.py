@@ -1,6 +1,6 @@
 """DocVQA validation as lmms-eval defines it (lmms_eval/tasks/docvqa/ at 3b686384: _default_template_docvqa_yaml,
-docvqa_val.yaml, utils.py; the `anls` metric of lmms_eval/api/metrics.py and the multiple-target scoring of
-lmms_eval/api/task.py ConfigurableTask.process_results)."""
+docvqa_val.yaml, utils.py; the `anls` metric of lmms_eval/api/metrics.py, given every answer of the row as
+lmms_eval/api/task.py ConfigurableTask.process_results does since b5c99bc2, Nov 2024: v0.3.0 and later)."""
 
 from __future__ import annotations
 
@@ -25,10 +25,11 @@ def lmms_anls(gold: str, prediction: str, threshold: float = 0.5) -> float:
     return 0.0 if score < threshold else score
 
 
-def any_answer_anls(answers: list[str], prediction: str) -> float:
-    """What lmms-eval reports as `anls` for a row with a list of answers: the metric runs once per answer and the row
-    scores 1.0 when any of those is non-zero, else 0.0 (task.py's multiple-target rule; not ANLS's max)."""
-    return 1.0 if any(lmms_anls(g, prediction) for g in answers) else 0.0
+def best_answer_anls(answers: list[str], prediction: str) -> float:
+    """What lmms-eval reports as `anls` for a row with a list of answers: metrics.py anls gets them all (task.py skips
+    its any-answer-is-1.0 multiple-target rule for `anls` since b5c99bc2) and scores 1 - the least normalised
+    distance, 0 below the threshold: the best answer's ANLS."""
+    return max(lmms_anls(g, prediction) for g in answers)
 
 
 class LmmsDocVQA(PublishedTask):
@@ -54,11 +55,11 @@ class LmmsDocVQA(PublishedTask):
 
     def official(self, samples: list[Sample], predictions: list[str], rng: random.Random) -> Official:
         read = [p.strip() for p in predictions]  # lmms-eval strips generate_until results before scoring
-        return Official("anls", [any_answer_anls(s.target, p) for s, p in zip(samples, read)], read)
+        return Official("anls", [best_answer_anls(s.target, p) for s, p in zip(samples, read)], read)
 
 
 @register_published
 class DocVQAVal(LmmsDocVQA):
     task_name, config = "docvqa_val", "DocVQA"
     cites = ("EvolvingLMMs-Lab/lmms-eval lmms_eval/tasks/docvqa/ (docvqa_val.yaml, _default_template_docvqa_yaml), "
-             "lmms_eval/api/metrics.py anls, lmms_eval/api/task.py process_results (multiple targets)")
+             "lmms_eval/api/metrics.py anls, lmms_eval/api/task.py process_results (all answers to anls since b5c99bc2)")

@@ -11,4 +11,4 @@ from polyvlm.eval.tasks.published import register_published
 class InfoVQAVal(LmmsDocVQA):
     task_name, config = "infovqa_val", "InfographicVQA"
     cites = ("EvolvingLMMs-Lab/lmms-eval lmms_eval/tasks/infovqa/ (infovqa_val.yaml, _default_template_infovqa_yaml), "
-             "lmms_eval/api/metrics.py anls, lmms_eval/api/task.py process_results (multiple targets)")
+             "lmms_eval/api/metrics.py anls, lmms_eval/api/task.py process_results (all answers to anls since b5c99bc2)")
