@@ -155,6 +155,9 @@ def _mix(argv: list[str]) -> int:
     print(f"{manifest['records']:,} records in {len(shards)} shard(s) under {a.out}; media root {root}")
     for src, n in ds.counts().items():
         print(f"  {n:>10,}  {src}")
+    if not manifest["records"]:  # written (an empty mixture is well-formed), but almost always a mistake
+        print(f"polyvlm data mix: warning: {a.mixture} selects no records (its sources and sampling strategies give "
+              "0); training from it will refuse an empty dataset", file=sys.stderr)
     if skipped:
         print(f"{len(skipped):,} bad record(s) skipped:")
     for e in skipped[:10]:

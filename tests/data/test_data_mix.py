@@ -183,3 +183,11 @@ def test_mix_takes_key_value_overrides_like_every_command(sources: Path, tmp_pat
     with pytest.raises(SystemExit):  # --out is required: as a flag or as out=
         data_main(["mix", str(sources)])
     assert "--out (or out=VALUE)" in capsys.readouterr().err
+
+
+def test_a_mixture_that_selects_nothing_is_written_and_says_so(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "m.yaml").write_text("datasets:\n  - path: empty.jsonl\n")
+    assert data_main(["mix", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["records"] == 0
+    assert "selects no records" in capsys.readouterr().err
