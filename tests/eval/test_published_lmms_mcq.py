@@ -80,3 +80,14 @@ def test_realworldqa_number_words_and_option_text_filters(tmp_path: Path, data: 
     rows = samples(tmp_path, "realworldqa")
     assert rows["test/0"]["input"] == arrow and rows["test/0"]["official_answer"] == "B"
     assert rows["test/4"]["official_answer"] == "A"
+
+
+def test_realworldqa_filters_see_the_stripped_reply(tmp_path: Path, data: Path) -> None:  # noqa: F811
+    # MAmmoTH-VL ran lmms-eval (its vendored copy, MAmmoTH-VL/MAmmoTH-VL eval/lmms-eval = lmms-eval 7ee8d59a) with
+    # --model llava_onevision, whose generate_until (lmms_eval/models/llava_onevision.py) returns response.strip():
+    # NumberWordsToDigitsFilter then looks up "two", not "Two\n"
+    cars = "How many cars are there? Please answer directly with a single word or number."
+    realworldqa_repo(data, [(cars, "2"), (cars, "3")])
+    t = run(tmp_path, "realworldqa", records("realworldqa", "test", ["Two\n", " three "]))["tasks"]["realworldqa"]
+    assert t["official"]["overall"] == 100.0
+    assert [samples(tmp_path, "realworldqa")[f"test/{i}"]["official_answer"] for i in (0, 1)] == ["2", "3"]

@@ -61,5 +61,7 @@ class RealWorldQA(PublishedTask):
         return {m: per for m in self.metrics}
 
     def official(self, samples: list[Sample], predictions: list[str], rng: random.Random) -> Official:
-        read = [realworldqa_filter(p, s.prompt).strip() for s, p in zip(samples, predictions)]
+        # the filters see the reply as the model wrapper returns it: MAmmoTH-VL's llava_onevision (lmms-eval
+        # models/llava_onevision.py generate_until) strips it, so "Two\n" is still a number word
+        read = [realworldqa_filter(p.strip(), s.prompt).strip() for s, p in zip(samples, predictions)]
         return Official("exact_match", [float(hf_exact_match(r, s.target)) for s, r in zip(samples, read)], read)
