@@ -93,3 +93,42 @@ def mvbench_repo(root: Path, tasks: dict[str, list[dict[str, Any]]], levels: dic
             path.write_bytes(video_bytes(levels.get(r["video"], 100), fmt=fmt))
     (base / "README.md").write_text("---\nconfigs:\n" + "".join(configs) + "---\n", encoding="utf-8")
     return base
+
+
+def zipped_videos(base: Path, chunks: dict[str, list[str]], folder: str, levels: dict[str, int] | None = None) -> None:
+    """`chunks`: zip name -> the video files it holds, each stored as `<folder>/<file>` (a real clip whose grey level
+    is `levels[<file stem>]`, default 100)."""
+    levels = levels or {}
+    for name, files in chunks.items():
+        with zipfile.ZipFile(base / name, "w") as zf:
+            for f in files:
+                zf.writestr(f"{folder}/{f}", video_bytes(levels.get(f.rsplit(".", 1)[0], 100)))
+
+
+def parquet_config(base: Path, config: str, split: str, columns: dict[str, list[Any]], features: Any) -> None:
+    """One push_to_hub config: `<config>/<split>-00000-of-00001.parquet` and its README `configs` entry (appended)."""
+    from datasets import Dataset
+
+    (base / config).mkdir(parents=True, exist_ok=True)
+    Dataset.from_dict(columns, features=features).to_parquet(str(base / config / f"{split}-00000-of-00001.parquet"))
+    readme = base / "README.md"
+    head = readme.read_text(encoding="utf-8").removesuffix("---\n") if readme.exists() else "---\nconfigs:\n"
+    readme.write_text(head + f"- config_name: {config}\n  data_files:\n  - split: {split}\n    path: {config}/{split}-*\n"
+                      "---\n", encoding="utf-8")
+
+
+def egoschema_repo(root: Path, rows: list[dict[str, Any]], chunks: dict[str, list[str]],
+                   levels: dict[str, int] | None = None) -> Path:
+    """lmms-lab/egoschema: config `Subset` (`Subset/test-00000-of-00001.parquet`: question_idx, question, video_idx,
+    option (five "A. ..." strings), answer (the index as a string)) and `videos_chunked_NN.zip` holding
+    `videos/<video_idx>.mp4`. `rows`: question, video_idx, option, answer."""
+    from datasets import Features, Sequence, Value
+
+    base = root / "lmms-lab/egoschema"
+    base.mkdir(parents=True, exist_ok=True)
+    cols = ["question_idx", "question", "video_idx", "option", "answer"]
+    features = Features({c: Sequence(Value("string")) if c == "option" else Value("string") for c in cols})
+    full = [{"question_idx": f"{r['video_idx']}-q", **r} for r in rows]
+    parquet_config(base, "Subset", "test", {c: [r[c] for r in full] for c in cols}, features)
+    zipped_videos(base, chunks, "videos", levels)
+    return base
