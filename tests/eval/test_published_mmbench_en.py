@@ -65,3 +65,37 @@ def test_mmbench_without_a_judge_draws_in_index_order_and_says_so(tmp_path: Path
     assert t["official"]["random_fallback"] == 3 and t["official"]["note"].startswith("no --judge")
     right = 2 + (by_index[9] == "D") + (by_index[1] == "A") + (by_index[7] == "C")
     assert t["official"]["overall"] == 100 * right / 5
+
+
+def test_mmbench_circular_eval_over_rotated_copies(tmp_path: Path, data: Path) -> None:  # noqa: F811
+    # MMBench's dev set holds each question's rotated copies (index + k * 1e6); mmbench_evals.py eval_result scores
+    # the questions (index < 1e6) in index order with eval_sub_data: every copy read by can_infer first, 0 at the
+    # first wrong one (nothing drawn); then the unread copies one by one (the API, else rd.randint over "ABCDE"),
+    # 0 at the first wrong; the overall is the mean over questions
+    rows = [{"index": 1_000_001, "question": "Q1", "answer": "D", "options": ["dog", "bird", "fish", "cat"]},
+            {"index": 1, "question": "Q1", "answer": "A", "options": ["cat", "dog", "bird", "fish"]},
+            {"index": 2_000_001, "question": "Q1", "answer": "C", "options": ["bird", "fish", "cat", "dog"]},
+            {"index": 2, "question": "Q2", "answer": "B", "options": ["cat", "dog"]},
+            {"index": 1_000_002, "question": "Q2", "answer": "A", "options": ["dog", "cat"]},
+            {"index": 4, "question": "Q4", "answer": "A", "options": ["red", "blue"]},
+            {"index": 1_000_004, "question": "Q4", "answer": "B", "options": ["blue", "red"]},
+            {"index": 3, "question": "Q3", "answer": "A", "options": ["sun", "moon"]},
+            {"index": 1_000_003, "question": "Q3", "answer": "B", "options": ["moon", "sun"]},
+            {"index": 5, "question": "Q5", "answer": "A", "options": ["up", "down"]},
+            {"index": 1_000_005, "question": "Q5", "answer": "B", "options": ["down", "up"]}]
+    preds = {0: "D", 1: "A", 2: "C",  # Q1: every copy right -> 1
+             3: "B", 4: "B",  # Q2: the copy is wrong -> 0
+             5: "no idea", 6: "B",  # Q4: the copy is right, the main row unread -> the first letter drawn
+             7: "hmm", 8: "A",  # Q3: the copy read by rule is wrong -> 0 before any draw
+             9: "A"}  # Q5: its copy has no prediction (a failure): left out of both scores
+    mmbench_repo(data, rows)
+    t = run(tmp_path, "mmbench_en_dev", [{"task": "mmbench_en_dev", "split": "dev", "row": r, "prediction": p}
+                                         for r, p in preds.items()])["tasks"]["mmbench_en_dev"]
+    drawn = "ABCDE"[random.Random(2680).randint(0, 4)]  # the first draw goes to Q4, not Q3 (index 3 < 4)
+    assert t["n"] == 5 and t["failed"] == 1
+    assert t["official"]["random_fallback"] == 1
+    assert t["official"]["overall"] == 100 * (1 + (drawn == "A")) / 4
+    assert t["metrics"]["accuracy"]["overall"] == 25.0  # robust CircularEval: Q1 only
+    out = samples(tmp_path, "mmbench_en_dev")
+    assert out["dev/5"]["official_answer"] == drawn and out["dev/5"]["random_fallback"] is True
+    assert out["dev/7"]["official_answer"] is None and "random_fallback" not in out["dev/7"]

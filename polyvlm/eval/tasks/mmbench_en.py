@@ -1,13 +1,15 @@
 """MMBench (English, dev) as lmms-eval defines it (lmms_eval/tasks/mmbench/ at 3b686384: mmbench_en_dev.yaml,
-_default_template_mmbench_en_yaml, en_utils.py, mmbench_evals.py MMBench_Evaluator): the letter read by rules, else
-asked of `--judge` with the official matching prompt, else a letter drawn at random (A-E, seeded with 2680) as the
-official evaluator does once its API calls fail."""
+_default_template_mmbench_en_yaml, en_utils.py, mmbench_evals.py MMBench_Evaluator): CircularEval over each
+question's rotated copies; a copy's letter read by rules, else asked of `--judge` with the official matching prompt,
+else a letter drawn at random (A-E, seeded with 2680) as the official evaluator does once its API calls fail."""
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 import string
+from collections import Counter
 from typing import Any, ClassVar
 
 from polyvlm.eval.extract import Extraction, extract_choice
@@ -20,6 +22,7 @@ log = logging.getLogger("polyvlm.eval")
 SYS_PROMPT = "There are several options:"  # mmbench.yaml metadata sys_prompt
 POST_PROMPT = "\nAnswer with the option's letter from the given choices directly."
 RANDOM_SEED = 2680  # eval_result seeds Python's random with 2680
+CIRCULAR_OFFSET = 1_000_000  # eval_result: rows with index >= 1e6 are rotated copies of question index % 1e6
 API_FAILED = "Failed to obtain answer via API"
 _TUPS = [("", "."), ("", ","), ("", ":"), ("", ")"), ("", ")."), ("(", ")"), ("(", ")."), (":", ""), (":", ","),
          (":", "."), (":", ")"), (":", ").")]
@@ -76,7 +79,8 @@ def can_infer(answer: str, choices: dict[str, str]) -> str | None:
 @register_published
 class MMBenchEnDev(PublishedTask):
     """lmms-lab/MMBench config en, split dev: index, question, hint, answer, A-E, category, L2-category, source,
-    split, image; one row per question (no rotated copies: every row is its own CircularEval group)."""
+    split, image; like MMBench's dev TSV it holds each question's rotated copies (index + k x 1e6, options shifted),
+    which CircularEval scores as one question (`n` counts questions)."""
 
     task_name, repo, config, kind = "mmbench_en_dev", "lmms-lab/MMBench", "en", "mcq"
     splits = {"dev": "en"}
@@ -98,6 +102,7 @@ class MMBenchEnDev(PublishedTask):
         abcd = {k: v for k, v in options.items() if k in "ABCD"}  # build_choices / extract_options: A-D only
         return Sample(id=f"{split}/{row}", prompt=f"{query}\n{POST_PROMPT}", target=str(record["answer"]).strip(),
                       language=language, options=options, category=record.get("category"),
+                      group=str(int(record["index"]) % CIRCULAR_OFFSET),  # rotated copies: index + k * 1e6
                       extra={"index": int(record["index"]), "question": str(record["question"]), "abcd": abcd,
                              "l2-category": record.get("L2-category")})
 
@@ -108,24 +113,61 @@ class MMBenchEnDev(PublishedTask):
         listing = "There are several options: \n" + "".join(f"{k}. {v}\n" for k, v in sample.extra["abcd"].items())
         return MATCH_PROMPT.format(sample.extra["question"], listing, prediction)
 
+    def corpus_score(self, metric: str, samples: list[Sample], answers: list[str | None],
+                     per_sample: list[float]) -> float:
+        """The robust score, CircularEval as the official one: a question counts when all its copies are right;
+        a question with a copy that got no answer (a failure) is left out."""
+        units = _circular_units(samples, per_sample, self.scope or samples)
+        return 100.0 * sum(units.values()) / len(units) if units else math.nan
+
     def official(self, samples: list[Sample], predictions: list[str], rng: random.Random) -> Official:
+        """MMBench_Evaluator.eval_result: questions (index < 1e6) in index order; eval_sub_data reads every copy
+        (index % 1e6) by rule and stops at a wrong one, then reads the unread copies one by one (the judge, else a
+        letter drawn from "ABCDE") and stops at the first wrong. The question's hit is the main row's score; its
+        copies score NaN (the official mean is over questions), as does a question with a failed copy."""
         read = [p.strip() for p in predictions]
-        letters: list[str | None] = [can_infer(r, s.extra["abcd"]) for s, r in zip(samples, read)]
-        if self.client is not None:
-            todo = [i for i, x in enumerate(letters) if x is None]
+        pre: list[str | None] = [can_infer(r, s.extra["abcd"]) for s, r in zip(samples, read)]
+        judged: dict[int, str | None] = {}
+        if self.client is not None:  # asked up front for every row no rule reads (the judge answers at temperature 0)
+            todo = [i for i, x in enumerate(pre) if x is None]
             replies = ask(self.client, [self._match_prompt(samples[i], read[i]) for i in todo])
-            for i, reply in zip(todo, replies):
-                letters[i] = can_infer(reply, samples[i].extra["abcd"]) if reply else None
-        # what is still unread gets a random letter among A-D (the columns) and E, drawn in index order
-        draws = random.Random(RANDOM_SEED)
-        drawn = [False] * len(samples)
+            judged = {i: can_infer(reply, samples[i].extra["abcd"]) if reply else None for i, reply in zip(todo, replies)}
+        letters, drawn = list(pre), [False] * len(samples)
+        per = [math.nan] * len(samples)
+        sizes = Counter(s.group for s in self.scope or samples)
+        groups: dict[str, list[int]] = {}
         for i in sorted(range(len(samples)), key=lambda i: samples[i].extra["index"]):
-            if letters[i] is None:
-                letters[i], drawn[i] = "ABCDE"[draws.randint(0, 4)], True
+            groups.setdefault(str(samples[i].group), []).append(i)
+        draws = random.Random(RANDOM_SEED)
+        for key in sorted(groups, key=lambda k: samples[groups[k][0]].extra["index"]):
+            members = groups[key]
+            main = members[0]
+            if samples[main].extra["index"] >= CIRCULAR_OFFSET or len(members) != sizes[samples[main].group]:
+                continue  # no main row, or a copy failed: not scored
+            hit = all(pre[i] is None or pre[i] == samples[i].target for i in members)
+            for i in members if hit else []:
+                if pre[i] is None:
+                    letters[i] = judged.get(i)
+                    if letters[i] is None:
+                        letters[i], drawn[i] = "ABCDE"[draws.randint(0, 4)], True
+                    if letters[i] != samples[i].target:
+                        hit = False
+                        break
+            per[main] = float(hit)
         note = "" if self.client is not None else (
             "no --judge: replies no rule reads get a random letter, as the official evaluator does when its API "
             "calls fail")
         if note:
             log.warning("%s: %s", self.name, note)
-        return Official("gpt_eval_score", [float(x == s.target) for s, x in zip(samples, letters)], letters,
-                        random=drawn, note=note)
+        return Official("gpt_eval_score", per, letters, random=drawn, note=note)
+
+
+def _circular_units(samples: list[Sample], per_sample: list[float], scope: list[Sample]) -> dict[str, bool]:
+    """Question -> all its copies right, for the questions whose copies are all in `samples`."""
+    sizes = Counter(s.group for s in scope)
+    units: dict[str, bool] = {}
+    seen: Counter[str | None] = Counter()
+    for s, v in zip(samples, per_sample):
+        units[str(s.group)] = units.get(str(s.group), True) and v == 1.0
+        seen[s.group] += 1
+    return {k: v for k, v in units.items() if seen[k] == sizes[k]}
