@@ -132,3 +132,26 @@ def egoschema_repo(root: Path, rows: list[dict[str, Any]], chunks: dict[str, lis
     parquet_config(base, "Subset", "test", {c: [r[c] for r in full] for c in cols}, features)
     zipped_videos(base, chunks, "videos", levels)
     return base
+
+
+def perceptiontest_repo(root: Path, rows: list[dict[str, Any]], chunks: dict[str, list[str]],
+                        levels: dict[str, int] | None = None) -> Path:
+    """lmms-lab/PerceptionTest_Val: config `mc_question_val` (`mc_question_val/validation-00000-of-00001.parquet`:
+    video_name, question, question_id, options (three strings), answer_id (int), area, reasoning, tag), the video
+    chunks (`videos/<video_name>.mp4`) and `valid_audios.zip` (audio only). `rows`: video_name, question, options,
+    answer_id, area."""
+    from datasets import Features, Sequence, Value
+
+    base = root / "lmms-lab/PerceptionTest_Val"
+    base.mkdir(parents=True, exist_ok=True)
+    cols = ["video_name", "question", "question_id", "options", "answer_id", "area", "reasoning", "tag"]
+    features = Features({"video_name": Value("string"), "question": Value("string"), "question_id": Value("string"),
+                         "options": Sequence(Value("string")), "answer_id": Value("int64"), "area": Value("string"),
+                         "reasoning": Value("string"), "tag": Sequence(Value("string"))})
+    full = [{"question_id": f"{r['video_name']}-{i}", "reasoning": "descriptive", "tag": ["action"], **r}
+            for i, r in enumerate(rows)]
+    parquet_config(base, "mc_question_val", "validation", {c: [r[c] for r in full] for c in cols}, features)
+    zipped_videos(base, chunks, "videos", levels)
+    with zipfile.ZipFile(base / "valid_audios.zip", "w") as zf:
+        zf.writestr("audios/placeholder.wav", b"RIFF")
+    return base

@@ -32,6 +32,7 @@ from polyvlm.eval.tasks import (  # noqa: F401
     pangea,
     pangea_chat,
     parrot,
+    perceptiontest,
     realworldqa,
     seedbench,
     text,
@@ -60,7 +61,8 @@ SUITES: dict[str, list[str]] = {
     "parrot": ["mmmb", "mtl_mmbench_dev"],
     "mammoth_vl": ["mmmu_val", "mmmu_pro", "mmmu_pro_vision", "muirbench", "mathverse", "chartqa", "docvqa_val", "infovqa_val",
                    "mathvista_testmini", "mmstar", "ai2d", "realworldqa", "ocrbench",
-                   "seedbench", "mmbench_en_dev", "mmvet", "blink", "videomme", "mvbench", "egoschema_subset", "llava_wilder", "wildvision"],
+                   "seedbench", "mmbench_en_dev", "mmvet", "blink", "videomme", "mvbench", "egoschema_subset",
+                   "perceptiontest_val_mc", "llava_wilder", "wildvision"],
 }
 
 
