@@ -177,3 +177,27 @@ def test_muirbench_reads_a_leading_letter_or_the_whole_reply(tmp_path: Path, dat
     assert len(rows["test/0"]["images"]) == 2 and rows["test/0"]["images"][1].endswith("column image_list[1]")
     assert rows["test/0"]["input"] == ("How many cats are in <image> and <image>?\nA. one\nB. two\nC. three\n"
                                        "Answer with the option's letter from the given choices directly.")
+
+
+def test_xmmmu_official_keeps_a_list_literal_answer_as_one_string(tmp_path: Path, data: Path) -> None:  # noqa: F811
+    """Pangea's tasks/xmmmu/utils.py, as lmms-eval's mmmu: mmmu_process_results passes doc["answer"] unparsed to
+    evaluate_mmmu, so eval_open normalises a stored list literal as one string (a reply must hold that whole text);
+    the robust score accepts each listed value."""
+    from datasets import Image as ImageFeature
+    from datasets import Value
+    from published_fixtures import png, write_split
+
+    features = {"id": Value("string"), "question": Value("string"), "options": Value("string"),
+                "question_type": Value("string"), "answer": Value("string"),
+                **{f"image_{i}": ImageFeature() for i in range(1, 8)}}
+    pictures = {"image_1": {"bytes": png(), "path": None}, **{f"image_{k}": None for k in range(2, 8)}}
+    write_split(data, "neulab/PangeaBench-xmmmu", "fr", [
+        {"id": "validation_Math_1", "question": "Rapport dans <image 1> ?", "options": "[]", "question_type": "open",
+         "answer": "['24/7', '3.429']", **pictures},
+        {"id": "validation_Math_2", "question": "Aire de <image 1> ?", "options": "[]", "question_type": "open",
+         "answer": "12", **pictures}], features)
+    preds = ["Le rapport is 3.429", "The area is 12"]
+    t = run(tmp_path, "xmmmu", [{"task": "xmmmu", "split": "fr", "row": i, "prediction": p}
+                                for i, p in enumerate(preds)])["tasks"]["xmmmu"]
+    assert t["official"]["by_language"]["fr"] == 50.0 and t["metrics"]["accuracy"]["by_language"]["fr"] == 100.0
+    assert t["official"]["disagree"] == ["fr/0"]

@@ -41,25 +41,6 @@ class _LmmsMMMU(XMMMU):
                       extra={"id": sid, "question_type": record.get("question_type", "multiple-choice"),
                              "visual": visual, "answer": str(record["answer"])})
 
-    def official(self, samples: list[Sample], predictions: list[str], rng: random.Random) -> Official:
-        """mmmu_process_results hands evaluate_mmmu doc["answer"] as stored: a list literal ("['24/7', '3.429']")
-        stays one string, so eval_multi_choice compares the letter with that text and eval_open looks for the whole
-        text inside the reading (the robust score accepts each listed value). Letters drawn as XMMMU draws them."""
-        per, answers, drawn = [], [], []
-        for s, p in zip(samples, predictions):
-            gold = s.extra["answer"]
-            if s.options:
-                letter, rand = off.mmmu_choice(p, list(s.options.values()), rng)
-                per.append(float(letter == gold))
-                answers.append(letter)
-                drawn.append(rand)
-            else:
-                reading = off.mmmu_open_reading(p)
-                per.append(float(off.mmmu_open_correct(reading, gold)))
-                answers.append(reading)
-                drawn.append(False)
-        return Official("mmmu_acc", per, answers, drawn)
-
 
 @register_published
 class MMMUVal(_LmmsMMMU):

@@ -319,7 +319,7 @@ class XMMMU(_LetterTask):
         sid = str(record["id"])
         return Sample(id=f"{split}/{row}", prompt=prompt, target=off.mmmu_answer(record["answer"]), language=language,
                       options=options, category=_mmmu_subject(sid),
-                      extra={"id": sid, "question_type": qtype, "visual": visual})
+                      extra={"id": sid, "question_type": qtype, "visual": visual, "answer": str(record["answer"])})
 
     def images_of(self, record: dict[str, Any], columns: list[str], sample: Sample) -> list[str]:
         """The official doc_to_visual: one picture per <image n> token of the prompt, in order."""
@@ -341,17 +341,21 @@ class XMMMU(_LetterTask):
         return {"accuracy": out}
 
     def official(self, samples: list[Sample], predictions: list[str], rng: random.Random) -> Official:
+        """mmmu_process_results hands evaluate_mmmu doc["answer"] as stored: a list literal ("['24/7', '3.429']")
+        stays one string, so eval_multi_choice compares the letter with that text and eval_open looks for the whole
+        text inside the reading (the robust score accepts each listed value). An unreadable letter is drawn with
+        random.choice from the options (parse_multi_choice_response), seeded and counted."""
         per, answers, drawn = [], [], []
         for s, p in zip(samples, predictions):
+            gold = s.extra["answer"]
             if s.options:
                 letter, rand = off.mmmu_choice(p, list(s.options.values()), rng)
-                gold = s.target if isinstance(s.target, list) else [s.target]
-                per.append(float(letter in gold))
+                per.append(float(letter == gold))
                 answers.append(letter)
                 drawn.append(rand)
             else:
                 reading = off.mmmu_open_reading(p)
-                per.append(float(off.mmmu_open_correct(reading, s.target)))
+                per.append(float(off.mmmu_open_correct(reading, gold)))
                 answers.append(reading)
                 drawn.append(False)
         return Official("mmmu_acc", per, answers, drawn)
