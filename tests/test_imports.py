@@ -122,3 +122,27 @@ def test_relative_imports_resolve(tmp_path, monkeypatch, rel, level_import, expe
     monkeypatch.setattr(__import__(__name__), "PKG", pkg)
     path = _write(pkg, rel, level_import + "\n")
     assert expected in [m for _, m in imported_modules(path)]
+
+
+def private_imports() -> list[str]:
+    """`from lib import _name` / `lib._name` imports of another package's private names (issue 19: datasketch's
+    `_optimal_param`, safetensors' `_remove_duplicate_names`): they change without notice between releases."""
+    bad = []
+    for path in sorted(PKG.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and not node.level and not (node.module or "").startswith("polyvlm"):
+                names = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+                parts = [p for p in (node.module or "").split(".") if p.startswith("_") and not p.startswith("__")]
+                if names or parts:
+                    bad.append(f"{path.relative_to(PKG.parent)}:{node.lineno}: from {node.module} import "
+                               f"{', '.join(a.name for a in node.names)}")
+    return bad
+
+
+def test_no_private_names_of_other_packages_are_imported(tmp_path, monkeypatch):
+    assert private_imports() == []
+    pkg = tmp_path / "polyvlm"  # the check itself can fail
+    monkeypatch.setattr(__import__(__name__), "PKG", pkg)
+    _write(pkg, "models/lora.py", "from safetensors.torch import _remove_duplicate_names\nfrom polyvlm._x import y\n")
+    _write(pkg, "synth/x.py", "from datasketch.lsh import _optimal_param\nfrom torch.nn import Linear\n")
+    assert [f.split(" ")[0] for f in private_imports()] == ["polyvlm/models/lora.py:1:", "polyvlm/synth/x.py:1:"]

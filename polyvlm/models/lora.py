@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from safetensors.torch import _remove_duplicate_names
 
 from polyvlm.atomic import save_safetensors
 
@@ -64,9 +63,27 @@ def split_state(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor]
 
 
 def _dedupe(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Drop the extra names of shared tensors (tied embeddings), as safetensors' save_model does."""
-    drop = {n for names in _remove_duplicate_names(sd).values() for n in names}
-    return {k: v.contiguous() for k, v in sd.items() if k not in drop}
+    """Shared tensors written once: names that are the same tensor (same storage, offset, shape, strides and
+    dtype: a tied LM head and input embedding) keep their alphabetically first name only, the name safetensors'
+    own `save_model` keeps (so files written before still load), and loading re-ties them. Other tensors that
+    only overlap a storage are copied, so nothing is lost and safetensors does not refuse the file."""
+    aliases: dict[tuple, list[str]] = {}
+    for k, v in sd.items():
+        if v.device.type != "meta" and v.numel() and v.untyped_storage().nbytes():
+            aliases.setdefault((v.device, v.untyped_storage().data_ptr(), v.data_ptr(), v.dtype, tuple(v.shape),
+                                v.stride()), []).append(k)
+    drop = {n for names in aliases.values() for n in sorted(names)[1:]}
+    kept = [(k, v) for k, v in sd.items() if k not in drop]
+    storages: dict[tuple, int] = {}
+    for _, v in kept:
+        if v.device.type != "meta" and v.numel():
+            key = (v.device, v.untyped_storage().data_ptr())
+            storages[key] = storages.get(key, 0) + 1
+    out = {}
+    for k, v in kept:
+        shared = v.device.type != "meta" and v.numel() and storages[(v.device, v.untyped_storage().data_ptr())] > 1
+        out[k] = v.clone(memory_format=torch.contiguous_format) if shared else v.contiguous()
+    return out
 
 
 def save_split(model: PolyVLM, directory: Path, weights_name: str, state: dict[str, torch.Tensor] | None = None) -> None:

@@ -131,3 +131,48 @@ def test_resume_loads_base_and_adapters_into_a_wrapped_model(lora_ckpt):
     apply_stage(model, "lora", 1e-3)  # what a resumed stage-lora run builds before loading its checkpoint
     load_weights_into(model, path)
     torch.testing.assert_close(_logits(model, *_inputs(proc)), before)
+
+
+def test_tied_embeddings_save_once_under_safetensors_names_and_reload(tmp_path):
+    """A tied LM head (Qwen2's `tie_word_embeddings`) shares the input embedding's storage: the base weights hold
+    it once, under the name safetensors' public `save_model` keeps for the same plain model (so checkpoints written
+    before load unchanged), and reloading re-ties the head and gives the same logits."""
+    from safetensors.torch import save_model
+
+    tied = [*LORA, "model.llm_config.tie_word_embeddings=true"]
+    torch.manual_seed(0)
+    plain, proc = factory.build(load_config(TINY_RECIPE, tied).model)
+    assert plain.llm.lm_head.weight is plain.llm.get_input_embeddings().weight
+    save_model(plain, str(tmp_path / "reference.safetensors"))  # the reference: safetensors' own choice of names
+    reference = set(load_file(str(tmp_path / "reference.safetensors")))
+    apply_stage(plain, "lora", 1e-3)
+    with torch.no_grad():
+        for n, p in plain.llm.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.05)
+    ids, pixels = _inputs(proc)
+    before = _logits(plain, ids, pixels)
+    path = save_checkpoint(plain, proc, load_config(TINY_RECIPE, tied), tmp_path / "ck")
+    base = load_file(str(path / "model.safetensors"))
+    assert set(base) == reference and len(reference) == len(plain.state_dict()) - 1 - sum(
+        "lora_" in k for k in plain.state_dict())  # one name of the tied pair left out, nothing else
+    model, proc = polyvlm.load(path)
+    head = model.llm.get_output_embeddings().weight
+    assert head.data_ptr() == model.llm.get_input_embeddings().weight.data_ptr()
+    torch.testing.assert_close(_logits(model, *_inputs(proc)), before)
+    merged = tmp_path / "merged"
+    from polyvlm.cli import main
+
+    assert main(["merge-lora", str(path), "--out", str(merged)]) == 0
+    torch.testing.assert_close(_logits(polyvlm.load(merged)[0], *_inputs(proc)), before, rtol=1e-4, atol=1e-4)
+
+
+def test_dedupe_copies_overlapping_views_instead_of_dropping_them():
+    """Only true aliases are written once; a tensor that merely overlaps another's storage is kept (copied)."""
+    from polyvlm.models.lora import _dedupe
+
+    w = torch.arange(12.0).reshape(3, 4)
+    out = _dedupe({"b": w, "a": w, "half": w[1:], "alone": torch.ones(2)})
+    assert sorted(out) == ["a", "alone", "half"]
+    torch.testing.assert_close(out["half"], w[1:])
+    assert out["half"].untyped_storage().data_ptr() != w.untyped_storage().data_ptr()
