@@ -26,7 +26,7 @@ from published_fixtures import mmmu_repos, muirbench_repo
 from test_published import data, run  # noqa: F401  (the fixture and helpers)
 from test_published_llava_wilder import wilder_repo
 from test_published_wildvision import wildvision_repo
-from video_fixtures import egoschema_repo, mvbench_repo, perceptiontest_repo, videomme_repo
+from video_fixtures import egoschema_repo, mlvu_repo, mvbench_repo, perceptiontest_repo, videomme_repo
 
 from polyvlm.eval.tasks import SUITES
 
@@ -57,6 +57,8 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                            "option": ["A. v", "B. w", "C. x", "D. y", "E. z"]}], {"videos_chunked_01.zip": ["e1.mp4"]})
     perceptiontest_repo(data, [{"video_name": "p1", "question": "Which?", "options": ["x", "y", "z"], "answer_id": 1,
                                 "area": "memory"}], {"videos_chunked_01.zip": ["p1.mp4"]})
+    mlvu_repo(data, [{"video_name": "ego/m1.mp4", "question": "Where?\n(A) x\n(B) y", "answer": "B", "task_type": "ER"}],
+              {"video_part_1.zip": ["ego/m1.mp4"]})
     wilder_repo(data)
     wildvision_repo(data)
     records = [*({"task": "muirbench", "split": "test", "row": i, "prediction": "B."} for i in range(4)),
@@ -81,6 +83,7 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                {"task": "mvbench", "split": "action_sequence", "row": 0, "prediction": "b"},
                {"task": "egoschema_subset", "split": "test", "row": 0, "prediction": "(E) z"},
                {"task": "perceptiontest_val_mc", "split": "validation", "row": 0, "prediction": "A y"},
+               {"task": "mlvu_dev", "split": "test", "row": 0, "prediction": "B) y"},
                *({"task": "llava_wilder", "split": "test", "row": i, "prediction": "A cup."} for i in range(6)),
                *({"task": "wildvision", "split": "test500", "row": i, "prediction": "A kite."} for i in range(9))]
 
@@ -103,7 +106,8 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                       "mathvista_testmini": 100.0, "mmstar": 100.0, "ai2d": 100.0, "realworldqa": 100.0,
                       "ocrbench": 0.1, "seedbench": 100.0, "mmbench_en_dev": 100.0, "mmvet": 100.0,
                       "blink": 100.0, "videomme": 0.0, "mvbench": 100.0,
-                      "egoschema_subset": 100.0, "perceptiontest_val_mc": 0.0, "llava_wilder": 80.0, "wildvision": 55.56}
+                      "egoschema_subset": 100.0, "perceptiontest_val_mc": 0.0, "mlvu_dev": 100.0,
+                      "llava_wilder": 80.0, "wildvision": 55.56}
     assert suite["en"] == pytest.approx(sum(scores.values()) / len(scores))
 
 

@@ -155,3 +155,23 @@ def perceptiontest_repo(root: Path, rows: list[dict[str, Any]], chunks: dict[str
     with zipfile.ZipFile(base / "valid_audios.zip", "w") as zf:
         zf.writestr("audios/placeholder.wav", b"RIFF")
     return base
+
+
+def mlvu_repo(root: Path, rows: list[dict[str, Any]], chunks: dict[str, list[str]],
+              levels: dict[str, int] | None = None) -> Path:
+    """sy1998/MLVU_dev (formerly sy1998/temp): `mlvu/test-00000-of-00001.parquet` (video_name, question with its
+    "(A) ..." option lines, answer (the letter), task_type), no README, and zips (`video_part_N.zip`,
+    `action_count.zip`) holding each video under its `video_name`."""
+    from datasets import Dataset, Features, Value
+
+    base = root / "sy1998/MLVU_dev"
+    (base / "mlvu").mkdir(parents=True, exist_ok=True)
+    cols = ["video_name", "question", "answer", "task_type"]
+    Dataset.from_dict({c: [r[c] for r in rows] for c in cols}, features=Features({c: Value("string") for c in cols})) \
+        .to_parquet(str(base / "mlvu" / "test-00000-of-00001.parquet"))
+    levels = levels or {}
+    for name, files in chunks.items():
+        with zipfile.ZipFile(base / name, "w") as zf:
+            for f in files:
+                zf.writestr(f, video_bytes(levels.get(f, 100)))
+    return base

@@ -23,6 +23,7 @@ from polyvlm.eval.tasks import (  # noqa: F401
     lmms,
     mathverse,
     mathvista,
+    mlvu,
     mmbench_en,
     mmmlu,
     mmstar,
@@ -62,7 +63,7 @@ SUITES: dict[str, list[str]] = {
     "mammoth_vl": ["mmmu_val", "mmmu_pro", "mmmu_pro_vision", "muirbench", "mathverse", "chartqa", "docvqa_val", "infovqa_val",
                    "mathvista_testmini", "mmstar", "ai2d", "realworldqa", "ocrbench",
                    "seedbench", "mmbench_en_dev", "mmvet", "blink", "videomme", "mvbench", "egoschema_subset",
-                   "perceptiontest_val_mc", "llava_wilder", "wildvision"],
+                   "perceptiontest_val_mc", "mlvu_dev", "llava_wilder", "wildvision"],
 }
 
 
