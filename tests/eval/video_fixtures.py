@@ -175,3 +175,21 @@ def mlvu_repo(root: Path, rows: list[dict[str, Any]], chunks: dict[str, list[str
             for f in files:
                 zf.writestr(f, video_bytes(levels.get(f, 100)))
     return base
+
+
+def nextqa_repo(root: Path, rows: list[dict[str, Any]], videos: list[str], levels: dict[str, int] | None = None) -> Path:
+    """lmms-lab/NExTQA: config `MC` (`MC/test-00000-of-00001.parquet`: video (int64), frame_count, width, height,
+    question, answer (int64), qid, type, a0..a4) and `videos.zip` holding `NExTVideo/<file>` for each of `videos`.
+    `rows`: video, question, answer, type, answers (the five a0..a4)."""
+    from datasets import Features, Value
+
+    base = root / "lmms-lab/NExTQA"
+    base.mkdir(parents=True, exist_ok=True)
+    ints = {"video", "frame_count", "width", "height", "answer", "qid"}
+    cols = ["video", "frame_count", "width", "height", "question", "answer", "qid", "type", "a0", "a1", "a2", "a3", "a4"]
+    features = Features({c: Value("int64") if c in ints else Value("string") for c in cols})
+    full = [{"frame_count": 6, "width": 16, "height": 16, "qid": i, **{f"a{k}": a for k, a in enumerate(r["answers"])},
+             **{k: v for k, v in r.items() if k != "answers"}} for i, r in enumerate(rows)]
+    parquet_config(base, "MC", "test", {c: [r[c] for r in full] for c in cols}, features)
+    zipped_videos(base, {"videos.zip": videos}, "NExTVideo", levels)
+    return base

@@ -29,6 +29,7 @@ from polyvlm.eval.tasks import (  # noqa: F401
     mmstar,
     mmvet,
     mvbench,
+    nextqa,
     ocrbench,
     pangea,
     pangea_chat,
@@ -63,7 +64,8 @@ SUITES: dict[str, list[str]] = {
     "mammoth_vl": ["mmmu_val", "mmmu_pro", "mmmu_pro_vision", "muirbench", "mathverse", "chartqa", "docvqa_val", "infovqa_val",
                    "mathvista_testmini", "mmstar", "ai2d", "realworldqa", "ocrbench",
                    "seedbench", "mmbench_en_dev", "mmvet", "blink", "videomme", "mvbench", "egoschema_subset",
-                   "perceptiontest_val_mc", "mlvu_dev", "llava_wilder", "wildvision"],
+                   "perceptiontest_val_mc", "mlvu_dev", "nextqa_mc_test",
+                   "llava_wilder", "wildvision"],
 }
 
 
