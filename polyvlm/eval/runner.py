@@ -21,7 +21,7 @@ from polyvlm.eval.extract import Extraction
 from polyvlm.eval.judge import JudgeClient, judge_choice
 from polyvlm.eval.report import sample_row, unlabeled_rows
 from polyvlm.eval.tasks import PublishedTask, Suite, Task, TaskError
-from polyvlm.eval.tasks.base import Sample
+from polyvlm.eval.tasks.base import Sample, task_language
 from polyvlm.eval.tasks.jsonl import iter_json_lines
 from polyvlm.eval.tasks.published import official_summary
 from polyvlm.utils import atomic_write_text
@@ -129,8 +129,8 @@ def read_predictions(path: str | Path) -> dict[str, str]:
             key = f"{obj['split']}/{row}"
         else:
             key = str(obj.get("id", obj.get("index")))
-            if "id" not in obj and obj.get("language"):
-                key = f"{obj['language']}/{key}"
+            if "id" not in obj and obj.get("language"):  # normalised as the task's languages are (`eng` -> `en`)
+                key = f"{task_language(obj['language'])}/{key}"
         if obj.get("task"):
             key = f"{obj['task']}::{key}"
         if key in lines:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass, field, fields
@@ -10,15 +11,37 @@ from typing import Any
 
 import yaml
 
+from polyvlm.data.langs import normalize_language
 from polyvlm.eval.extract import Extraction
 from polyvlm.eval.metrics import get_metric
 from polyvlm.infer import ChatRequest
 from polyvlm.infer.request import media_fields
 from polyvlm.media import PLACEHOLDERS
 
+log = logging.getLogger("polyvlm.eval")
+
 
 class TaskError(ValueError):
     """A bad task file, task record or task name; the message names the file/record and the reason."""
+
+
+_DOUBTFUL: set[tuple[str, str]] = set()  # (raw tag, file) already warned about
+
+
+def task_language(raw: Any, where: str = "") -> str | None:
+    """A record's or file's language tag as results, samples and every per-language lookup show it: the one
+    normalisation of polyvlm.data.langs that `polyvlm data` and training use (`urdu` -> `ur`, `eng` -> `en`,
+    `zh_simplified` -> `zh-Hans`). A tag it cannot settle (`cn`, `jp`: flagged, never guessed) is kept as written,
+    with one warning naming `where` and the reason."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    text = str(raw).strip()
+    tag, problem = normalize_language(text)
+    if problem is not None and where and (text, where.split(":")[0]) not in _DOUBTFUL:
+        _DOUBTFUL.add((text, where.split(":")[0]))
+        log.warning("%s: language %r %s: %s", where, text, "kept as written" if tag is None else f"read as {tag!r}",
+                    problem.message)
+    return tag or text
 
 
 @dataclass
@@ -171,6 +194,11 @@ class TaskSpec:
             if isinstance(source, dict) and source:
                 if language in source:
                     return source[language]
+                if source is self.prompt and language:  # the user's keys may be written `urdu`, `zh_simplified`
+                    mine = {task_language(k): v for k, v in source.items()}
+                    if language in mine:
+                        return mine[language]
+                    source = mine
                 if language and language.split("-")[0] in source:
                     return source[language.split("-")[0]]
                 if "en" in source:

@@ -11,7 +11,7 @@ from typing import Any
 from polyvlm.data.records import RecordError, resolve_media
 from polyvlm.eval.extract import Extraction, english_fallback, extract_yes_no
 from polyvlm.eval.forms import extend
-from polyvlm.eval.tasks.base import Sample, Task, TaskError
+from polyvlm.eval.tasks.base import Sample, Task, TaskError, task_language
 from polyvlm.media import RECORD_KEYS, by_record_key
 
 VQA_PROMPT = {
@@ -91,7 +91,7 @@ class JsonlTask(Task):
         if rid is None:
             raise TaskError(f"{where}: record has no 'id'")
         rid = str(rid)
-        language = obj.get("language", self.spec.language)
+        language = task_language(obj.get("language", self.spec.language), where)
         root = Path(self.spec.image_root) if self.spec.image_root else path.parent
         raw = obj.get("image", obj.get("images", []))
         raw = [raw] if isinstance(raw, str) else raw
@@ -163,7 +163,7 @@ class YesNoTask(JsonlTask):
         if isinstance(value, bool):
             return "yes" if value else "no"
         if isinstance(value, str):
-            got = extract_yes_no(value, obj.get("language", self.spec.language)).answer
+            got = extract_yes_no(value, task_language(obj.get("language", self.spec.language))).answer
             if got is not None:
                 return got
         raise TaskError(f"{where}: yes/no answer {value!r} is neither a boolean nor a yes/no word")

@@ -12,7 +12,7 @@ from pathlib import Path
 from polyvlm.data.langs import NAMES, normalize_language
 from polyvlm.eval.extract import Extraction, english_fallback, extract_choice
 from polyvlm.eval.forms import extend
-from polyvlm.eval.tasks.base import Sample, Task, TaskError
+from polyvlm.eval.tasks.base import Sample, Task, TaskError, task_language
 
 # "Answer with the option's letter", per language; the template places it after the options.
 INSTRUCTIONS = {
@@ -75,6 +75,7 @@ class MCQTask(Task):
 
     def _read_tsv(self, path: Path, language: str | None, multi: bool) -> list[Sample]:
         csv.field_size_limit(sys.maxsize)  # base64 images are long cells
+        language = task_language(language, str(path))  # `eng` (file name or task) -> `en`, as everywhere
         with open(path, encoding="utf-8", newline="") as fh:
             rows = list(csv.DictReader(fh, delimiter="\t"))
         if not rows:
