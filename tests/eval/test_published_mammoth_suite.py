@@ -25,9 +25,11 @@ from mammoth_fixtures import (
 from published_fixtures import mmmu_repos, muirbench_repo
 from test_published import data, run  # noqa: F401  (the fixture and helpers)
 from test_published_llava_wilder import wilder_repo
+from test_published_longvideobench import unpack
 from test_published_wildvision import wildvision_repo
 from video_fixtures import (
     egoschema_repo,
+    longvideobench_repo,
     mlvu_repo,
     mvbench_repo,
     nextqa_repo,
@@ -68,6 +70,8 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
               {"video_part_1.zip": ["ego/m1.mp4"]})
     nextqa_repo(data, [{"video": 7, "question": "Why?", "answer": 4, "type": "CW", "answers": ["p", "q", "r", "s", "t"]}],
                 ["7.mp4"])
+    unpack(longvideobench_repo(data, [{"video_path": "l.mp4", "question": "Who?", "candidates": ["x", "y"],
+                                       "correct_choice": 1, "duration_group": 15, "question_category": "S2E"}]))
     wilder_repo(data)
     wildvision_repo(data)
     records = [*({"task": "muirbench", "split": "test", "row": i, "prediction": "B."} for i in range(4)),
@@ -94,6 +98,7 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                {"task": "perceptiontest_val_mc", "split": "validation", "row": 0, "prediction": "A y"},
                {"task": "mlvu_dev", "split": "test", "row": 0, "prediction": "B) y"},
                {"task": "nextqa_mc_test", "split": "test", "row": 0, "prediction": "(E) t"},
+               {"task": "longvideobench_val_v", "split": "validation", "row": 0, "prediction": "The answer is B"},
                *({"task": "llava_wilder", "split": "test", "row": i, "prediction": "A cup."} for i in range(6)),
                *({"task": "wildvision", "split": "test500", "row": i, "prediction": "A kite."} for i in range(9))]
 
@@ -117,6 +122,7 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                       "ocrbench": 0.1, "seedbench": 100.0, "mmbench_en_dev": 100.0, "mmvet": 100.0,
                       "blink": 100.0, "videomme": 0.0, "mvbench": 100.0,
                       "egoschema_subset": 100.0, "perceptiontest_val_mc": 0.0, "mlvu_dev": 100.0, "nextqa_mc_test": 100.0,
+                      "longvideobench_val_v": 100.0,
                       "llava_wilder": 80.0, "wildvision": 55.56}
     assert suite["en"] == pytest.approx(sum(scores.values()) / len(scores))
 

@@ -193,3 +193,44 @@ def nextqa_repo(root: Path, rows: list[dict[str, Any]], videos: list[str], level
     parquet_config(base, "MC", "test", {c: [r[c] for r in full] for c in cols}, features)
     zipped_videos(base, {"videos.zip": videos}, "NExTVideo", levels)
     return base
+
+
+def longvideobench_repo(root: Path, rows: list[dict[str, Any]], levels: dict[str, int] | None = None,
+                        skip_videos: tuple[str, ...] = ()) -> Path:
+    """longvideobench/LongVideoBench: README `configs` (default: validation `lvb_val.json`, test `lvb_test_wo_gt.json`),
+    `lvb_val.json` (a list of records: video_id, question, candidates, option0..option4 ("N/A" past the last),
+    correct_choice, position, question_category, topic_category, level, id, video_path, subtitle_path,
+    duration_group, starting_timestamp_for_subtitles, duration) and the videos as one tar split in two parts
+    (`videos.tar.part.aa`, `.ab`) holding `videos/<video_path>`. `rows`: question, candidates, correct_choice,
+    video_path, duration_group, question_category."""
+    import tarfile
+
+    base = root / "longvideobench/LongVideoBench"
+    base.mkdir(parents=True, exist_ok=True)
+    full = []
+    for i, r in enumerate(rows):
+        opts = list(r["candidates"]) + ["N/A"] * (5 - len(r["candidates"]))
+        full.append({"video_id": r["video_path"].split(".")[0], "position": [1], "topic_category": "NP-News-Programs",
+                     "level": "L2-Relation", "id": f"{r['video_path'].split('.')[0]}_{i}",
+                     "subtitle_path": r["video_path"].replace(".mp4", "_en.json"), "starting_timestamp_for_subtitles": 0,
+                     "duration": 1.5, **{f"option{k}": o for k, o in enumerate(opts)}, **r})
+    (base / "lvb_val.json").write_text(json.dumps(full), encoding="utf-8")
+    (base / "lvb_test_wo_gt.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "correct_choice"}
+                                                          for r in full]), encoding="utf-8")
+    (base / "README.md").write_text("---\nconfigs:\n- config_name: default\n  data_files:\n  - split: validation\n"
+                                    "    path: lvb_val.json\n  - split: test\n    path: lvb_test_wo_gt.json\n---\n",
+                                    encoding="utf-8")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for r in rows:
+            if r["video_path"] in skip_videos:
+                continue
+            data = video_bytes((levels or {}).get(r["video_path"], 100))
+            info = tarfile.TarInfo(f"videos/{r['video_path']}")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    blob = buf.getvalue()
+    half = len(blob) // 2
+    (base / "videos.tar.part.aa").write_bytes(blob[:half])
+    (base / "videos.tar.part.ab").write_bytes(blob[half:])
+    return base

@@ -21,6 +21,7 @@ from polyvlm.eval.tasks import (  # noqa: F401
     infovqa,
     llava_wilder,
     lmms,
+    longvideobench,
     mathverse,
     mathvista,
     mlvu,
@@ -65,7 +66,7 @@ SUITES: dict[str, list[str]] = {
                    "mathvista_testmini", "mmstar", "ai2d", "realworldqa", "ocrbench",
                    "seedbench", "mmbench_en_dev", "mmvet", "blink", "videomme", "mvbench", "egoschema_subset",
                    "perceptiontest_val_mc", "mlvu_dev", "nextqa_mc_test",
-                   "llava_wilder", "wildvision"],
+                   "longvideobench_val_v", "llava_wilder", "wildvision"],
 }
 
 
