@@ -9,8 +9,8 @@ repo's layout. Official rules worked out by hand from EvolvingLMMs-Lab/lmms-eval
   is none or more than 10 words without one), longvideobench_process_results (letters up to the first "N/A"; gold
   chr(65 + correct_choice)), longvideobench_aggregate_results + calculate_ins_level_acc (each question in its
   duration_group and its question_category; the weighted mean is the plain accuracy; round(acc, 5));
-- lmms_eval/api/task.py: the reply is stripped; split tars (`videos.tar.part.*`) concatenated and unpacked into
-  $HF_HOME/longvideobench; lmms-eval seeds `random` with 0: the first draws of random.Random(0).choice over A-D and
+- lmms_eval/api/task.py: the reply is stripped; split tars (`videos.tar.part.*`, grouped by the name before ".tar")
+  concatenated and unpacked into $HF_HOME/longvideobench; lmms-eval seeds `random` with 0: the first draws of random.Random(0).choice over A-D and
   then A-E are D and D."""
 
 from __future__ import annotations
@@ -33,18 +33,15 @@ def q(video: str, answer: int, group: int, category: str, candidates: list[str] 
 
 
 def unpack(base: Path) -> None:
-    """The second half of the task's download command, run as written."""
-    from polyvlm.eval.tasks.longvideobench import LongVideoBenchValV
-
-    command = LongVideoBenchValV.download().split(" && ", 1)[1]
-    local = str(base)
-    subprocess.run(command.replace("$POLYVLM_EVAL_DATA/longvideobench/LongVideoBench", local), shell=True, check=True)
+    """README's optional unpacking of the split tar, run as written (with $POLYVLM_EVAL_DATA pointing at the copy)."""
+    command = "cat $DIR/videos.tar.part.* | tar -x -C $DIR"
+    subprocess.run(command, shell=True, check=True, env={"DIR": str(base), "PATH": "/usr/bin:/bin"})
 
 
 def test_longvideobench_val_v_reading_random_draws_and_rounded_accuracy(tmp_path: Path, data: Path) -> None:  # noqa: F811
     rows = [q("v0.mp4", 1, 15, "S2E"), q("v1.mp4", 2, 15, "S2E"), q("v2.mp4", 3, 15, "S2E"),
             q("v3.mp4", 0, 600, "T3O"), q("v4.mp4", 3, 600, "T3O"), q("v5.mp4", 4, 600, "T3O", CANDS + ["a van"])]
-    unpack(longvideobench_repo(data, rows))
+    longvideobench_repo(data, rows)  # the videos stay in the split tar
     preds = ["B",  # right
              "Definitely C",  # the D of "Definitely": wrong; robust C
              "The best option is D.",  # prefix deleted: D, right
@@ -70,27 +67,20 @@ def test_longvideobench_val_v_reading_random_draws_and_rounded_accuracy(tmp_path
     assert got["validation/0"]["input"] == ("What passes the camera first?\nA. a red car\nB. a blue bus\nC. a bike\n"
                                             "D. a truck\nAnswer with the option's letter from the given choices "
                                             "directly.\n")
-    assert got["validation/5"]["video"] == [f"{data}/longvideobench/LongVideoBench/videos/v5.mp4"]
+    assert got["validation/5"]["video"] == [f"{data}/longvideobench/LongVideoBench/videos.tar:videos/v5.mp4"]
 
 
-def test_longvideobench_val_v_videos_need_the_tar_unpacked_then_reach_the_endpoint(tmp_path: Path, data: Path) -> None:  # noqa: F811
+def test_longvideobench_val_v_videos_from_the_split_tar_reach_the_endpoint(tmp_path: Path, data: Path) -> None:  # noqa: F811
     import base64
 
     from judge_fakes import ScriptedJudge
 
     from polyvlm import media
     from polyvlm.eval.cli import main as eval_main
-    from polyvlm.eval.tasks import TaskError, resolve
 
     base = longvideobench_repo(data, [q("a.mp4", 0, 60, "E2O", question="Who speaks?"),
                                       q("b.mp4", 1, 3600, "O3O", ["x", "y"], question="Which comes later?")],
                                levels={"a.mp4": 45, "b.mp4": 205})
-    tasks, _ = resolve(["longvideobench_val_v"])
-    with pytest.raises(TaskError, match=r"(?s)2 of 2 videos are not here \(first: longvideobench/LongVideoBench split "
-                                        r"validation row 0, videos/a.mp4\).*cat \$POLYVLM_EVAL_DATA/longvideobench/"
-                                        r"LongVideoBench/videos.tar.part.\* \| tar -x -C"):
-        tasks[0].samples()
-    unpack(base)
     out = tmp_path / "out"
     with ScriptedJudge(lambda prompt: "A") as model:
         assert eval_main(["--endpoint", model.url, "--tasks", "longvideobench_val_v", "--output_path", str(out)]) == 0
@@ -102,5 +92,34 @@ def test_longvideobench_val_v_videos_need_the_tar_unpacked_then_reach_the_endpoi
         frames = media.load("video", base64.b64decode(url.split(",", 1)[1]))
         assert abs(frames[0].getpixel((8, 8))[0] - levels[prompt.split("\n")[0]]) <= 3
         assert body["max_tokens"] == 32
+    # extracted from the parts where `cat parts | tar -x` would put them; the parts are untouched
+    assert (base / "videos/a.mp4").read_bytes()[:8] == (base / "videos/b.mp4").read_bytes()[:8]
+    assert sorted(p.name for p in base.glob("videos.tar*")) == ["videos.tar.part.aa", "videos.tar.part.ab"]
     res = json.loads((out / "results.json").read_text())["tasks"]["longvideobench_val_v"]
     assert res["official"]["by_duration_group"] == {"60": 100.0, "3600": 0.0}
+
+
+def test_longvideobench_val_v_missing_video_is_named(tmp_path: Path, data: Path) -> None:  # noqa: F811
+    from polyvlm.eval.tasks import TaskError, resolve
+
+    longvideobench_repo(data, [q("c.mp4", 0, 15, "S2E"), q("gone.mp4", 0, 15, "S2E")], skip_videos=("gone.mp4",))
+    tasks, _ = resolve(["longvideobench_val_v"])
+    with pytest.raises(TaskError, match=r"(?s)1 of 2 videos are not here \(first: longvideobench/LongVideoBench split "
+                                        r"validation row 1, videos/gone.mp4\).*1 archive\(s\) under"):
+        tasks[0].samples()
+
+
+def test_longvideobench_val_v_reads_an_unpacked_copy_and_refuses_broken_parts(tmp_path: Path, data: Path) -> None:  # noqa: F811
+    from polyvlm.eval.tasks import TaskError, resolve
+
+    base = longvideobench_repo(data, [q("d.mp4", 2, 600, "T2A")])
+    unpack(base)
+    (base / "videos.tar.part.aa").unlink()
+    (base / "videos.tar.part.ab").unlink()
+    tasks, _ = resolve(["longvideobench_val_v"])
+    (sample,) = tasks[0].samples()
+    assert sample.media == {"video": [str(base / "videos/d.mp4")]}
+    (base / "videos.tar.part.aa").write_bytes(b"not a tar header" * 40)
+    tasks, _ = resolve(["longvideobench_val_v"])
+    with pytest.raises(TaskError, match=r"videos.tar: 1 part\(s\) do not read as one tar"):
+        tasks[0].samples()

@@ -25,7 +25,6 @@ from mammoth_fixtures import (
 from published_fixtures import mmmu_repos, muirbench_repo
 from test_published import data, run  # noqa: F401  (the fixture and helpers)
 from test_published_llava_wilder import wilder_repo
-from test_published_longvideobench import unpack
 from test_published_wildvision import wildvision_repo
 from video_fixtures import (
     egoschema_repo,
@@ -70,8 +69,8 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
               {"video_part_1.zip": ["ego/m1.mp4"]})
     nextqa_repo(data, [{"video": 7, "question": "Why?", "answer": 4, "type": "CW", "answers": ["p", "q", "r", "s", "t"]}],
                 ["7.mp4"])
-    unpack(longvideobench_repo(data, [{"video_path": "l.mp4", "question": "Who?", "candidates": ["x", "y"],
-                                       "correct_choice": 1, "duration_group": 15, "question_category": "S2E"}]))
+    longvideobench_repo(data, [{"video_path": "l.mp4", "question": "Who?", "candidates": ["x", "y"], "correct_choice": 1,
+                                "duration_group": 15, "question_category": "S2E"}])
     wilder_repo(data)
     wildvision_repo(data)
     records = [*({"task": "muirbench", "split": "test", "row": i, "prediction": "B."} for i in range(4)),

@@ -1,8 +1,8 @@
 """LongVideoBench's validation set, video only, as lmms-eval defines it (EvolvingLMMs-Lab/lmms-eval
 lmms_eval/tasks/longvideobench/ at 80391ce3, Dec 2024: longvideobench_val_v.yaml, utils.py): longvideobench/
-LongVideoBench (gated), default config, split validation (`lvb_val.json`), each video at `videos/<video_path>` once
-the repo's split tar (`videos.tar.part.*`) is unpacked where the repo is (or where lmms-eval unpacks it,
-`$HF_HOME/longvideobench`)."""
+LongVideoBench (gated), default config, split validation (`lvb_val.json`), each video at `videos/<video_path>`: read
+from the repo's split tar (`videos.tar.part.*`, its parts read as one) and extracted beside it on first use, unless
+already unpacked there or where lmms-eval unpacks it (`$HF_HOME/longvideobench`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from typing import Any
 
 from polyvlm.eval.extract import Extraction, extract_choice
 from polyvlm.eval.tasks.base import Sample
-from polyvlm.eval.tasks.hub import ENV
 from polyvlm.eval.tasks.published import Official, register_published
 from polyvlm.eval.tasks.videos import PublishedVideoTask
 
@@ -56,12 +55,6 @@ class LongVideoBenchValV(PublishedVideoTask):
     group_by = ["language", "category", "duration_group"]
     default_metrics = ["accuracy"]
     parsed = True
-
-    @classmethod
-    def download(cls) -> str:
-        local = f"${ENV}/{cls.repo}"
-        return (f"huggingface-cli download --repo-type dataset {cls.repo} --local-dir {local} && "
-                f"cat {local}/videos.tar.part.* | tar -x -C {local}")
 
     def make_sample(self, record: dict[str, Any], split: str, row: int, language: str, where: str) -> Sample:
         shown = [str(record[f"option{i}"]) for i in range(5) if record.get(f"option{i}") != "N/A"]

@@ -1,13 +1,15 @@
 """Video benchmarks read as published: where each question's video file is (the repo copy's folders, its zip chunks,
-or the folder lmms-eval unzips them to), extracted from its zip once on first use, and handed to the model as a
-`Video` that the model samples with polyvlm.media's seeking sampler."""
+its tar (whole or split in `NAME.tar.part.*`), or the folder lmms-eval unpacks them to), extracted from its archive
+once on first use, and handed to the model as a `Video` that the model samples with polyvlm.media's seeking sampler."""
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import os
 import shutil
+import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
@@ -24,6 +26,59 @@ log = logging.getLogger("polyvlm.eval")
 def lmms_cache(name: str) -> Path:
     """lmms-eval's video folder of a task: `$HF_HOME/<dataset_kwargs.cache_dir>` (default HF_HOME ~/.cache/huggingface)."""
     return Path(os.path.expanduser(os.environ.get("HF_HOME", "~/.cache/huggingface/"))) / name
+
+
+class SplitFile(io.RawIOBase):
+    """Files read as one (a tar split with `split`: `videos.tar.part.aa`, `.ab`, ...), seekable, never concatenated on
+    disk."""
+
+    def __init__(self, parts: list[Path]):
+        super().__init__()
+        self.parts, self.sizes = parts, [p.stat().st_size for p in parts]
+        self.starts = [sum(self.sizes[:i]) for i in range(len(parts))]
+        self.size, self.pos, self.handles = sum(self.sizes), 0, {}
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = offset if whence == 0 else self.pos + offset if whence == 1 else self.size + offset
+        return self.pos
+
+    def readinto(self, buf: Any) -> int:
+        done, view = 0, memoryview(buf).cast("B")
+        while done < len(view) and self.pos < self.size:
+            i = max(k for k, start in enumerate(self.starts) if start <= self.pos)
+            fh = self.handles.get(i) or self.handles.setdefault(i, open(self.parts[i], "rb"))  # noqa: SIM115
+            fh.seek(self.pos - self.starts[i])
+            got = fh.readinto(view[done:done + min(len(view) - done, self.starts[i] + self.sizes[i] - self.pos)])
+            if not got:
+                break
+            done, self.pos = done + got, self.pos + got
+        return done
+
+    def close(self) -> None:
+        for fh in self.handles.values():
+            fh.close()
+        self.handles = {}
+        super().close()
+
+
+def tar_groups(root: Path) -> dict[str, list[Path]]:
+    """The tars under `root`, each as its parts in order (`x.tar` alone, or `x.tar.part.aa`, `x.tar.part.ab`, ...),
+    grouped as lmms-eval's api/task.py groups them (by the name before ".tar")."""
+    groups: dict[str, list[Path]] = {}
+    for f in sorted(root.rglob("*.tar*")):
+        if f.is_file() and (f.name.endswith(".tar") or ".tar.part" in f.name):
+            groups.setdefault(str(f).split(".tar")[0] + ".tar", []).append(f)
+    # a whole tar beside its parts (what `cat parts > x.tar` leaves) is read alone
+    return {k: [p for p in v if str(p) == k] or v for k, v in groups.items()}
 
 
 class VideoStore:
@@ -44,16 +99,27 @@ class VideoStore:
                             self.members.setdefault(name, (z, name))
             except zipfile.BadZipFile as e:
                 raise TaskError(f"{z}: not a readable zip file ({e}); download it again") from None
+        self.tars: dict[str, tuple[list[Path], tarfile.TarInfo]] = {}
+        for name, parts in (tar_groups(zip_root) if zip_root is not None else {}).items():
+            self.zips.append(Path(name))
+            try:
+                with SplitFile(parts) as raw, tarfile.open(fileobj=raw, mode="r:") as tf:
+                    for info in tf.getmembers():
+                        if info.isfile():
+                            self.tars.setdefault(info.name, (parts, info))
+            except (tarfile.TarError, OSError) as e:
+                raise TaskError(f"{name}: {len(parts)} part(s) do not read as one tar ({e}); download them again") \
+                    from None
 
     def find(self, candidates: list[str]) -> str | None:
         """The first of `candidates` (relative paths) that is here, as a file or a zip member."""
         for rel in candidates:
-            if any((root / rel).is_file() for root in self.roots) or rel in self.members:
+            if any((root / rel).is_file() for root in self.roots) or rel in self.members or rel in self.tars:
                 return rel
         return None
 
     def describe(self) -> str:
-        places = [str(r) for r in self.roots] + ([f"{len(self.zips)} zip file(s) under {self.zip_root}"]
+        places = [str(r) for r in self.roots] + ([f"{len(self.zips)} archive(s) under {self.zip_root}"]
                                                   if self.zips else [])
         return ", ".join(places) or "nowhere (no copy of the repo)"
 
@@ -66,6 +132,9 @@ class VideoStore:
         for root in self.roots:
             if (root / rel).is_file():
                 return str(root / rel)
+        if rel in self.tars:
+            parts, info = self.tars[rel]
+            return f"{str(parts[0]).split('.tar')[0]}.tar:{info.name}"
         archive, member = self.members[rel]
         return f"{archive}:{member}"
 
@@ -74,9 +143,9 @@ class VideoStore:
         for root in self.roots:
             if (root / rel).is_file():
                 return root / rel
-        if rel not in self.members or self.zip_root is None:
+        if (rel not in self.members and rel not in self.tars) or self.zip_root is None:
             raise TaskError(f"{self.where}: video {rel} is not in {self.describe()}")
-        archive, member = self.members[rel]
+        archive, member = self.members[rel] if rel in self.members else (self.tars[rel][0][0], rel)
         target = (self.zip_root / member).resolve()
         if self.zip_root.resolve() not in target.parents:
             raise TaskError(f"{archive}: member {member} would be written outside {self.zip_root}")
@@ -85,15 +154,30 @@ class VideoStore:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
             try:
-                with zipfile.ZipFile(archive) as zf, zf.open(member) as src, os.fdopen(fd, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
+                with os.fdopen(fd, "wb") as dst:
+                    self._copy_member(rel, dst)
                 os.replace(tmp, target)
-            except (OSError, zipfile.BadZipFile) as e:
+            except (OSError, zipfile.BadZipFile, tarfile.TarError) as e:
                 raise TaskError(f"{archive}: cannot extract {member} to {target.parent} ({e})") from None
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
         return target
+
+
+    def _copy_member(self, rel: str, dst: Any) -> None:
+        """Write the archived bytes of `rel` to `dst` (from its zip, or from its tar's parts read as one)."""
+        if rel in self.members:
+            archive, member = self.members[rel]
+            with zipfile.ZipFile(archive) as zf, zf.open(member) as src:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            return
+        parts, info = self.tars[rel]
+        with SplitFile(parts) as raw, tarfile.open(fileobj=raw, mode="r:") as tf:
+            src = tf.extractfile(info)
+            if src is None:
+                raise tarfile.TarError(f"{info.name} is not a regular file")
+            shutil.copyfileobj(src, dst, 1 << 20)
 
 
 class PublishedVideoTask(PublishedTask):
