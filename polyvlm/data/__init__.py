@@ -1,7 +1,7 @@
 """polyvlm.data: records, streaming readers, random access, validation, statistics, mixtures, conversion.
 
 records   the LLaVA conversation record (Record, Turn, parse_record, RecordError, resolve_media)
-langs     BCP-47 normalisation of language tags (normalize_language)
+langs     BCP-47 normalisation of language tags (normalize_language); language identification (py3langid: language_status)
 readers   iter_records / iter_raw over JSON, JSONL, Parquet, OpenAI messages, VLMEvalKit TSV, HF on disk
 tsv       VLMEvalKit TSV rows (base64 images, options A-Z, image references) -> LLaVA dicts
 index     RecordIndex: `index[i] -> Record` by byte offset or Parquet row group

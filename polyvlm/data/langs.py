@@ -1,4 +1,5 @@
-"""Language tags: normalise the tags found in real instruction data to BCP-47, or say why not.
+"""Language tags: normalise the tags found in real instruction data to BCP-47, or say why not; and identify the
+language of a text (py3langid), the one identifier the eval metrics and the synth stages share.
 
 `langcodes` does the standard part (deprecated and three-letter codes, FLORES-200 codes such as `swh_Latn`,
 `arb_Arab`, `zsm_Latn`, `pes_Arab` to their macrolanguage, default scripts dropped, case); this file adds what
@@ -13,7 +14,7 @@ flagged, never guessed), `(None) -> (None, LangProblem("language_missing", ...))
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import langcodes
 from langcodes.tag_parser import LanguageTagError
@@ -106,3 +107,78 @@ def normalize_language(tag: str | None) -> tuple[str | None, LangProblem | None]
 def language_or_none(tag: str | None) -> str | None:
     """The normalised tag when there is one (ambiguous and unknown tags are kept as written, lowercased)."""
     return normalize_language(tag)[0]
+
+
+# ---- language identification -----------------------------------------------------------------------------------
+# Codes an identification counts as the expected language under: py3langid (langid.py's model) confuses these close
+# languages on short texts (Danish / Norwegian, the Serbo-Croatian standards, Malay / Indonesian, Chinese varieties,
+# Arabic dialects) or writes them otherwise than benchmarks do (Hebrew's old `iw`, Filipino as `tl`, Cusco Quechua
+# `quz` in the macrolanguage its `qu` model knows).
+SAME_LANGUAGE = [frozenset(g) for g in ({"no", "nb", "nn", "da"}, {"sr", "hr", "bs", "sh"}, {"ms", "id"},
+                                        {"zh", "yue", "wuu"}, {"ar", "ary", "arz"}, {"fil", "tl"}, {"he", "iw"},
+                                        {"qu", "quz"})]
+
+
+@lru_cache(maxsize=1)
+def _identifier() -> Any:
+    """py3langid's identifier (the maintained langid.py fork; its model ships in the wheel), probabilities
+    normalised."""
+    try:
+        from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    except ImportError as e:
+        raise ImportError("language identification needs py3langid: pip install 'polyvlm[eval]' (or "
+                          "'polyvlm[synth]')") from e
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+@lru_cache(maxsize=1)
+def identifier_languages() -> frozenset[str]:
+    """The ISO 639-1 (or 639-3 where there is none) codes the identifier can return (140)."""
+    return frozenset(str(x) for x in _identifier().labels) - {"zxx"}  # zxx: no linguistic content
+
+
+def _primary(tag: str) -> str:
+    """The primary language subtag of a tag as written or as normalised (`urdu` -> ur, `zh-Hant` -> zh)."""
+    return (language_or_none(tag) or tag).split("-")[0].lower()
+
+
+def _group(code: str) -> frozenset[str]:
+    return next((g for g in SAME_LANGUAGE if code in g), frozenset({code}))
+
+
+def identify(text: str) -> tuple[str, float]:
+    """(language code, probability) of the identifier's best guess for `text`."""
+    lang, prob = _identifier().classify(text)
+    return str(lang), float(prob)
+
+
+def identifies(tag: str) -> bool:
+    """True when the identifier can tell `tag`'s language (`zh-Hant` -> zh, `quz` through `qu`); False means texts
+    in it go unchecked (Sundanese and Maori are not among its languages)."""
+    return bool(_group(_primary(tag)) & identifier_languages())
+
+
+def same_language(expected: str, found: str) -> bool:
+    """True when an identification `found` counts as `expected` (same primary language or one SAME_LANGUAGE group)."""
+    a, b = _primary(expected), _primary(found)
+    return a == b or b in _group(a)
+
+
+def language_status(text: str, expected: str, min_letters: int = 20) -> tuple[str, str | None]:
+    """("ok" | "wrong" | "unchecked" | "too_short", reason): "unchecked" when no identifier covers `expected` (never
+    a silent pass), "too_short" under `min_letters` letters (identification is unreliable there)."""
+    if not identifies(expected):
+        return "unchecked", f"no language identifier covers {expected}"
+    if sum(ch.isalpha() for ch in text) < min_letters:
+        return "too_short", None
+    found, prob = identify(text)
+    if same_language(expected, found):
+        return "ok", None
+    return "wrong", f"expected language {expected}, identified {found} (p={prob:.2f})"
+
+
+def check_language(text: str, expected: str, min_letters: int = 20) -> str | None:
+    """The reason when `text` is identified as another language than `expected`, else None (use `language_status`
+    or `identifies` to tell a pass from an unchecked language)."""
+    status, reason = language_status(text, expected, min_letters)
+    return reason if status == "wrong" else None

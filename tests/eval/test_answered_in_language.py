@@ -8,7 +8,8 @@ from pathlib import Path
 from published_fixtures import xm100_repo
 from test_published import data, run  # noqa: F401  (the fixture and helpers)
 
-from polyvlm.eval.metrics.language import covers, language_rates
+from polyvlm.data.langs import identifies
+from polyvlm.eval.metrics.language import language_rates
 from polyvlm.eval.tasks import resolve
 from polyvlm.eval.tasks.published import PUBLISHED
 
@@ -27,9 +28,9 @@ def test_every_open_ended_language_is_identified_or_named_unchecked() -> None:
     # XM100, MaXM, FLORES, TyDi QA, M-LlavaBench, xChatBench (and the English-only judged chats)
     assert {"xm100", "maxm", "flores", "tydiqa", "m_llavabench", "xchatbench"} <= set(tasks)
     langs = {x for v in tasks.values() for x in v}
-    assert {x for x in langs if not covers(x)} == UNCHECKED
+    assert {x for x in langs if not identifies(x)} == UNCHECKED
     # the codes the benchmarks use where the identifier's differ: Filipino (tl), Norwegian (nb/no), Quechua (qu)
-    assert all(covers(x) for x in ("fil", "no", "quz", "he", "rw"))
+    assert all(identifies(x) for x in ("fil", "no", "quz", "he", "rw"))
 
 
 def test_an_uncovered_language_is_unchecked_not_passed() -> None:
@@ -51,3 +52,12 @@ def test_xm100_reports_the_rate_per_language_and_maori_unchecked(tmp_path: Path,
     md = (tmp_path / "out" / "results.md").read_text(encoding="utf-8")
     assert ("xm100: answered in the question's language (py3langid): quz 100.0 (n=1), uk 50.0 (n=2); "
             "unchecked (no py3langid model): mi") in md
+
+
+def test_the_rate_counts_close_languages_as_the_synth_checks_do() -> None:
+    """One identifier (polyvlm.data.langs) for eval and synth: py3langid's Danish for a Norwegian reply and its
+    Serbian for a Croatian one count as answered in the question's language, as the translation check counts them."""
+    got = language_rates(["Jeg kan godt lide denne mad, fordi den smager bedre end i går.",
+                          "Ovo je vrlo dobra hrana i volim je jesti svaki dan.", "Huk qhari tiyanapi tiyachkan.",
+                          "I like this food because it tastes better than yesterday."], ["no", "hr", "quz", "sw"])
+    assert got["rate"] == {"hr": 100.0, "no": 100.0, "quz": 100.0, "sw": 0.0} and got["unchecked"] == []

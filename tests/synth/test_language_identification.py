@@ -8,7 +8,7 @@ import re
 import pytest
 from test_synth_translate import _source_text, translate
 
-from polyvlm.synth import textcheck
+from polyvlm.data import langs
 
 # Pangea's 39 languages (PangeaIns / PangeaBench) less Sundanese, which no packaged identifier knows
 COVERED = ("am ar bg bn cs de el en es fa fr ga he hi id ig it ja jv ko mn ms nl no pl pt ro ru si sw ta te th "
@@ -23,21 +23,21 @@ SENTENCES = {
 
 
 def test_the_identifier_covers_the_task_languages():
-    assert [lang for lang in COVERED if not textcheck.identifies(lang)] == []
-    assert textcheck.identifies("zh-Hant") and not textcheck.identifies("su")
+    assert [lang for lang in COVERED if not langs.identifies(lang)] == []
+    assert langs.identifies("zh-Hant") and not langs.identifies("su")
 
 
 @pytest.mark.parametrize("lang", list(SENTENCES))
 def test_low_resource_languages_are_identified(lang):
-    assert textcheck.language_status(SENTENCES[lang], lang) == ("ok", None)
-    status, reason = textcheck.language_status(SENTENCES[lang], "en")
+    assert langs.language_status(SENTENCES[lang], lang) == ("ok", None)
+    status, reason = langs.language_status(SENTENCES[lang], "en")
     assert status == "wrong" and f"identified {lang}" in reason
 
 
 def test_uncovered_language_is_unchecked_not_passed():
     sundanese = "Abdi resep pisan kana kadaharan ieu sabab raosna langkung ti kamari."
-    assert textcheck.language_status(sundanese, "su") == ("unchecked", "no language identifier covers su")
-    assert textcheck.language_status("ok", "de") == ("too_short", None)
+    assert langs.language_status(sundanese, "su") == ("unchecked", "no language identifier covers su")
+    assert langs.language_status("ok", "de") == ("too_short", None)
 
 
 def test_translation_into_an_uncovered_language_is_marked_unchecked(image_dir, caplog):

@@ -82,3 +82,20 @@ def test_score_and_recaption(image_dir):
     stage = Recaption(RecaptionParams(n=1), StageContext(image_dir, english, load_prompt("recaption")))
     res = asyncio.run(stage.process(rec))
     assert res.status == "rejected" and res.code == "wrong_language" and "identified en" in res.reason
+
+
+def test_recaption_checks_quechua_through_the_shared_identifier(image_dir):
+    """A record in Cusco Quechua (`quz`, as XM100 writes it): py3langid's `qu` model checks its caption (the
+    identifier the eval metrics use), so it is neither passed unchecked nor refused; an English caption is refused."""
+    rec = {"id": "q1", "image": "red.png", "alt_text": "Huk qhari tiyanapi tiyachkan.", "language": "quz"}
+
+    def recaption(caption):
+        reply = {"caption_prompt": "Willay.", "caption": caption, "pairs": []}
+        backend = ScriptBackend(lambda r: json.dumps(reply, ensure_ascii=False))
+        return asyncio.run(Recaption(RecaptionParams(n=0), StageContext(image_dir, backend, load_prompt("recaption")))
+                           .process(rec))
+
+    res = recaption("Huk qhari tiyanapi tiyachkan wasi ukhupi.")
+    assert res.status == "ok" and "language_check" not in res.outputs[0]
+    res = recaption(SENTENCES["en"])
+    assert res.status == "rejected" and res.code == "wrong_language" and "expected language quz, identified en" in res.reason

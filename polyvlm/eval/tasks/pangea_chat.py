@@ -43,11 +43,10 @@ class _JudgedTask(PublishedTask):
 def _language_ok(answer: str, language: str | None) -> bool:
     """polyvlm's wrong-language check (py3langid): False only when the identifier covers `language`, the reply is
     long enough to identify and it is identified as another language."""
-    from polyvlm.eval.metrics.language import MIN_LETTERS, covers, identify, same
+    from polyvlm.data.langs import language_status
+    from polyvlm.eval.metrics.language import MIN_LETTERS
 
-    if not language or not covers(language) or sum(ch.isalpha() for ch in answer) < MIN_LETTERS:
-        return True
-    return same(language, identify(answer))
+    return not language or language_status(answer, language, MIN_LETTERS)[0] != "wrong"
 
 
 # ---- M-LlavaBench ------------------------------------------------------------------------------------------------

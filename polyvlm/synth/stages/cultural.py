@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from polyvlm import media
+from polyvlm.data import langs
 from polyvlm.data.langs import normalize_language
 from polyvlm.data.records import RecordError
 from polyvlm.synth import textcheck
@@ -35,7 +36,7 @@ def _alt_language(record: dict, alt: str) -> str:
     tag = normalize_language(record.get("language"))[0] if record.get("language") else None
     if tag:
         return tag
-    return textcheck.identify(alt)[0] if sum(c.isalpha() for c in alt) >= 10 else "und"
+    return langs.identify(alt)[0] if sum(c.isalpha() for c in alt) >= 10 else "und"
 
 
 @register
@@ -47,7 +48,7 @@ class MediaFilter(Stage):
     has_reduce = True
 
     def warm(self) -> None:
-        textcheck.identifier_languages()
+        langs.identifier_languages()
 
     async def process(self, record: dict) -> Result:
         import imagehash
@@ -129,7 +130,7 @@ class Score(Stage):
     needs_backend = True
 
     def warm(self) -> None:
-        textcheck.identifier_languages()
+        langs.identifier_languages()
 
     async def process(self, record: dict) -> Result:
         alt = record.get(self.params.alt_text_key)
@@ -180,7 +181,7 @@ class Recaption(Stage):
     needs_backend = True
 
     def warm(self) -> None:
-        textcheck.identifier_languages()
+        langs.identifier_languages()
 
     async def process(self, record: dict) -> Result:
         p = self.params
@@ -210,13 +211,13 @@ class Recaption(Stage):
                 continue
             caption = str(obj["caption"]).strip()
             prompt = str(obj.get("caption_prompt") or "").strip() or "Describe the image in detail."
-            wrong = textcheck.check_language(caption, lang) if p.check_language and lang != "und" else None
+            wrong = langs.check_language(caption, lang) if p.check_language and lang != "und" else None
             if wrong:
                 problem = ("wrong_language", f"caption: {wrong}")
                 continue
             conv = [{"from": "human", "value": "<image>\n" + prompt}, {"from": "gpt", "value": caption}]
             for q, a in pairs:
                 conv += [{"from": "human", "value": q}, {"from": "gpt", "value": a}]
-            extra = {"language_check": "unchecked"} if p.check_language and lang != "und" and not textcheck.identifies(lang) else {}
+            extra = {"language_check": "unchecked"} if p.check_language and lang != "und" and not langs.identifies(lang) else {}
             return ok([derive(record, "-cap", conv, language=lang, category="caption", **extra)], language=lang)
         return reject(*problem)

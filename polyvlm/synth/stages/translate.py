@@ -12,6 +12,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+from polyvlm.data import langs
 from polyvlm.data.langs import normalize_language
 from polyvlm.data.records import PLACEHOLDERS, RecordError
 from polyvlm.synth import textcheck
@@ -59,7 +60,7 @@ def verify_translation(source: str, translated: str, spans: list[str], target: s
         ratio = len(plain_out) / len(plain_src)
         if not p.min_length_ratio <= ratio <= p.max_length_ratio:
             return text, ("length_ratio", f"length ratio {ratio:.2f} outside [{p.min_length_ratio}, {p.max_length_ratio}]")
-    wrong = textcheck.check_language(plain_out, target, p.min_letters_for_langid)
+    wrong = langs.check_language(plain_out, target, p.min_letters_for_langid)
     if wrong:
         return text, ("wrong_language", wrong)
     return text, None
@@ -84,13 +85,13 @@ class Translate(Stage):
             if norm is None:
                 raise ValueError(f"stage translate: language {tag!r}: {problem}")
             self.targets.append(norm)
-        unchecked = [t for t in self.targets if not textcheck.identifies(t)]
+        unchecked = [t for t in self.targets if not langs.identifies(t)]
         if unchecked:
             log.warning("stage translate: no language identifier covers %s; those translations are kept with "
                         "language_check=unchecked", ", ".join(unchecked))
 
     def warm(self) -> None:
-        textcheck.identifier_languages()
+        langs.identifier_languages()
 
     def source_language(self, record: dict) -> str:
         if self.params.source_language:
@@ -99,7 +100,7 @@ class Translate(Stage):
         if tag:
             return tag
         text = textcheck.plain_text(" ".join(t["value"] for t in record["conversations"]))
-        return textcheck.identify(text)[0] if sum(c.isalpha() for c in text) >= 20 else "en"
+        return langs.identify(text)[0] if sum(c.isalpha() for c in text) >= 20 else "en"
 
     async def _turn(self, text: str, src: str, target: str) -> str:
         masked, spans = textcheck.mask(text)
@@ -129,7 +130,7 @@ class Translate(Stage):
                 t.cancel()
             raise
         conv = [{**t, "value": v} for t, v in zip(turns, texts)]
-        extra = {} if textcheck.identifies(target) else {"language_check": "unchecked"}  # said, not passed silently
+        extra = {} if langs.identifies(target) else {"language_check": "unchecked"}  # said, not passed silently
         return derive(record, f"-{target}", conv, language=target, translated_from=src, **extra)
 
     async def process(self, record: dict) -> Result:
