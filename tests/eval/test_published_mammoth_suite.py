@@ -27,6 +27,7 @@ from test_published import data, run  # noqa: F401  (the fixture and helpers)
 from test_published_llava_wilder import wilder_repo
 from test_published_wildvision import wildvision_repo
 from video_fixtures import (
+    activitynetqa_repo,
     egoschema_repo,
     longvideobench_repo,
     mlvu_repo,
@@ -71,6 +72,8 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                 ["7.mp4"])
     longvideobench_repo(data, [{"video_path": "l.mp4", "question": "Who?", "candidates": ["x", "y"], "correct_choice": 1,
                                 "duration_group": 15, "question_category": "S2E"}])
+    activitynetqa_repo(data, [{"video_name": "n1", "question": "what is he doing", "answer": "running", "type": 1}],
+                       {"all_test_v01.zip": ["v_n1.mp4"]})
     wilder_repo(data)
     wildvision_repo(data)
     records = [*({"task": "muirbench", "split": "test", "row": i, "prediction": "B."} for i in range(4)),
@@ -98,10 +101,13 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                {"task": "mlvu_dev", "split": "test", "row": 0, "prediction": "B) y"},
                {"task": "nextqa_mc_test", "split": "test", "row": 0, "prediction": "(E) t"},
                {"task": "longvideobench_val_v", "split": "validation", "row": 0, "prediction": "The answer is B"},
+               {"task": "activitynetqa", "split": "test", "row": 0, "prediction": "running"},
                *({"task": "llava_wilder", "split": "test", "row": i, "prediction": "A cup."} for i in range(6)),
                *({"task": "wildvision", "split": "test500", "row": i, "prediction": "A kite."} for i in range(9))]
 
     def judge(text: str) -> str:  # LLaVA-Bench-Wilder's ratings, WildVision's verdict, MM-Vet's grade, else "0"
+        if "video-based question-answer pair" in text:  # ActivityNet-QA's verdict
+            return "{'pred': 'yes', 'score': 4}"
         if "[Assistant 2]" in text:
             return "10 8\nGood."
         if "<|User Prompt|>" in text:
@@ -121,7 +127,7 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                       "ocrbench": 0.1, "seedbench": 100.0, "mmbench_en_dev": 100.0, "mmvet": 100.0,
                       "blink": 100.0, "videomme": 0.0, "mvbench": 100.0,
                       "egoschema_subset": 100.0, "perceptiontest_val_mc": 0.0, "mlvu_dev": 100.0, "nextqa_mc_test": 100.0,
-                      "longvideobench_val_v": 100.0,
+                      "longvideobench_val_v": 100.0, "activitynetqa": 100.0,
                       "llava_wilder": 80.0, "wildvision": 55.56}
     assert suite["en"] == pytest.approx(sum(scores.values()) / len(scores))
 

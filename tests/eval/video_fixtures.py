@@ -102,7 +102,9 @@ def zipped_videos(base: Path, chunks: dict[str, list[str]], folder: str, levels:
     for name, files in chunks.items():
         with zipfile.ZipFile(base / name, "w") as zf:
             for f in files:
-                zf.writestr(f"{folder}/{f}", video_bytes(levels.get(f.rsplit(".", 1)[0], 100)))
+                stem, ext = f.rsplit(".", 1)
+                fmt = {"webm": "webm", "mkv": "matroska"}.get(ext.lower(), "mp4")
+                zf.writestr(f"{folder}/{f}", video_bytes(levels.get(stem, 100), fmt=fmt))
 
 
 def parquet_config(base: Path, config: str, split: str, columns: dict[str, list[Any]], features: Any) -> None:
@@ -233,4 +235,22 @@ def longvideobench_repo(root: Path, rows: list[dict[str, Any]], levels: dict[str
     half = len(blob) // 2
     (base / "videos.tar.part.aa").write_bytes(blob[:half])
     (base / "videos.tar.part.ab").write_bytes(blob[half:])
+    return base
+
+
+def activitynetqa_repo(root: Path, rows: list[dict[str, Any]], chunks: dict[str, list[str]],
+                       levels: dict[str, int] | None = None) -> Path:
+    """lmms-lab/ActivityNetQA: `data/test-00000-of-00001.parquet` (video_name, question, answer, question_id, type
+    (int64)) and zips holding `all_test/v_<video_name>.<ext>` (`chunks`: zip name -> files). `rows`: video_name,
+    question, answer, type."""
+    from datasets import Dataset, Features, Value
+
+    base = root / "lmms-lab/ActivityNetQA"
+    (base / "data").mkdir(parents=True, exist_ok=True)
+    cols = ["video_name", "question", "answer", "question_id", "type"]
+    full = [{"question_id": f"v_{r['video_name']}_{i}", **r} for i, r in enumerate(rows)]
+    Dataset.from_dict({c: [r[c] for r in full] for c in cols},
+                      features=Features({c: Value("int64") if c == "type" else Value("string") for c in cols})) \
+        .to_parquet(str(base / "data" / "test-00000-of-00001.parquet"))
+    zipped_videos(base, chunks, "all_test", levels)
     return base

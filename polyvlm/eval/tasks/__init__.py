@@ -12,6 +12,7 @@ import yaml
 
 # Importing the benchmark families registers them in PUBLISHED.
 from polyvlm.eval.tasks import (  # noqa: F401
+    activitynetqa,
     ai2d,
     blink,
     chartqa,
@@ -66,7 +67,7 @@ SUITES: dict[str, list[str]] = {
                    "mathvista_testmini", "mmstar", "ai2d", "realworldqa", "ocrbench",
                    "seedbench", "mmbench_en_dev", "mmvet", "blink", "videomme", "mvbench", "egoschema_subset",
                    "perceptiontest_val_mc", "mlvu_dev", "nextqa_mc_test",
-                   "longvideobench_val_v", "llava_wilder", "wildvision"],
+                   "longvideobench_val_v", "activitynetqa", "llava_wilder", "wildvision"],
 }
 
 
