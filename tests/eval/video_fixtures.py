@@ -161,15 +161,21 @@ def perceptiontest_repo(root: Path, rows: list[dict[str, Any]], chunks: dict[str
 
 def mlvu_repo(root: Path, rows: list[dict[str, Any]], chunks: dict[str, list[str]],
               levels: dict[str, int] | None = None) -> Path:
-    """sy1998/MLVU_dev (formerly sy1998/temp): `mlvu/test-00000-of-00001.parquet` (video_name, question with its
-    "(A) ..." option lines, answer (the letter), task_type), no README, and zips (`video_part_N.zip`,
-    `action_count.zip`) holding each video under its `video_name`."""
-    from datasets import Dataset, Features, Value
+    """sy1998/MLVU_dev (formerly sy1998/temp): `mlvu/test-00000-of-00001.parquet` (video_name, duration, question with
+    its "(A) ..." option lines, candidates (the option texts), answer (the letter), task_type, question_id), no README,
+    and zips (`video_part_N.zip`, `action_count.zip`) holding each video under its `video_name`. `rows`: video_name,
+    question, answer, task_type."""
+    from datasets import Dataset, Features, Sequence, Value
 
     base = root / "sy1998/MLVU_dev"
     (base / "mlvu").mkdir(parents=True, exist_ok=True)
-    cols = ["video_name", "question", "answer", "task_type"]
-    Dataset.from_dict({c: [r[c] for r in rows] for c in cols}, features=Features({c: Value("string") for c in cols})) \
+    cols = ["video_name", "duration", "question", "candidates", "answer", "task_type", "question_id"]
+    features = Features({**{c: Value("string") for c in cols}, "duration": Value("float64"),
+                         "candidates": Sequence(Value("string"))})
+    full = [{"duration": 1.5, "question_id": f"q{i}",
+             "candidates": [line[4:] for line in r["question"].split("\n") if line.startswith("(")], **r}
+            for i, r in enumerate(rows)]
+    Dataset.from_dict({c: [r[c] for r in full] for c in cols}, features=features) \
         .to_parquet(str(base / "mlvu" / "test-00000-of-00001.parquet"))
     levels = levels or {}
     for name, files in chunks.items():

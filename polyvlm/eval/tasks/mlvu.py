@@ -23,8 +23,8 @@ _OPTION = re.compile(r"^\s*\(?([A-H])[).]\s*(.+?)\s*$")
 
 @register_published
 class MLVUDev(PublishedVideoTask):
-    """`question` (the options already in it, one per line), `answer` (the letter), `task_type` (TR, AR, NQA, ER,
-    PQA, AO, AC: `by_category`), `video_name` (its path in the zips). The prompt is mlvu_doc_to_text's: a newline,
+    """`question` (the options already in it, "(A) ..." one per line; `candidates` holds their texts), `answer` (the
+    letter), `task_type` (TR, AR, NQA, ER, PQA, AO, AC: `by_category`), `video_name` (its path in the zips). The prompt is mlvu_doc_to_text's: a newline,
     the question, "Only give the best option.", a blank line and "Best option: (". Official: Video-MME's
     extract_characters_regex (that file's copy at 80391ce3: the first capital A-D once "The answer is" and the like
     are deleted, nothing for more than 10 words without one) equal to `answer`; the score is the accuracy over all
@@ -48,6 +48,8 @@ class MLVUDev(PublishedVideoTask):
         if task_type not in TASK_TYPES:
             raise ValueError(f"task_type {task_type!r} is none of {', '.join(TASK_TYPES)} (lmms-eval stops on it)")
         options = {m.group(1): m.group(2) for m in map(_OPTION.match, question.split("\n")) if m}
+        if not options and record.get("candidates"):  # the robust reading's options: the candidates column else
+            options = {chr(65 + i): str(c) for i, c in enumerate(record["candidates"])}
         if answer not in options:
             if options:
                 raise ValueError(f"answer {answer!r} is not one of the option letters {''.join(options)}")
