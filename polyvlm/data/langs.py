@@ -109,6 +109,20 @@ def language_or_none(tag: str | None) -> str | None:
     return normalize_language(tag)[0]
 
 
+_NAME_OF = {tag: name.title() for name, tag in NAMES.items() if name not in ("bangla", "farsi", "mandarin")}
+_SCRIPT = {"Hans": "Simplified", "Hant": "Traditional", "Latn": "Latin script", "Cyrl": "Cyrillic script"}
+
+
+def language_name(tag: str) -> str:
+    """`zh-Hans` -> `Chinese (Simplified)`, `sw` -> `Swahili`, `urdu` -> `Urdu`; unknown tags are returned as given
+    (normalised), for prompts that name a language to a model or a judge."""
+    norm = normalize_language(tag)[0] or tag
+    parts = norm.split("-")
+    name = _NAME_OF.get(parts[0], norm)
+    extra = [_SCRIPT.get(p, p) for p in parts[1:]]
+    return f"{name} ({', '.join(extra)})" if extra and name != norm else name
+
+
 # ---- language identification -----------------------------------------------------------------------------------
 # Codes an identification counts as the expected language under: py3langid (langid.py's model) confuses these close
 # languages on short texts (Danish / Norwegian, the Serbo-Croatian standards, Malay / Indonesian, Chinese varieties,

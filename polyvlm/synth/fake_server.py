@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from polyvlm.synth.textcheck import language_name
+from polyvlm.data.langs import language_name
 
 SENTENCES = {
     "en": "The picture shows a busy street market where people buy fresh fruit and vegetables in the morning.",

@@ -1,5 +1,5 @@
-"""Text checks for translation: protected-span masking, number comparison and language names (language
-identification is polyvlm.data.langs', shared with the eval metrics).
+"""Text checks for translation: protected-span masking and number comparison (language identification and names
+are polyvlm.data.langs', shared with the eval tasks).
 
 `mask(text)` replaces media placeholders, code, URLs, inline maths and option letters with markers `⟦n⟧`
 that the translator is told to keep; `unmask` puts them back and says which marker went missing.
@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-
-from polyvlm.data.langs import NAMES, normalize_language
 
 _PROTECT = re.compile(
     r"```.*?```"  # fenced code
@@ -63,16 +61,3 @@ def numbers(text: str) -> Counter:
 def plain_text(text: str) -> str:
     """Text without protected spans, for language identification and length ratios."""
     return _PROTECT.sub(" ", text).strip()
-
-
-_NAME_OF = {tag: name.title() for name, tag in NAMES.items() if name not in ("bangla", "farsi", "mandarin")}
-_SCRIPT = {"Hans": "Simplified", "Hant": "Traditional", "Latn": "Latin script", "Cyrl": "Cyrillic script"}
-
-
-def language_name(tag: str) -> str:
-    """`zh-Hans` -> `Chinese (Simplified)`, `sw` -> `Swahili`; unknown tags are returned as given."""
-    norm = normalize_language(tag)[0] or tag
-    parts = norm.split("-")
-    name = _NAME_OF.get(parts[0], norm)
-    extra = [_SCRIPT.get(p, p) for p in parts[1:]]
-    return f"{name} ({', '.join(extra)})" if extra and name != norm else name

@@ -107,3 +107,28 @@ def test_a_tag_the_normaliser_will_not_guess_is_kept_and_named(tmp_path: Path,
     assert task["metrics"]["accuracy"]["by_language"] == {"jp": 100.0}
     assert "bench_jp.tsv: language 'jp' kept as written: 'jp' is a country code, not a language; Japanese is 'ja'" \
         in caplog.text
+
+
+def test_a_judge_is_told_the_language_by_name(tmp_path: Path) -> None:
+    """Judge tasks name each sample's language to the judge from the normalised tag (polyvlm.data.langs'
+    `language_name`, the names the synth prompts use): `zh_simplified` is Chinese (Simplified), `urdu` Urdu."""
+    from polyvlm.eval.tasks.base import TaskSpec
+    from polyvlm.eval.tasks.chat import JudgeTask
+
+    data = tmp_path / "chat.jsonl"
+    data.write_text("".join(json.dumps({"id": i, "question": "Describe it.", "language": lang}) + "\n"
+                            for i, lang in enumerate(["zh_simplified", "urdu", "ko", "xx"])), encoding="utf-8")
+    task = JudgeTask(TaskSpec(name="chat", type="judge", data=str(data)))
+
+    class Judge:
+        prompts: list[str] = []
+
+        def ask(self, prompts: list[str]) -> list[str]:
+            self.prompts.extend(prompts)
+            return ["Score: 5"] * len(prompts)
+
+    task.client = judge = Judge()  # type: ignore[assignment]
+    samples = task.samples()
+    task.sample_scores(samples, ["x"] * len(samples))
+    said = [p.split("The request and the reply are in ", 1)[1].split(".")[0] for p in judge.prompts]
+    assert said == ["Chinese (Simplified)", "Urdu", "Korean", "xx"]

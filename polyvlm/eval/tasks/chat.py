@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import math
 
+from polyvlm.data.langs import language_name
 from polyvlm.eval.judge import JudgeClient, parse_pair, parse_rubric, prompt_file
 from polyvlm.eval.tasks.base import Sample, TaskError, TaskSpec
 from polyvlm.eval.tasks.jsonl import JsonlTask
-
-LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "pt": "Portuguese", "ar": "Arabic", "tr": "Turkish",
-                  "ru": "Russian", "id": "Indonesian", "sw": "Swahili", "ta": "Tamil", "ja": "Japanese",
-                  "ko": "Korean", "hi": "Hindi", "es": "Spanish", "fr": "French", "de": "German"}
 
 
 class JudgeTask(JsonlTask):
@@ -42,7 +39,7 @@ class JudgeTask(JsonlTask):
                     raise TaskError(f"task {self.name} id={s.id}: judge_relative needs a reference answer")
                 question = s.prompt.replace("<image>", "").strip()
                 prompts.append(template.format(question=question, answer=a or "", reference=" / ".join(s.references()),
-                                               language=LANGUAGE_NAMES.get(s.language or "en", s.language or "en")))
+                                               language=language_name(s.language or "en")))
             replies = self.client.ask(prompts)
             if metric == "judge_rubric":
                 scores = [parse_rubric(r) for r in replies]

@@ -14,7 +14,6 @@ from polyvlm import media
 from polyvlm.data import langs
 from polyvlm.data.langs import normalize_language
 from polyvlm.data.records import RecordError
-from polyvlm.synth import textcheck
 from polyvlm.synth.parsing import ParseError, extract_json, get_pairs, get_score
 from polyvlm.synth.stages.base import Result, Stage, derive, ok, register, reject
 from polyvlm.synth.stages.dedup import record_hash
@@ -142,7 +141,7 @@ class Score(Stage):
             return reject("invalid_record", str(e))
         lang = record.get("language") or _alt_language(record, alt)
         assert self.ctx.prompt is not None
-        msgs = self.ctx.prompt.render(alt_text=alt, language=textcheck.language_name(lang))
+        msgs = self.ctx.prompt.render(alt_text=alt, language=langs.language_name(lang))
         msgs[-1]["content"] = "<image>\n" + msgs[-1]["content"]
         err = ""
         for _ in range(max(1, self.params.attempts)):
@@ -194,7 +193,7 @@ class Recaption(Stage):
             return reject("invalid_record", str(e))
         lang = record.get("language") or _alt_language(record, alt)
         assert self.ctx.prompt is not None
-        msgs = self.ctx.prompt.render(alt_text=alt, language=lang, language_name=textcheck.language_name(lang),
+        msgs = self.ctx.prompt.render(alt_text=alt, language=lang, language_name=langs.language_name(lang),
                                       topic=record.get("topic", "unknown"), country=record.get("country", "unknown"),
                                       n=p.n)
         msgs[-1]["content"] = "<image>\n" + msgs[-1]["content"]

@@ -107,8 +107,8 @@ class Translate(Stage):
         if not textcheck.plain_text(text):  # nothing to translate (only placeholders / code)
             return text
         assert self.ctx.prompt is not None
-        msgs = self.ctx.prompt.render(text=masked, source_language=textcheck.language_name(src),
-                                      target_language=textcheck.language_name(target))
+        msgs = self.ctx.prompt.render(text=masked, source_language=langs.language_name(src),
+                                      target_language=langs.language_name(target))
         problem: tuple[str, str] = ("no_attempt", "")
         for attempt in range(max(1, self.params.attempts)):
             temp = 0.0 if attempt == 0 else self.params.retry_temperature
