@@ -299,9 +299,9 @@ class PandaGPT(Template):
                     b.add(f"<Img>{media}</Img> ")
                 b.add(text.strip() + "\n### Assistant:")
                 first = False
-            elif t.role == "assistant":
-                b.add(" ")
-                b.add(t.text + "\n###", supervised=True)
+            elif t.role == "assistant":  # the space too: the prompt ends at ":" (PandaGPT's target is
+                # the answer as its own tokens, `turn['value'] + '\n###'`, which Llama's tokenizer starts with "▁")
+                b.add(" " + t.text + "\n###", supervised=True)
         return b.done()
 
 

@@ -128,13 +128,37 @@ def test_template_renders_pandagpt_web_demo_text():
     prompt_text = "What is it?\n### Assistant: A cat.\n###" + " Human: Colour?\n### Assistant: Grey.\n###"
     r = t.render(turns)
     assert r.text == "<s>### Human: <Img><image></Img> " + prompt_text
-    assert [r.text[a:b] for a, b in r.spans] == ["A cat.\n###", "Grey.\n###"]
+    # the space after "Assistant:" is the answer's (see the next test)
+    assert [r.text[a:b] for a, b in r.spans] == [" A cat.\n###", " Grey.\n###"]
     gen = t.render(turns[:1], add_generation_prompt=True).text
     assert gen == "<s>### Human: <Img><image></Img> What is it?\n### Assistant:"
     tok = builtin_tokenizer("builtin:tiny")
     tok.chat_template = t.jinja
     msgs = [{"role": x.role, "content": x.text} for x in turns]
     assert tok.apply_chat_template(msgs, tokenize=False) == r.text
+
+
+def test_labels_are_everything_generated_after_the_prompt():
+    """PandaGPT's code/model/openllama.py (build_one_instance) supervises `turn['value'] + '\\n###'` tokenised on its
+    own, i.e. every token after the generation prompt `...### Assistant:`. With a tokenizer that splits the space
+    before a word ("Ġ", "green"), the space token must be supervised too, else the model never learns to start
+    its answer after ":" and generation goes astray (the quick start's builtin:tiny splits most answers so)."""
+    from polyvlm.models.processor import Processor, ProcessorConfig
+
+    tok = builtin_tokenizer("builtin:tiny")
+    proc = Processor(tok, ProcessorConfig(template="pandagpt", max_length=256, tokens_per_media={"image": 1}))
+    split = 0
+    for q, a in [("What colour are the shapes?", "green"), ("Какого цвета фигуры?", "фиолетовый"),
+                 ("这些图形是什么颜色？", "橙色"), ("Quantas formas há?", "dois")]:
+        turns = [Turn("user", "<image>\n" + q), Turn("assistant", a)]
+        enc = proc.encode(turns, {"image": 1})
+        prompt = proc.encode(turns[:1], {"image": 1}, add_generation_prompt=True, truncate=False).input_ids
+        assert enc.input_ids[: len(prompt)] == prompt
+        assert all(lab == -100 for lab in enc.labels[: len(prompt)])
+        assert enc.labels[len(prompt):] == enc.input_ids[len(prompt):]
+        assert tok.decode(enc.input_ids[len(prompt):]) == f" {a}\n###"
+        split += tok.convert_ids_to_tokens(enc.input_ids[len(prompt)]) == "Ġ"
+    assert split  # the case that failed before: a space token of its own
 
 
 def test_bad_inputs_name_the_file(files, tmp_path, loaded):
