@@ -58,7 +58,7 @@ def test_every_kind_is_a_registry():
     assert {"clip_vision_model", "siglip_vision_model", "whisper"} <= set(ENCODERS.names())
     assert {"openai", "transformers", "vllm"} <= set(BACKENDS.names())
     assert {"categorize", "translate", "judge"} <= set(STAGES.names())
-    assert BUILTIN_TOKENIZERS.names() == ["builtin:tiny", "builtin:tiny-av"]
+    assert BUILTIN_TOKENIZERS.names() == ["builtin:tiny", "builtin:tiny-av", "builtin:tiny-pandagpt"]
     with pytest.raises(ValueError, match=r"unknown built-in tokenizer 'builtin:tiny-v' \(did you mean 'builtin:tiny-av'"):
         BUILTIN_TOKENIZERS.get("builtin:tiny-v")
 

@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from polyvlm.data.scenes import (
     COLORS,
     LANGUAGES,
+    QTYPES,
     QUESTIONS,
     SHAPES,
     Scene,
@@ -197,6 +198,24 @@ def make_modal_eval(out_dir: str | Path, n_per_language: int, seed: int, size: i
     return recs
 
 
+def make_text_qa(n: int, seed: int) -> list[dict]:
+    """Text only, for the language model's own pre-training (the quick start's stand-in for Vicuna): the scene
+    written as words inside PandaGPT's `<Img>...</Img>` (a caption in a random one of the six languages), a
+    question in another random language, its one-word answer in the question's language. No picture, sound or
+    other rendering: `{"id", "language", "qtype", "answer", "conversations"}`."""
+    rng = random.Random(seed)
+    recs = []
+    for i in range(n):
+        scene = random_scene(rng)
+        lang, caption_lang, qtype = rng.choice(LANGUAGES), rng.choice(LANGUAGES), rng.choice(QTYPES)
+        ans = scene.answer(qtype, lang)
+        recs.append({"id": f"text-{seed}-{i}", "language": lang, "qtype": qtype, "answer": ans,
+                     "conversations": [{"from": "human", "value": f"<Img>{scene.caption(caption_lang)}</Img> "
+                                                                    f"{QUESTIONS[lang][qtype]}"},
+                                       {"from": "gpt", "value": ans}]})
+    return recs
+
+
 def chance(modality: str) -> float:
     """A uniform guess among the possible answers, averaged over the question types asked about `modality`."""
     from polyvlm.data.scenes import CHANCE
@@ -205,4 +224,4 @@ def chance(modality: str) -> float:
 
 
 __all__ = ["CARRIES", "MODALITIES", "PITCHES", "SHAPES", "chance", "draw_depth", "draw_thermal", "imu_trace",
-           "make_modal_eval", "render", "save_rendering", "scene_sound"]
+           "make_modal_eval", "make_text_qa", "render", "save_rendering", "scene_sound"]

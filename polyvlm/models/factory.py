@@ -35,6 +35,16 @@ def _tiny_av():
     return train_tokenizer(corpus_av() * 4, vocab_size=700)
 
 
+@BUILTIN_TOKENIZERS.register("builtin:tiny-pandagpt")
+def _tiny_pandagpt():
+    """`builtin:tiny` + PandaGPT's prompt format (`### Human: <Img>`, `</Img>`, `\n### Assistant:`, `\n###`), as
+    Vicuna's tokenizer takes it in a few tokens: the quick start's PandaGPT prompts shrink from ~53 tokens to ~30."""
+    from polyvlm.data.scenes import corpus
+
+    prompt = ["### Human: <Img>", "</Img> ", "\n### Assistant:", "\n###", " Human: "]
+    return train_tokenizer(corpus() * 4 + prompt * 40, vocab_size=640)
+
+
 def builtin_tokenizer(name: str):
     """A tokenizer trained offline on the built-in data (`polyvlm.data.scenes`), by its registered name."""
     return BUILTIN_TOKENIZERS.build(name)

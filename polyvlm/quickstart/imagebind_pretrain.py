@@ -157,8 +157,7 @@ def bind(model: ImageBindModel, pool: Pool, targets: torch.Tensor, steps: int, m
 
 def probe(model: ImageBindModel, pool: Pool, held_out: Pool) -> dict[str, float]:
     """How well each modality lands in the image's space: a held-out input's attribute is read as the attribute
-    value whose mean image embedding (over `pool`) is nearest; accuracy per `modality/attribute`, in percent (0-100)
-    like every polyvlm accuracy."""
+    value whose mean image embedding (over `pool`) is nearest; accuracy (%) per `modality/attribute`."""
     model.eval()
     img = image_targets(model, pool)
     values = {"color": list(COLORS), "shape": SHAPES, "count": COUNTS, "side": SIDES}
@@ -171,14 +170,14 @@ def probe(model: ImageBindModel, pool: Pool, held_out: Pool) -> dict[str, float]
                 owner = np.array([values[attr].index(getattr(s, attr)) for s in pool.scenes])
                 means = torch.stack([img[torch.from_numpy(owner == k)].mean(0) for k in range(len(values[attr]))])
                 pred = (emb @ torch.nn.functional.normalize(means, dim=-1).T).argmax(-1).numpy()
-                out[f"{m}/{attr}"] = 100.0 * float((pred == truth).mean())
+                out[f"{m}/{attr}"] = 100 * float((pred == truth).mean())
     return out
 
 
 def pretrain(model: ImageBindModel, pool_size: int, image_steps: int, bind_steps: int, seed: int = 0,
              batch: int = 96, show_progress: bool = True) -> tuple[dict[str, float], dict[str, list[float]]]:
     """Stage 0 in full: render a pool, train image-text, bind the other modalities, probe on held-out scenes.
-    Returns (probe accuracy per `modality/attribute`, loss curves per phase). The model ends frozen, in eval."""
+    Returns (probe accuracy in percent per `modality/attribute`, loss curves per phase). The model ends frozen, in eval."""
     torch.manual_seed(seed)
     model.requires_grad_(True)
     pool = make_pool(model, pool_size, seed + 7, show_progress)

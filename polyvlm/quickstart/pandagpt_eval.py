@@ -1,6 +1,6 @@
 """PandaGPT quick start evaluation: held-out questions answered from one input of one modality (image, audio,
 thermal, depth or IMU) through the generator every surface uses (PandaGPT's one row per prompt), greedy, batched;
-accuracy per modality and language, and the majority-answer baseline, in percent (0-100) as `polyvlm eval` reports."""
+accuracy per modality and language, and the majority-answer baseline, in percent (0-100, the scale of `polyvlm eval`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from polyvlm.infer import ChatRequest
-from polyvlm.quickstart.evaluate import normalize_answer
+from polyvlm.quickstart.evaluate import normalize_answer, percent
 
 
 def requests(records: list[dict], root: Path, max_new_tokens: int = 8) -> list[ChatRequest]:
@@ -29,7 +29,7 @@ def requests(records: list[dict], root: Path, max_new_tokens: int = 8) -> list[C
 def score(gen, records: list[dict], root: Path, batch_size: int = 32,
           show_progress: bool = True) -> tuple[dict, list[dict]]:
     """Greedy answers of `gen` (a Generator over a PandaGPT checkpoint), exact match of the normalised answer.
-    -> ({"by_modality": {m: {lang: acc}}, "by_type": {m: {qtype: acc}}}, samples)."""
+    -> ({"by_modality": {m: {lang: %}}, "by_type": {m: {qtype: %}}}, samples)."""
     hits: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     by_type: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     samples = []
@@ -46,7 +46,7 @@ def score(gen, records: list[dict], root: Path, batch_size: int = 32,
 
 
 def majority(train: list[dict], records: list[dict]) -> dict[str, dict[str, float]]:
-    """Always the most frequent training answer of the question's language and type -> {modality: {lang: acc}}."""
+    """Always the most frequent training answer of the question's language and type -> {modality: {lang: %}}."""
     counts: dict[tuple[str, str], Counter] = defaultdict(Counter)
     for r in train:
         if "qtype" in r:
@@ -60,4 +60,4 @@ def majority(train: list[dict], records: list[dict]) -> dict[str, dict[str, floa
 
 
 def _means(d: dict[str, dict[str, list[int]]]) -> dict[str, dict[str, float]]:
-    return {m: {k: 100.0 * sum(v) / len(v) for k, v in inner.items()} for m, inner in d.items()}
+    return {m: percent(inner) for m, inner in d.items()}

@@ -1,5 +1,7 @@
 """PandaGPT quick start report: report.json, samples.jsonl, report.md (accuracy per modality and language beside
-chance and the majority answer) and report.png (the same as bars, axes from 0; the training curves)."""
+chance and the majority answer) and report.png (the same as bars, axes from 0; the training curves).
+
+Every accuracy, chance and baseline is in percent (0-100), as in the main quick start and `polyvlm eval`."""
 
 from __future__ import annotations
 
@@ -18,10 +20,11 @@ def _markdown(report: dict) -> str:
     acc, maj = report["accuracy_by_modality"], report["majority"]
     langs = list(next(iter(acc.values())))
     lines = ["# polyvlm quick start: PandaGPT on ImageBind, zero-shot modalities", "",
-             "Stages 1 and 2 trained the projection and LoRA on **pictures only**; every other row is answered from "
-             "that one modality alone, through ImageBind's joint space.", "", "accuracy in percent (0-100)", "",
+             "The LM stage trained the language model on **text only**, stages 1 and 2 the projection and LoRA on "
+             "**pictures only**; every other row is answered from that one modality alone, through ImageBind's joint "
+             "space.", "",
              f"checkpoint: `{report['checkpoint']}`  ", f"wall time: {report['wall_seconds']:.0f} s, "
-             f"CPU time: {report['cpu_seconds']:.0f} s", "",
+             f"CPU time: {report['cpu_seconds']:.0f} s", "", "accuracy in percent (0-100)", "",
              "| modality | asked | " + " | ".join(langs) + " | chance | majority |",
              "|---|---|" + "---|" * (len(langs) + 2)]
     for m, by in acc.items():
@@ -57,14 +60,16 @@ def _plot(out: Path, report: dict) -> None:
                   label="chance" if i == 0 else None)
         mean_maj = sum(report["majority"][m].values()) / len(report["majority"][m])
         ax.hlines(mean_maj, i - 0.42, i + 0.42, colors="k", linestyles=":", label="majority answer" if i == 0 else None)
-    ax.axhline(70, color="tab:red", lw=0.8, label="target 70%")
+    if report.get("min_accuracy") is not None:
+        ax.axhline(report["min_accuracy"], color="tab:red", lw=0.8, label=f"--min-accuracy {report['min_accuracy']:g}")
     ax.set_xticks(range(len(mods)), [m if m == report["trained_on"] else f"{m}\n(zero-shot)" for m in mods])
-    ax.set(title="accuracy by modality and language (LLM trained on pictures only)", ylim=(0, 100), ylabel="accuracy (%)")
+    ax.set(title="accuracy by modality and language (LLM trained on pictures only)", ylim=(0, 100),
+           ylabel="accuracy (%)")
     ax.legend(ncol=3, fontsize=8, loc="lower right")
     ax = axes[1]
     for name, hist in report["history"].items():
         ax.plot([h["step"] for h in hist], [h["loss"] for h in hist], label=name)
-    ax.set(title="training loss (stages 1, 2)", xlabel="step", ylabel="loss", ylim=(0, None), xlim=(0, None))
+    ax.set(title="training loss (LM stage, stages 1, 2)", xlabel="step", ylabel="loss", ylim=(0, None), xlim=(0, None))
     ax.legend()
     fig.tight_layout()
     tmp = out / ".report.png.tmp.png"

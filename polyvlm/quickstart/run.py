@@ -277,11 +277,11 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def min_accuracy_percent(value: float | None) -> float:
-    """`--min-accuracy` on the report's 0-100 scale: None -> 80; a value <= 1 is a fraction (0.8 -> 80), above 1
-    a percentage (80 -> 80)."""
+def min_accuracy_percent(value: float | None, default: float = DEFAULT_MIN_ACCURACY) -> float:
+    """`--min-accuracy` on the report's 0-100 scale: None -> `default` (80); a value <= 1 is a fraction (0.8 -> 80),
+    above 1 a percentage (80 -> 80)."""
     if value is None:
-        return DEFAULT_MIN_ACCURACY
+        return default
     if not 0 <= value <= 100:
         raise ValueError(f"--min-accuracy must be a fraction in [0, 1] or a percentage in (1, 100], got {value}")
     return round(100 * value, 6) if value <= 1 else value  # round: 0.57 is 57, not 56.99999999999999
