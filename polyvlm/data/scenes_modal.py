@@ -201,7 +201,7 @@ def make_modal_eval(out_dir: str | Path, n_per_language: int, seed: int, size: i
 def make_text_qa(n: int, seed: int) -> list[dict]:
     """Text only, for the language model's own pre-training (the quick start's stand-in for Vicuna): the scene
     written as words inside PandaGPT's `<Img>...</Img>` (a caption in a random one of the six languages), a
-    question in another random language, its one-word answer in the question's language. No picture, sound or
+    question in a random language drawn on its own, its one-word answer in the question's language. No picture, sound or
     other rendering: `{"id", "language", "qtype", "answer", "conversations"}`."""
     rng = random.Random(seed)
     recs = []

@@ -11,7 +11,7 @@ import random
 import numpy as np
 import pytest
 
-from polyvlm.data.scenes import COLORS, COUNTS, SHAPES, SIDES, Scene
+from polyvlm.data.scenes import COLORS, COUNTS, LANGUAGES, QUESTIONS, SHAPES, SIDES, WORDS, Scene
 from polyvlm.data.scenes_modal import (
     CARRIES,
     IMU_SAMPLES,
@@ -22,6 +22,7 @@ from polyvlm.data.scenes_modal import (
     draw_thermal,
     imu_trace,
     make_modal_eval,
+    make_text_qa,
     scene_sound,
 )
 
@@ -152,3 +153,23 @@ def test_chance_averages_the_question_types_asked():
 def test_scene_is_a_dataclass_the_records_round_trip():
     s = Scene("red", "circle", 2, "left")
     assert Scene(**dataclasses.asdict(s)) == s
+
+
+def test_text_qa_is_text_only_and_answers_in_the_question_language():
+    """The LM stage's data: the scene written as words inside <Img>...</Img> (any of the six languages), the
+    question's own language for the answer, no media key; the same seed gives the same records."""
+    recs = make_text_qa(240, seed=5)
+    assert recs == make_text_qa(240, seed=5) and recs != make_text_qa(240, seed=6)
+    caption_langs, crossed = set(), 0
+    for r in recs:
+        assert not {"image", "audio", "thermal", "depth", "imu", "video"} & set(r)
+        human, answer = r["conversations"][0]["value"], r["conversations"][1]["value"]
+        caption, question = human.removeprefix("<Img>").split("</Img> ")
+        assert human.startswith("<Img>") and question == QUESTIONS[r["language"]][r["qtype"]]
+        assert answer == r["answer"] and answer in WORDS[r["language"]].values()
+        lang = next(lang for lang in LANGUAGES if caption.split() and all(w in WORDS[lang].values() for w in caption.split()))
+        caption_langs.add(lang)
+        crossed += lang != r["language"]
+        key = next(k for k, w in WORDS[r["language"]].items() if w == answer)  # the answer names what the caption says
+        assert WORDS[lang][key] in caption.split()
+    assert caption_langs == set(LANGUAGES) and crossed > len(recs) // 2
