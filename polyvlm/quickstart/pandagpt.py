@@ -54,8 +54,8 @@ class Plan:
     @classmethod
     def mid(cls) -> Plan:
         """The slow test's plan: well above chance within a few minutes."""
-        return cls(pool=1000, image_text_steps=300, bind_steps=300, text_qa=4000, lm_steps=600, captions=300,
-                   align_steps=20, qa=1500, lora_steps=250, eval_per_language=8)
+        return cls(pool=1000, image_text_steps=300, bind_steps=300, text_qa=4000, lm_steps=700, captions=300,
+                   align_steps=20, qa=1500, lora_steps=300, eval_per_language=8)
 
 
 def _cpu_seconds() -> float:
