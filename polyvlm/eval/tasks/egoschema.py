@@ -10,7 +10,6 @@ import random
 import re
 from typing import Any
 
-from polyvlm.eval.extract import Extraction, extract_choice
 from polyvlm.eval.tasks.base import Sample
 from polyvlm.eval.tasks.published import Official, register_published
 from polyvlm.eval.tasks.videos import PublishedVideoTask
@@ -88,12 +87,6 @@ class EgoSchemaSubset(PublishedVideoTask):
                              "option": stored, "answer": answer,
                              # egoschema_doc_to_visual: <cache>/videos/<video_idx>.mp4, then every "mp4" -> "MP4"
                              "video_candidates": [mp4, mp4.replace("mp4", "MP4")]})
-
-    def extract(self, sample: Sample, prediction: str) -> Extraction:
-        return extract_choice(prediction, sample.options)
-
-    def english_fallback(self, languages: list[str | None]) -> dict[str, list[str]]:
-        return {}
 
     def official(self, samples: list[Sample], predictions: list[str], rng: random.Random) -> Official:
         per, read, drawn = [], [], []

@@ -11,7 +11,6 @@ import random
 import re
 from typing import Any
 
-from polyvlm.eval.extract import Extraction, extract_choice
 from polyvlm.eval.tasks.base import Sample
 from polyvlm.eval.tasks.published import Official, register_published
 from polyvlm.eval.tasks.videos import PublishedVideoTask
@@ -73,12 +72,6 @@ class LongVideoBenchValV(PublishedVideoTask):
                       extra={"lvb_id": record.get("id"), "choices": choices,
                              "duration_group": record.get("duration_group"),
                              "video_candidates": [f"videos/{record['video_path']}"]})  # <cache>/videos/<video_path>
-
-    def extract(self, sample: Sample, prediction: str) -> Extraction:
-        return extract_choice(prediction, sample.options)
-
-    def english_fallback(self, languages: list[str | None]) -> dict[str, list[str]]:
-        return {}
 
     def official(self, samples: list[Sample], predictions: list[str], rng: random.Random) -> Official:
         per, read, drawn = [], [], []

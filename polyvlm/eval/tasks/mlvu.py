@@ -9,7 +9,6 @@ import random
 import re
 from typing import Any
 
-from polyvlm.eval.extract import Extraction, extract_choice
 from polyvlm.eval.tasks.base import Sample
 from polyvlm.eval.tasks.hub import load_split
 from polyvlm.eval.tasks.published import Official, register_published
@@ -58,12 +57,6 @@ class MLVUDev(PublishedVideoTask):
         video = str(record["video_name"])
         return Sample(id=f"{split}/{row}", prompt=prompt, target=answer, language=language, options=options,
                       category=task_type, extra={"video_name": video, "video_candidates": [video]})
-
-    def extract(self, sample: Sample, prediction: str) -> Extraction:
-        return extract_choice(prediction, sample.options)
-
-    def english_fallback(self, languages: list[str | None]) -> dict[str, list[str]]:
-        return {}
 
     def official(self, samples: list[Sample], predictions: list[str], rng: random.Random) -> Official:
         read = [official_letter(p.strip()) for p in predictions]  # api/task.py strips the reply first

@@ -9,7 +9,6 @@ import re
 import string
 from typing import Any
 
-from polyvlm.eval.extract import Extraction, extract_choice
 from polyvlm.eval.tasks.base import Sample
 from polyvlm.eval.tasks.hub import load_split
 from polyvlm.eval.tasks.published import Official, register_published
@@ -99,12 +98,6 @@ class MVBench(PublishedVideoTask):
         video = str(record["video"])
         return Sample(id=f"{split}/{row}", prompt=prompt, target=gold, language=language, options=options,
                       category=split, extra={"video_name": video, "video_candidates": [f"{DATA_LIST[split]}/{video}"]})
-
-    def extract(self, sample: Sample, prediction: str) -> Extraction:
-        return extract_choice(prediction, sample.options)
-
-    def english_fallback(self, languages: list[str | None]) -> dict[str, list[str]]:
-        return {}
 
     def official(self, samples: list[Sample], predictions: list[str], rng: random.Random) -> Official:
         read = [official_reading(p.strip()) for p in predictions]  # api/task.py strips the reply first

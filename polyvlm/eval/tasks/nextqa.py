@@ -7,7 +7,6 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from polyvlm.eval.extract import Extraction, extract_choice
 from polyvlm.eval.metrics import official as off
 from polyvlm.eval.tasks.base import Sample
 from polyvlm.eval.tasks.published import Official, register_published
@@ -53,12 +52,6 @@ class NExTQAMCTest(PublishedVideoTask):
                              # get_video(<cache>/NExTVideo, video): .mp4, then .MP4, then .mp4 again
                              "video_candidates": [f"NExTVideo/{_video_file(video, 'mp4')}",
                                                   f"NExTVideo/{_video_file(video, 'MP4')}"]})
-
-    def extract(self, sample: Sample, prediction: str) -> Extraction:
-        return extract_choice(prediction, sample.options)
-
-    def english_fallback(self, languages: list[str | None]) -> dict[str, list[str]]:
-        return {}
 
     def official(self, samples: list[Sample], predictions: list[str], rng: random.Random) -> Official:
         per, read, drawn = [], [], []

@@ -9,7 +9,6 @@ import random
 import re
 from typing import Any
 
-from polyvlm.eval.extract import Extraction, extract_choice
 from polyvlm.eval.tasks.base import Sample
 from polyvlm.eval.tasks.hub import download_command
 from polyvlm.eval.tasks.published import Official, register_published
@@ -63,12 +62,6 @@ class PerceptionTestValMC(PublishedVideoTask):
                              "answer_id": answer,
                              # perceptiontest_val_doc_to_visual: <cache>/videos/<video_name>.mp4, then "mp4" -> "MP4"
                              "video_candidates": [mp4, mp4.replace("mp4", "MP4")]})
-
-    def extract(self, sample: Sample, prediction: str) -> Extraction:
-        return extract_choice(prediction, sample.options)
-
-    def english_fallback(self, languages: list[str | None]) -> dict[str, list[str]]:
-        return {}
 
     def official(self, samples: list[Sample], predictions: list[str], rng: random.Random) -> Official:
         read = [official_letter(p) for p in predictions]

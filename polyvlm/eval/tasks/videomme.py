@@ -8,7 +8,6 @@ import random
 import re
 from typing import Any
 
-from polyvlm.eval.extract import Extraction, extract_choice
 from polyvlm.eval.tasks.base import Sample, TaskError
 from polyvlm.eval.tasks.published import Official, register_published
 from polyvlm.eval.tasks.videos import PublishedVideoTask
@@ -74,12 +73,6 @@ class VideoMME(PublishedVideoTask):
                              # videomme_doc_to_visual tries <cache>/data/<videoID>.mp4, then that path with every
                              # "mp4" replaced by "MP4", then by "mkv"
                              "video_candidates": [mp4, mp4.replace("mp4", "MP4"), mp4.replace("mp4", "mkv")]})
-
-    def extract(self, sample: Sample, prediction: str) -> Extraction:
-        return extract_choice(prediction, sample.options)
-
-    def english_fallback(self, languages: list[str | None]) -> dict[str, list[str]]:
-        return {}
 
     def official(self, samples: list[Sample], predictions: list[str], rng: random.Random) -> Official:
         read = [official_letter(p.strip()) for p in predictions]  # api/task.py strips the reply first

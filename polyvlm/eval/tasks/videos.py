@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, ClassVar
 
+from polyvlm.eval.extract import Extraction, extract_choice
 from polyvlm.eval.tasks.base import Sample, TaskError
 from polyvlm.eval.tasks.hub import download_command, local_dir
 from polyvlm.eval.tasks.published import PublishedTask
@@ -198,6 +199,11 @@ class PublishedVideoTask(PublishedTask):
     @classmethod
     def describe(cls) -> dict[str, Any]:
         return {**super().describe(), "download": cls.download()}
+
+    def extract(self, sample: Sample, prediction: str) -> Extraction:
+        """polyvlm's robust reading: the option letter of a multiple-choice question (any script, answer phrases),
+        else the trimmed reply; each task's `official` follows its own scorer."""
+        return extract_choice(prediction, sample.options) if sample.options else super().extract(sample, prediction)
 
     def video_store(self) -> VideoStore:
         local = local_dir(self.repo)
