@@ -15,7 +15,12 @@ def llava_score_pair(review: str | None) -> list[float]:
     """(reference, answer) scores from the judge's first line as multilingual-llava-bench/utils.py parse_score
     reads it: commas become spaces, then the line split on single spaces must give exactly two numbers
     ("8,6" -> [8, 6], but "8, 6" -> three pieces -> [-1, -1]); a failed request or empty reply is [-1, -1]."""
-    text = (review or "").strip()  # get_eval strips the reply's content
+    return _score_pair((review or "").strip())  # get_eval strips the reply's content
+
+
+def _score_pair(text: str) -> list[float]:
+    """parse_score's reading of a reply (as its caller hands it over): the first line, commas made spaces, split on
+    single spaces; exactly two float()-able pieces, else [-1, -1]."""
     pieces = text.split("\n")[0].replace(",", " ").split(" ")
     if len(pieces) != 2:
         return list(FAILED)
@@ -105,13 +110,7 @@ def wilder_score_pair(review: str | None) -> list[float]:
     """parse_score: the reply's first line as it came (not stripped: " 9 7" or "9 7 " split into three pieces),
     commas made spaces, split on single spaces; exactly two float()-able pieces, else [-1, -1]. A failed request
     (the official client then returns "") is [-1, -1]."""
-    pieces = (review or "").split("\n")[0].replace(",", " ").split(" ")
-    if len(pieces) != 2:
-        return list(FAILED)
-    try:
-        return [float(pieces[0]), float(pieces[1])]
-    except ValueError:
-        return list(FAILED)
+    return _score_pair(review or "")
 
 
 def wilder_ratio(pairs: list[list[float]]) -> float:
