@@ -15,6 +15,9 @@ $(BASE): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	# tests only: ImageBind's reference code for the parity tests, without its torchvision/torchaudio pins
 	$(BIN)/pip install -q --no-deps imagebind-unofficial==0.1.1
+	# tests only: lmms-eval's copy of MEGA-Bench's metrics (lmms_eval/tasks/megabench/metrics), the reference of the
+	# MEGA-Bench parity tests, without lmms-eval's own dependencies; requests-cache: imported by its geo metric
+	$(BIN)/pip install -q --no-deps lmms-eval==0.7.3 requests-cache==1.3.3 url-normalize cattrs
 	touch $(BASE)
 
 # the web demo tests drive Debian's Chromium through Playwright (the `playwright` package comes with the dev

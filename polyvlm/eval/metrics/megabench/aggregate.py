@@ -1,0 +1,1 @@
+"""MEGA-Bench: aggregate (being written)."""

@@ -1,0 +1,1 @@
+"""MEGA-Bench: constrained (being written)."""

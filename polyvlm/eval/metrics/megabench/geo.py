@@ -1,0 +1,1 @@
+"""MEGA-Bench: geo (being written)."""

@@ -1,0 +1,1 @@
+"""MEGA-Bench: geometry (being written)."""

@@ -1,0 +1,1 @@
+"""MEGA-Bench: latex (being written)."""

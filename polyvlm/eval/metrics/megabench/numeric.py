@@ -1,0 +1,1 @@
+"""MEGA-Bench: numeric (being written)."""

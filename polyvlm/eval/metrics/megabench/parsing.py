@@ -1,0 +1,1 @@
+"""MEGA-Bench: parsing (being written)."""

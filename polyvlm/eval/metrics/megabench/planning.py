@@ -1,0 +1,1 @@
+"""MEGA-Bench: planning (being written)."""

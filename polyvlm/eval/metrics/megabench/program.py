@@ -1,0 +1,1 @@
+"""MEGA-Bench: program (being written)."""

@@ -1,0 +1,1 @@
+"""MEGA-Bench: strings (being written)."""

@@ -1,0 +1,1 @@
+"""MEGA-Bench: text (being written)."""
