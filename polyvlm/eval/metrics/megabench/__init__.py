@@ -74,6 +74,6 @@ def score_field(metric: FieldMetric, *args: Any) -> Any:
 
 # the modules that register entries (each owns one group of the official metrics)
 _MODULES = ("parsing", "aggregate", "strings", "numeric", "geometry", "latex", "geo", "text", "constrained",
-            "planning", "program")
+            "planning", "program", "judges")
 for _m in _MODULES:
     importlib.import_module(f"{__name__}.{_m}")

@@ -1,0 +1,1 @@
+"""MEGA-Bench: judges (being written)."""
