@@ -41,6 +41,10 @@ def gleu_cn(response: Any, answer: Any) -> float:
     return gleu.sentence_gleu([list(jieba.cut_for_search(response))], list(jieba.cut_for_search(answer)))
 
 
+class NliModelUnavailable(ImportError):
+    """The NLI model cannot be loaded; an ImportError so that score_field stops the run instead of scoring 0."""
+
+
 @lru_cache(maxsize=1)
 def _nli_pipeline() -> Any:
     """The text-classification pipeline of $POLYVLM_NLI_MODEL (default microsoft/deberta-large-mnli), built on
@@ -52,7 +56,7 @@ def _nli_pipeline() -> Any:
     try:
         return transformers.pipeline("text-classification", model=model, device=device)
     except (OSError, ValueError) as e:
-        raise RuntimeError(
+        raise NliModelUnavailable(
             f"MEGA-Bench metric nli_entailment needs the NLI model {model!r} and could not load it ({e}); "
             f"set {NLI_MODEL_ENV} to a local copy of {NLI_DEFAULT_MODEL}") from e
 
