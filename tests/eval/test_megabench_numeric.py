@@ -138,7 +138,6 @@ ANGLES = [
 
 @pytest.mark.parametrize("response, answer", ANGLES)
 def test_angle_seq_float_rmse_parity(response, answer) -> None:
-    pytest.importorskip("polyvlm.eval.metrics.megabench.convert", reason="str_to_list lands with convert.py")
     ref = reference("scoring.mse").AngleSeqFloatRMSE.match
     metric = FIELD_METRICS.get("angle_seq_float_rmse")
     assert same(score_field(metric, response, answer), ref_score(ref, response, answer))
@@ -152,7 +151,6 @@ def test_rmse_absolute() -> None:
 
 
 def test_angle_absolute() -> None:
-    pytest.importorskip("polyvlm.eval.metrics.megabench.convert", reason="str_to_list lands with convert.py")
     assert ours.angle_seq_float_rmse("[12, 20, 31]", "[10, 20, 30]") == pytest.approx(0.9)  # mean |diff| 1 of 10
     assert ours.angle_seq_float_rmse("[]", "[]") == 0  # NaN -> 0
 
