@@ -36,10 +36,10 @@ TEXTS = [
 ]
 
 
-def outcome(fn: Any, *args: Any) -> tuple[str, Any]:
+def outcome(fn: Any, *args: Any, **kwargs: Any) -> tuple[str, Any]:
     """("ok", value with its type) or ("raise", exception type)."""
     try:
-        value = fn(*args)
+        value = fn(*args, **kwargs)
     except Exception as e:  # noqa: BLE001 - the exception type is part of the rule
         return "raise", type(e)
     return "ok", (type(value), value)
