@@ -183,7 +183,7 @@ def parse_nested_str_list(text: str) -> Any:
 
 
 def parse_syllable_ranges(text: str) -> list[list[int]]:
-    """'[7,10]5 ' -> [[7, 10], [5, 5], [0, 0]]: bracketed ranges, single digits, spaces as empty lines."""
+    """'[7,10]5 5' -> [[7, 10], [5, 5], [0, 0], [5, 5]]: bracketed ranges, single digits, inner spaces as empty lines."""
     ranges = []
     for chunk in re.findall(r"(?:\[\d+(?:,\s*\d+)?\]|\d| )", text.strip()):
         chunk = chunk.strip("[]")
