@@ -139,3 +139,28 @@ def test_nli_missing_model_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: A
     with pytest.raises(text_metrics.NliModelUnavailable, match=r"nli_entailment.*POLYVLM_NLI_MODEL"):
         ours("nli_entailment", "the cat", b"x")  # not turned into a 0 by score_field
     text_metrics._nli_pipeline.cache_clear()
+
+
+# multi_ref_phrase: lmms_eval/tasks/megabench/metrics/scoring/multi_ref_phrase.py (MultipleReferencePhraseEval),
+# which matches each reference with simple_str_match (scoring/simple_str_match.py, strings.py here)
+MULTI_REF: list[tuple[Any, Any]] = [
+    ("Paris", "['Paris', 'paris, france']"), ("paris france", "['Paris', 'Paris, France']"),
+    ("Lyon", "['Paris', 'Marseille']"), ("new-york", "New York，NYC"), ("NYC", "New York，NYC"),
+    ("B", "[A, B]"), ("(B) the second", "['B', 'C']"), ("3", "[1, 2, 3]"), ("3.0", "[3]"), (3, "[1, 3]"),
+    ("", "[]"), ("", ""), ("x", "x"), ("x", "('x',)"), ("x", "{'x'}"), ("x", "[x"), (None, "None"),
+    ("x", None), ("x", ["x"]), ("l'été", "[\"l'été\", 'summer']"), ("a.b", "[ab]"),
+]
+
+
+@pytest.mark.skipif("simple_str_match" not in FIELD_METRICS, reason="simple_str_match (strings.py) not landed yet")
+@pytest.mark.parametrize(("response", "targets"), MULTI_REF)
+def test_multi_ref_phrase_matches_reference(response: Any, targets: Any) -> None:
+    expected = ref("scoring.multi_ref_phrase", "MultipleReferencePhraseEval", response, targets)
+    assert ours("multi_ref_phrase", response, targets) == expected
+
+
+@pytest.mark.skipif("simple_str_match" not in FIELD_METRICS, reason="simple_str_match (strings.py) not landed yet")
+def test_multi_ref_phrase_absolute() -> None:
+    assert ours("multi_ref_phrase", "New York", "['Paris', 'new york']") == 1
+    assert ours("multi_ref_phrase", "Lyon", "['Paris', 'Marseille']") == 0
+    assert ours("multi_ref_phrase", "NYC", "New York，NYC") == 1

@@ -17,10 +17,13 @@ from polyvlm.eval.metrics.megabench.constrained_rules import (
     count_phrase,
     count_syllables,
     is_line_iambic,
-    parse_nested_str_list,
-    parse_syllable_ranges,
     phones_for_word,
     rhyming_part,
+)
+from polyvlm.eval.metrics.megabench.convert import (
+    parse_nested_str_list,
+    parse_syllable_ranges,
+    str_to_iterable,
 )
 
 log = logging.getLogger("polyvlm.eval")
@@ -38,12 +41,6 @@ def parse_constraint(key: str, value: str) -> dict[str, Any]:
     return {k.lower(): v for k, v in zip(keys, values)}
 
 
-def _str_to_list(text: Any) -> list[Any]:
-    from polyvlm.eval.metrics.megabench.convert import str_to_iterable
-
-    return str_to_iterable(list, text)
-
-
 def _check_contain(response: str, key: str, value: str) -> int:
     """'contain' / 'contain_only' with optional position, position_only and times."""
     parsed = parse_constraint(key, value)
@@ -58,7 +55,7 @@ def _check_contain(response: str, key: str, value: str) -> int:
                 records[tuple(group)] = [o for n, occ in hits if n > 0 for o in occ]
         score = 1 if satisfied == 1 else 0
     else:
-        items = _str_to_list(parsed["contain"])
+        items = str_to_iterable(list, parsed["contain"])
         hits = [count_phrase(response, item) for item in items]
         total = sum(n for n, _ in hits)
         if total > 0:

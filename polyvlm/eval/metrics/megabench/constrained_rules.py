@@ -1,11 +1,9 @@
 """The word-level rules of MEGA-Bench's constrained_generation: CMUdict pronunciations with the official's
-out-of-vocabulary guesses, syllables, rhymes, iambic lines, lemmatised phrase counting, and the constraint
-value readers (lmms_eval/tasks/megabench/metrics/scoring/constrained_generation.py and
-metrics/parsing/common/parsers.py parse_nested_str_list, parse_syllable_ranges)."""
+out-of-vocabulary guesses, syllables, rhymes, iambic lines and lemmatised phrase counting
+(lmms_eval/tasks/megabench/metrics/scoring/constrained_generation.py)."""
 
 from __future__ import annotations
 
-import ast
 import itertools
 import logging
 import re
@@ -171,27 +169,3 @@ def count_phrase(text: str, phrase: str) -> tuple[int, list[tuple[int, int]]]:
         if n > 0:
             found.append((i, n))
     return sum(n for _, n in found), found
-
-
-def parse_nested_str_list(text: str) -> Any:
-    """'[[a, b], [c]]' -> [['a', 'b'], ['c']] (every word quoted, then literal_eval); the text itself when
-    that fails (the official parsers.py parse_nested_str_list)."""
-    try:
-        return ast.literal_eval(re.sub(r"(\w+)", r'"\1"', text))
-    except (ValueError, SyntaxError):
-        return text
-
-
-def parse_syllable_ranges(text: str) -> list[list[int]]:
-    """'[7,10]5 5' -> [[7, 10], [5, 5], [0, 0], [5, 5]]: bracketed ranges, single digits, inner spaces as empty lines."""
-    ranges = []
-    for chunk in re.findall(r"(?:\[\d+(?:,\s*\d+)?\]|\d| )", text.strip()):
-        chunk = chunk.strip("[]")
-        if "," in chunk:
-            lo, hi = map(int, chunk.split(","))
-            ranges.append([lo, hi])
-        elif chunk == " ":
-            ranges.append([0, 0])
-        else:
-            ranges.append([int(chunk), int(chunk)])
-    return ranges

@@ -71,3 +71,16 @@ def nli_entailment(response: Any, answer: Any) -> int:
     premise = answer.strip()  # a non-string answer without strip() raises, the official's 0
     result = _nli_pipeline()(f"[CLS] {premise} [SEP] {response.strip()} [SEP]")
     return 1 if result[0]["label"] == "ENTAILMENT" else 0
+
+
+@register("multi_ref_phrase")
+def multi_ref_phrase(response: Any, targets: Any) -> int:
+    """1 when the response simple_str_match-es any of the references listed in `targets` (a list literal or a
+    comma-separated string; full-width commas read as commas), else 0. A non-string `targets` raises (the
+    official scorer's 0)."""
+    from polyvlm.eval.metrics.megabench import FIELD_METRICS
+    from polyvlm.eval.metrics.megabench.convert import str_to_iterable
+
+    simple = FIELD_METRICS.get("simple_str_match").fn
+    refs = str_to_iterable(list, targets.replace("，", ","))
+    return 1 if any(simple(response, ref if isinstance(ref, str) else str(ref)) for ref in refs) else 0
