@@ -186,3 +186,27 @@ def test_timeout_scores_zero(monkeypatch: pytest.MonkeyPatch) -> None:
     start = time.monotonic()
     assert ours_mod.constrained_generation("x", {"length": "<3"}) == (0, "length: 0")
     assert time.monotonic() - start < 2.5
+
+
+# constraints of real samples, copied from TIGER-AI-Lab/MEGA-Bench task_examples/Knowledge/Arts/poetry_generation/
+# poetry_custom_rhyming_scheme/README.md ({'rhyming_scheme': 'abba cc', 'contain': ...}) and poetry_acrostic/README.md
+# ({'acrostic': 'hamster', 'contain': ...}); their 'contain' part needs nltk data (the test above)
+HAMSTER = ("Hungry little hamster\nAlways chewing seeds\nMunching through the night\nSoft fur, tiny paws\n"
+           "Tail so short\nEyes bright\nRunning on the wheel")
+RHYMES = ("A hamster in a cage of light\nHe nibbles seeds along the floor\nHe finds a treat and wants some more\n"
+          "He runs and runs into the night\n\nHis whiskers twitch, his paws are small\nHe climbs and tumbles, has a ball")
+
+
+@pytest.mark.parametrize(("response", "context"), [
+    (HAMSTER, {"acrostic": "hamster"}), (HAMSTER.replace("Tail", "The tail"), {"acrostic": "hamster"}),
+    (HAMSTER, {"acrostic": "hams ter"}), (RHYMES, {"rhyming_scheme": "abba cc"}),
+    (RHYMES.replace("more", "less"), {"rhyming_scheme": "abba cc"}), (RHYMES, {"rhyming_scheme": "abab cc"}),
+])
+def test_real_constraints(response: str, context: dict[str, Any]) -> None:
+    assert ours(response, dict(context)) == ref(response, dict(context))
+
+
+def test_real_constraints_absolute() -> None:
+    assert ours(HAMSTER, {"acrostic": "hamster"})[0] == 1
+    assert ours(RHYMES, {"rhyming_scheme": "abba cc"})[0] == 1
+    assert ours(RHYMES, {"rhyming_scheme": "abab cc"})[0] == 0

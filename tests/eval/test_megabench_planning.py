@@ -39,6 +39,66 @@ TASK = """(define (problem bw-3) (:domain blocksworld)
 CONTEXT = {"domain_pddl": DOMAIN, "task_pddl": TASK}
 GOOD = "(pickup b)\n(stack b c)\n(pickup a)\n(stack a b)"
 
+# the eval_context of sample 3777 of planning_screenshot_blocksworld, copied from TIGER-AI-Lab/MEGA-Bench
+# task_examples/Planning/Agents_and_Planning/Symbolic_Planning/planning_screenshot_blocksworld/README.md
+REAL_BLOCKSWORLD = {
+    'task_pddl': (
+        '(define (problem BW-rand-3)\n'
+        '(:domain blocksworld-4ops)\n'
+        '(:objects b1 b2 b3 )\n'
+        '(:init\n'
+        '(arm-empty)\n'
+        '(on-table b1)\n'
+        '(on b2 b3)\n'
+        '(on b3 b1)\n'
+        '(clear b2)\n'
+        ')\n'
+        '(:goal\n'
+        '(and\n'
+        '(on b2 b3)\n'
+        '(on b3 b1))\n'
+        ')\n'
+        ')'
+    ),
+    'gt_plan': (
+        ''
+    ),
+    'domain_pddl': (
+        '(define (domain blocksworld-4ops)\n'
+        '  (:requirements :strips)\n'
+        '(:predicates (clear ?x)\n'
+        '             (on-table ?x)\n'
+        '             (arm-empty)\n'
+        '             (holding ?x)\n'
+        '             (on ?x ?y))\n'
+        '\n'
+        '(:action pickup\n'
+        '  :parameters (?ob)\n'
+        '  :precondition (and (clear ?ob) (on-table ?ob) (arm-empty))\n'
+        '  :effect (and (holding ?ob) (not (clear ?ob)) (not (on-table ?ob)) \n'
+        '               (not (arm-empty))))\n'
+        '\n'
+        '(:action putdown\n'
+        '  :parameters  (?ob)\n'
+        '  :precondition (holding ?ob)\n'
+        '  :effect (and (clear ?ob) (arm-empty) (on-table ?ob) \n'
+        '               (not (holding ?ob))))\n'
+        '\n'
+        '(:action stack\n'
+        '  :parameters  (?ob ?underob)\n'
+        '  :precondition (and (clear ?underob) (holding ?ob))\n'
+        '  :effect (and (arm-empty) (clear ?ob) (on ?ob ?underob)\n'
+        '               (not (clear ?underob)) (not (holding ?ob))))\n'
+        '\n'
+        '(:action unstack\n'
+        '  :parameters  (?ob ?underob)\n'
+        '  :precondition (and (on ?ob ?underob) (clear ?ob) (arm-empty))\n'
+        '  :effect (and (holding ?ob) (clear ?underob)\n'
+        '               (not (on ?ob ?underob)) (not (clear ?ob)) (not (arm-empty)))))'
+    ),
+}
+
+
 PLANS: list[Any] = [
     GOOD,
     GOOD + "\n",
@@ -103,3 +163,22 @@ def test_absolute() -> None:
     assert ours("(pickup b)\n(stack b c)", CONTEXT) == 0
     assert ours("(fly b)", CONTEXT) == 0
     assert ours(None, CONTEXT) == 0
+
+
+REAL_PLANS = [
+    "",  # the goal already holds in :init
+    "(unstack b2 b3)\n(stack b2 b3)",
+    "(unstack b2 b3)\n(putdown b2)",
+    "(unstack b2 b3)\n(putdown b2)\n(pickup b2)\n(stack b2 b3)",
+    "(unstack b1 b3)",  # the task's demonstration answer, not valid here
+    "(pickup b2)",
+]
+
+
+@pytest.mark.parametrize("plan", REAL_PLANS)
+def test_real_context_matches_reference(plan: str) -> None:
+    assert ours(plan, dict(REAL_BLOCKSWORLD)) == ref(plan, dict(REAL_BLOCKSWORLD))
+
+
+def test_real_context_absolute() -> None:
+    assert [ours(p, REAL_BLOCKSWORLD) for p in REAL_PLANS] == [1, 1, 0, 1, 0, 0]

@@ -80,3 +80,16 @@ def test_child_cannot_touch_parent(tmp_path: Any) -> None:
     assert run_program(code, []) == "7"
     assert "POLYVLM_LEAK" not in os.environ
     assert run_program("import os\nos._exit(3)", []).startswith("ERROR")
+
+
+# the eval_context of a code_programming_test_easy sample, copied from TIGER-AI-Lab/MEGA-Bench
+# task_examples/Coding/Code_Generation/Programming_Problems/code_programming_test_easy/README.md
+REAL_EASY = {"test_case": {"input": ["21:11"], "expected": "9:11 PM"}}
+TWELVE_HOUR = ("h, m = map(int, input().split(':'))\n"
+               "print(f\"{h % 12 or 12}:{m:02d} {'AM' if h < 12 else 'PM'}\")")
+
+
+def test_real_context() -> None:
+    for code, score in ((TWELVE_HOUR, 1), (TWELVE_HOUR.replace("PM", "pm"), 0), ("print(input())", 0)):
+        assert ours(code, dict(REAL_EASY)) == score
+        assert ref(code, dict(REAL_EASY)) == score
