@@ -28,6 +28,7 @@ PROGRAMS = [
     "import math\ndef f():\n    return math.floor(int(input()) + int(input()))\nprint(f())",  # NameError quirk
     "def g(x):\n    return x\ndef f(a, b):\n    return g(a + b)\nprint(f(int(input()), int(input())))",
     "print('7')\nprint()",
+    "a = int(input())\nb = int(input())\nprint(sum([x + b for x in [a]]))",  # comprehension: NameError quirk
     "import sys\nsys.stdout.write(str(int(input()) + int(input())) + '\\n')",
     "x = input().strip()\ny = input()\nprint(int(x) + int(y), end='  ')",
     "",

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import multiprocessing
 import multiprocessing.connection
-import sys
 from typing import Any
 from unittest import mock
 
@@ -28,8 +27,9 @@ def _context() -> Any:
 def _execute(code: str, input_str: str) -> str:
     """Run `code` with input() fed from `input_str`'s lines and print() captured; what the official child
     puts on its queue. Code with the exact main guard runs as __main__ in one namespace; other code runs with
-    separate globals and locals as the official's bare exec(code) inside a method does (so top-level helpers
-    are not visible from functions, a quirk the verdicts depend on) and under a module name, not __main__."""
+    separate globals and locals as the official's bare exec(code) inside a method does (so top-level names are
+    not visible from functions or comprehensions, a quirk the verdicts depend on) and under a module name, not
+    __main__."""
     out = io.StringIO()
     try:
         with mock.patch("builtins.input", side_effect=input_str.splitlines()), mock.patch("sys.stdout", new=out):
@@ -69,7 +69,6 @@ def run_program(code: str, lines: list[str], timeout: float = TIMEOUT) -> str:
         if proc.is_alive():
             proc.kill()
         proc.join()
-        sys.stdout.flush()
 
 
 @register("program_judge", call="context")
