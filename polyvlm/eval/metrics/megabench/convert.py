@@ -162,7 +162,8 @@ def _read_candidate(candidate: str) -> list[Any]:
 def parse_json(response: str) -> Any:
     """The last JSON object/array (or Python dict/list literal) in `response`, read after its "Answer:" line and
     inside its ```json block; nested JSON held in strings is unnested. Nothing readable, or the bracket pattern
-    running over PARSING_TIMEOUT seconds: [] when the text starts with "[", else {}."""
+    running over PARSING_TIMEOUT seconds: [] when the text starts with "[", else {}. A Python literal that cannot
+    be built ("{[1]: 2}": unhashable key) raises TypeError, as the official parser does."""
     regex = requires("regex", "parse_json")
     text = extract_answer_at_beginning_of_line(response)
     text, _ = extract_code_block_content(text, "json")
