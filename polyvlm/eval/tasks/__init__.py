@@ -25,6 +25,7 @@ from polyvlm.eval.tasks import (  # noqa: F401
     longvideobench,
     mathverse,
     mathvista,
+    megabench,
     mlvu,
     mmbench_en,
     mmmlu,

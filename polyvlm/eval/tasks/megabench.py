@@ -1,0 +1,218 @@
+"""MEGA-Bench as published (TIGER-Lab/MEGA-Bench, configs core/open/core_si/open_si, split test) and its official
+scoring: lmms-eval 0.7.3 lmms_eval/tasks/megabench/ (megabench_*.yaml, _default_template_yaml, utils.py
+megabench_doc_to_text/_doc_to_visual/_process_results) for the prompt and media, evaluator.py (MEGABenchEvaluator,
+= TIGER-AI-Lab/MEGA-Bench megabench/evaluator.py) for parsing, field scoring, aggregation and the macro/micro means."""
+
+from __future__ import annotations
+
+import ast
+import logging
+import math
+import random
+from typing import Any, ClassVar
+
+from polyvlm.eval.extract import Extraction
+from polyvlm.eval.metrics import METRICS, Metric
+from polyvlm.eval.tasks.base import Sample, TaskError
+from polyvlm.eval.tasks.hub import MissingSplit, download_command, load_split, local_dir
+from polyvlm.eval.tasks.published import Official, PublishedTask, register_published
+from polyvlm.eval.tasks.videos import VideoStore, lmms_cache
+
+log = logging.getLogger("polyvlm.eval")
+
+REPO = "TIGER-Lab/MEGA-Bench"
+LMMS_CACHE = "megabench_data"  # _default_template_yaml dataset_kwargs.cache_dir: data.zip unpacked (or linked) there
+VIDEO_EXT = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".flv", ".wmv", ".m4v")  # image_video_utils.is_video_file
+
+
+def _scored_by_task(predictions: list[str], references: list[list[str]]) -> Any:
+    raise AssertionError("megabench_score is scored by its task")
+
+
+METRICS.register("megabench_score")(Metric(
+    "megabench_score", _scored_by_task, scored_by="task",
+    help="MEGA-Bench's official query score (evaluator.py: parse, score each field, aggregate); reported as the "
+         "mean over tasks of each task's mean x 100 (macro_mean_score)"))
+
+
+class RepoMedia:
+    """One picture of the repo's data (a path relative to the repo root, `data/...`), read from the unpacked copy
+    or from data.zip (extracted on first use by the VideoStore)."""
+
+    def __init__(self, store: VideoStore, rel: str, where: str):
+        self.store, self.rel, self.where = store, rel, where
+
+    def raw(self) -> bytes:
+        return self.store.path(self.rel).read_bytes()
+
+    def open(self) -> Any:
+        import io
+
+        from PIL import Image
+
+        return Image.open(io.BytesIO(self.raw()))
+
+    def __str__(self) -> str:
+        return f"{self.where} ({self.rel})"
+
+
+def literal(value: Any, what: str, where: str) -> Any:
+    """A column stored as a Python literal string (answer, metric_info, eval_context, *_media), as utils.py and
+    evaluator.py read it (`ast.literal_eval`); a bad one is a TaskError naming the row."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as e:
+        raise TaskError(f"{where}: column {what} is not a Python literal ({type(e).__name__}: {e})") from None
+
+
+def media_kind(paths: list[str]) -> str:
+    """utils._check_media_type: image (no video), video (all videos) or mixed."""
+    videos = [str(p).lower().endswith(VIDEO_EXT) for p in paths]
+    return "image" if not any(videos) else "video" if all(videos) else "mixed"
+
+
+def _rel(path: str) -> str:
+    return str(path)[2:] if str(path).startswith("./") else str(path)
+
+
+class MegaBench(PublishedTask):
+    """One MEGA-Bench subset: each row one query of one of its tasks. The prompt is utils.megabench_doc_to_text's
+    ("\\n".join of task_description, example_text, query_text; their `<image>`/`<video>` markers stay where the
+    benchmark puts them); the media are global, example then query (megabench_doc_to_visual's order). The official
+    score is evaluator.py's: per task the mean query score (a query's aggregated score counts when >= 0, over all
+    queries), the headline the mean of the task means (macro_mean_score, x100), micro_mean_score beside it."""
+
+    repo, kind = REPO, "vqa"
+    splits = {"test": "en"}
+    max_new_tokens = 2048  # _default_template_yaml generation_kwargs (greedy: temperature 0)
+    image_columns = ()
+    judged: ClassVar[bool] = True  # the runner hands `--judge` (or None) to `client`: two metrics ask an LLM
+    default_metrics: ClassVar[list[str]] = ["megabench_score"]  # the official query score, also as polyvlm's metric
+    group_by: ClassVar[list[str]] = ["language"]  # by task: `category`
+    cites = ("lmms-eval 0.7.3 lmms_eval/tasks/megabench/ (utils.py, evaluator.py MEGABenchEvaluator); "
+             "TIGER-AI-Lab/MEGA-Bench megabench/evaluator.py")
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        return {**super().describe(), "download": download_command(REPO) + "  (gated: accept the terms on the "
+                "Hub and log in first; data.zip holds the media)"}
+
+    def dataset(self, split: str) -> Any:
+        return load_split(self.repo, split, self.name, self.config)
+
+    def store(self) -> VideoStore:
+        local = local_dir(self.repo)
+        roots = ([local] if local is not None else []) + [lmms_cache(LMMS_CACHE)]
+        return VideoStore(roots, local, f"task {self.name}")
+
+    def load(self) -> list[Sample]:
+        try:
+            ds = self.dataset("test")
+        except MissingSplit as e:
+            raise TaskError(f"{e}; download it with\n  {download_command(self.repo)}") from None
+        store = self.store()
+        samples = []
+        for row in range(len(ds)):
+            record = dict(ds[row])
+            where = f"{self.repo} config {self.config} row {row} (id {record.get('id')})"
+            try:
+                samples.append(self.make_row(record, row, where, store))
+            except KeyError as e:
+                raise TaskError(f"{where}: no column {e} (columns: {ds.column_names})") from None
+        return samples
+
+    def make_row(self, record: dict[str, Any], row: int, where: str, store: VideoStore) -> Sample:
+        info = literal(record["metric_info"], "metric_info", where)
+        answer = literal(record["answer"], "answer", where)
+        if not isinstance(info, dict) or "field_score_function" not in info or "aggregation" not in info:
+            raise TaskError(f"{where}: metric_info has no field_score_function/aggregation: {record['metric_info']!r}")
+        if not isinstance(answer, dict):
+            raise TaskError(f"{where}: answer is not a dict of fields: {record['answer']!r}")
+        context = literal(record["eval_context"], "eval_context", where)
+        media = [_rel(p) for col in ("global_media", "example_media", "query_media")
+                 for p in literal(record[col], col, where)]
+        prompt = "\n".join([record["task_description"], record["example_text"], record["query_text"]])
+        sample = Sample(id=f"test/{row}", prompt=prompt, target=answer, language="en",
+                        category=str(record["task_name"]), source=where,
+                        extra={"split": "test", "global_idx": record["id"], "task_name": record["task_name"], "metric_info": info, "eval_context": context,
+                               "query_text": record["query_text"], "task_description": record["task_description"],
+                               "example_text": record["example_text"], "row": row,
+                               "global_media": literal(record["global_media"], "global_media", where),
+                               "example_media": literal(record["example_media"], "example_media", where),
+                               "query_media": literal(record["query_media"], "query_media", where)})
+        for rel in media:
+            if store.find([rel]) is None:
+                raise TaskError(f"{where}: media file {rel} is in none of {store.describe()}; download the repo "
+                                f"(data.zip) with\n  {download_command(self.repo)}")
+        if media_kind(media) == "image":
+            sample.images = [RepoMedia(store, rel, where) for rel in media]
+        else:  # videos (and mixed rows): the files, in order, extracted when first needed
+            sample.media = {"video": [str(store.path(rel)) for rel in media if rel.lower().endswith(VIDEO_EXT)]}
+            sample.images = [RepoMedia(store, rel, where) for rel in media if not rel.lower().endswith(VIDEO_EXT)]
+        return sample
+
+    # ---- scoring -----------------------------------------------------------------------------------------------
+    def extract(self, sample: Sample, prediction: str) -> Extraction:
+        return Extraction(prediction, "raw")  # the official parsers read the reply as generated
+
+    def sample_scores(self, samples: list[Sample], answers: list[str | None]) -> dict[str, list[float]]:
+        """polyvlm's metric is the official query score (NaN: a judged task without --judge)."""
+        return {"megabench_score": self.official(samples, [a or "" for a in answers], random.Random(0)).per_sample}
+
+    def corpus_score(self, metric: str, samples: list[Sample], answers: list[str | None],
+                     per_sample: list[float]) -> float:
+        return self.official_corpus(samples, [a or "" for a in answers], per_sample)
+
+    def official(self, samples: list[Sample], predictions: list[str], rng: random.Random) -> Official:
+        from polyvlm.eval.tasks.megabench_score import score_query
+
+        key = (tuple(s.id for s in samples), tuple(predictions))
+        if getattr(self, "_scored", (None,))[0] == key:  # sample_scores and official_summary ask for the same run
+            return self._scored[1]
+        per, answers, skipped = [], [], set()
+        for s, p in zip(samples, predictions):
+            score, parsed = score_query(s, p, judge=getattr(self, "client", None))
+            if score is None:
+                skipped.add(str(s.extra["task_name"]))
+                per.append(math.nan)
+            else:
+                per.append(score if score >= 0 else 0.0)  # a query counts when >= 0
+            answers.append(parsed)
+        self.query_scores = per
+        tasks: dict[str, list[float]] = {}
+        for s, v in zip(samples, per):
+            if not math.isnan(v):
+                tasks.setdefault(str(s.extra["task_name"]), []).append(v)
+        means = {t: sum(v) / len(v) for t, v in tasks.items()}
+        n_q = sum(len(v) for v in tasks.values())
+        note = ""
+        if skipped:
+            note = (f"{len(skipped)} task(s) use a judged metric (gpt_4o_as_judge / ascii_art_gpt4o_judge) and need "
+                    f"--judge: left out of every score ({', '.join(sorted(skipped))})")
+        result = Official("macro_mean_score", per, answers, note=note, other_metrics={
+            "macro_mean_score": 100.0 * sum(means.values()) / len(means) if means else 0.0,
+            "micro_mean_score": 100.0 * sum(sum(v) for v in tasks.values()) / n_q if n_q else 0.0,
+            "num_tasks": float(len(means)), "num_queries": float(n_q)})
+        self._scored = (key, result)
+        return result
+
+    def official_corpus(self, samples: list[Sample], predictions: list[str], per_sample: list[float]) -> float:
+        """Macro: the mean over the subset's tasks of each task's mean query score, x100."""
+        tasks: dict[str, list[float]] = {}
+        for s, v in zip(samples, per_sample):
+            if math.isnan(v):
+                continue
+            tasks.setdefault(str(s.extra["task_name"]), []).append(v)
+        return 100.0 * sum(sum(v) / len(v) for v in tasks.values()) / len(tasks) if tasks else math.nan
+
+
+def _subset(name: str, config: str) -> type[MegaBench]:
+    cls = type(f"MegaBench_{config}", (MegaBench,), {"task_name": name, "config": config,
+                                                     "__doc__": f"MEGA-Bench config `{config}` ({name})."})
+    return register_published(cls)
+
+
+for _config in ("core", "open", "core_si", "open_si"):
+    _subset(f"megabench_{_config}", _config)
