@@ -100,6 +100,13 @@ def test_absolute(cache: Path) -> None:
     assert ours.geo_proximity_location_dict(place("France", "Ile de France", "Paris"), PARIS) == 1.0  # 2nd query
 
 
+def test_place_queries_are_the_cache_keys(cache: Path) -> None:
+    keys = [ours.geocode_key(q) for q in ours.place_queries(place("France", "Ile de France", "Paris"))]
+    assert keys == ['{"city": "Paris", "country": "France", "state": "Ile de France"}',
+                    '{"city": "Paris", "country": "France"}']
+    assert all(k in json.loads(cache.read_text(encoding="utf-8")) for k in keys)
+
+
 def test_missing_place_is_a_clear_error(cache: Path) -> None:
     metric = FIELD_METRICS.get("geo_proximity_location_dict")
     with pytest.raises(ours.GeocodeUnavailable, match="Narnia.*POLYVLM_GEOCODE_CACHE"):

@@ -38,6 +38,13 @@ def geocode_key(query: dict[str, str]) -> str:
     return json.dumps(query, ensure_ascii=False, sort_keys=True)
 
 
+def place_queries(place: dict[str, str]) -> list[dict[str, str]]:
+    """The structured queries a place {country, province_or_state, municipality} may need, in the order they are
+    tried: what a prepared cache file must hold (`geocode_key` of each) to score it offline."""
+    country, state, city = place["country"], place["province_or_state"], place["municipality"]
+    return [{"country": country, "state": state, "city": city}, {"country": country, "city": city}]
+
+
 class Geocoder:
     """Coordinates of structured queries: the cache file, then (if `online`) Nominatim."""
 
@@ -110,8 +117,10 @@ def location_to_coords(country: str, province_or_state: str, municipality: str) 
     if country == "" or province_or_state == "" or municipality == "":
         return None
     geocoder = default_geocoder()
-    coords = geocoder({"country": country, "state": province_or_state, "city": municipality})
-    return coords if coords is not None else geocoder({"country": country, "city": municipality})
+    first, without_state = place_queries(
+        {"country": country, "province_or_state": province_or_state, "municipality": municipality})
+    coords = geocoder(first)
+    return coords if coords is not None else geocoder(without_state)
 
 
 def proximity_score(guess: tuple[float, float], actual: tuple[float, float], k: float = 100) -> float:
