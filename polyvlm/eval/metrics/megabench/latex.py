@@ -10,7 +10,7 @@ from typing import Any
 
 from polyvlm.eval.metrics.megabench import register, requires
 from polyvlm.eval.metrics.megabench.alarm import with_alarm
-from polyvlm.eval.metrics.megabench.numeric import simple_str_match
+from polyvlm.eval.metrics.megabench.strings import simple_str_match
 
 _MACRON = "\u0304"
 

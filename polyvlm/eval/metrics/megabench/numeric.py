@@ -1,7 +1,6 @@
 """MEGA-Bench's numeric field metrics: general/boxed single numerical match
-(lmms_eval/tasks/megabench/metrics/scoring/general_numerical_match.py, with simple_str_match.py and
-exact_str_match.py as its fallback), number_rel_diff_ratio (scoring/number_rel_diff_ratio.py) and normalized_rmse,
-angle_seq_float_rmse (scoring/mse.py)."""
+(lmms_eval/tasks/megabench/metrics/scoring/general_numerical_match.py; strings.simple_str_match is its fallback),
+number_rel_diff_ratio (scoring/number_rel_diff_ratio.py), normalized_rmse and angle_seq_float_rmse (scoring/mse.py)."""
 
 from __future__ import annotations
 
@@ -16,34 +15,11 @@ import numpy as np
 
 from polyvlm.eval.metrics.megabench import register, requires
 from polyvlm.eval.metrics.megabench.alarm import with_alarm
-
-# ---------------------------------------------------------------- the string fallback (simple_str_match.py)
-
-_LETTER_CHOICE = re.compile(r"^\(?([A-Za-z])\)?(?:\s*\.\s*|\.)?(.*)")
-
-
-def exact_str_match(response: Any, answer: Any) -> int:
-    """ExactStrMatch: equal strings; a one-letter alphabetic answer reads a choice letter ('(b) x' -> 'b') first."""
-    response, answer = str(response), str(answer)
-    if len(answer) == 1 and answer.isalpha() and len(response) > 1:
-        m = _LETTER_CHOICE.match(response)
-        response = m.group(1) if m else response
-    return int(response == answer)
-
-
-def simple_str_match(response: Any, answer: str) -> int:
-    """SimpleStrMatch: exact match after dropping spaces, hyphens, newlines, tabs and dots, lower-cased."""
-    def squash(s: str) -> str:
-        for ch in (" ", "-", "\n", "\t", "."):
-            s = s.replace(ch, "")
-        return s.lower()
-
-    return exact_str_match(squash(str(response)), squash(answer))
-
+from polyvlm.eval.metrics.megabench.strings import simple_str_match
 
 # ---------------------------------------------------------------- reading a number (MAmmoTH's number_utils)
 
-_E = 2.718  # the official module's global `E`, which its eval of "E" (sympy's str of exp(1)) finds
+_E = 2.718  # the official module's global `E`, which its eval of a bare "E" finds
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
 _CMPOPS = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
