@@ -1,5 +1,6 @@
-"""The SIGALRM time limit MEGA-Bench puts around sympy work (metrics/scoring/general_numerical_match.py
-BoxedSingleNumericalMatch, metrics/scoring/latex_expr_equality.py LatexExprEquality), made safe off the main thread."""
+"""The SIGALRM time limit MEGA-Bench puts around sympy work (lmms_eval/tasks/megabench/metrics/scoring/
+general_numerical_match.py BoxedSingleNumericalMatch, scoring/latex_expr_equality.py LatexExprEquality), made
+safe off the main thread."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
 """MEGA-Bench's geo_proximity_location_dict (lmms_eval/tasks/megabench/metrics/scoring/geo_proximity.py): the
 distance between two geocoded places, with the geocoding read from a cache file first so scoring runs offline.
 
-The official geocodes with Nominatim (OpenStreetMap) online. Here each query is looked up in the JSON file named by
-POLYVLM_GEOCODE_CACHE, {key: [lat, lon] or null (Nominatim found nothing)}, keys made by `geocode_key`; only with
-POLYVLM_GEOCODE_ONLINE=1 are missing queries sent to Nominatim (geopy, the official user agent and query form, one
-request a second), and the answers written back to the cache file atomically."""
+The official geocodes with Nominatim (OpenStreetMap) online. Here each query is looked up in the JSON file
+named by POLYVLM_GEOCODE_CACHE, {key: [lat, lon] or null (Nominatim found nothing)}, keys made by
+`geocode_key`; only with POLYVLM_GEOCODE_ONLINE=1 are missing queries sent to Nominatim (geopy, the official
+user agent and query form, one request a second), and the answers written back to the cache file
+atomically."""
 
 from __future__ import annotations
 
@@ -39,8 +40,8 @@ def geocode_key(query: dict[str, str]) -> str:
 
 
 def place_queries(place: dict[str, str]) -> list[dict[str, str]]:
-    """The structured queries a place {country, province_or_state, municipality} may need, in the order they are
-    tried: what a prepared cache file must hold (`geocode_key` of each) to score it offline."""
+    """The structured queries a place {country, province_or_state, municipality} may need, in the order they
+    are tried: what a prepared cache file must hold (`geocode_key` of each) to score it offline."""
     country, state, city = place["country"], place["province_or_state"], place["municipality"]
     return [{"country": country, "state": state, "city": city}, {"country": country, "city": city}]
 
@@ -65,9 +66,10 @@ class Geocoder:
             return None if hit is None else (float(hit[0]), float(hit[1]))
         if not self.online:
             raise GeocodeUnavailable(
-                f"geo_proximity_location_dict: no coordinates for the place {key}: it is not in the geocoding "
-                f"cache ({CACHE_ENV}={self.path or 'unset'}). Add it to that JSON file as {{key: [lat, lon] or "
-                f"null}}, or set {ONLINE_ENV}=1 to look it up on OpenStreetMap Nominatim (network) and cache it")
+                f"geo_proximity_location_dict: no coordinates for the place {key}: it is not in the "
+                f"geocoding cache ({CACHE_ENV}={self.path or 'unset'}). Add it to that JSON file as "
+                f"{{key: [lat, lon] or null}}, or set {ONLINE_ENV}=1 to look it up on OpenStreetMap "
+                f"Nominatim (network) and cache it")
         with self._lock:
             coords = self._lookup(query)
             self.cache[key] = None if coords is None else list(coords)
@@ -88,7 +90,8 @@ class Geocoder:
         return None if location is None else (location.latitude, location.longitude)
 
     def _write_back(self, key: str) -> None:
-        """Merge this entry into the file as it is now (another process may have added some) and replace it."""
+        """Merge this entry into the file as it is now (another process may have added some), then replace
+        the file."""
         if self.path is None:
             return
         current = json.loads(self.path.read_text(encoding="utf-8")) if self.path.exists() else {}
@@ -131,8 +134,9 @@ def proximity_score(guess: tuple[float, float], actual: tuple[float, float], k: 
 
 @register("geo_proximity_location_dict")
 def geo_proximity_location_dict(response: Any, answer: Any) -> float:
-    """proximity_score of two places, each a dict {country, province_or_state, municipality}; 0 if the response
-    is not such a dict or either place has no coordinates (a missing cache entry raises GeocodeUnavailable)."""
+    """proximity_score of two places, each a dict {country, province_or_state, municipality}; 0 if the
+    response is not such a dict or either place has no coordinates (a missing cache entry raises
+    GeocodeUnavailable)."""
     try:
         guess = location_to_coords(**response)
     except GeocodeUnavailable:

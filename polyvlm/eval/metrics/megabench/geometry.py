@@ -25,8 +25,8 @@ from polyvlm.eval.metrics.megabench.geometry_parse import (
 
 @register("nbbox_iou_tuple")
 def nbbox_iou_tuple(response: Any, answer: Any) -> float:
-    """Mean over the predicted boxes of each one's best IoU with an answer box (strings read by str_to_bboxes);
-    0 without predicted boxes or when a box cannot be measured."""
+    """Mean over the predicted boxes of each one's best IoU with an answer box (strings read by
+    str_to_bboxes); 0 without predicted boxes or when a box cannot be measured."""
     responses = response if isinstance(response, (tuple, list)) else str_to_bboxes(response)
     targets = answer if isinstance(answer, (tuple, list)) else str_to_bboxes(answer)
     try:
@@ -38,8 +38,8 @@ def nbbox_iou_tuple(response: Any, answer: Any) -> float:
 
 @register("nbbox_iou_single")
 def nbbox_iou_single(response: Any, answer: str) -> float:
-    """IoU of one predicted box with one answer box, both Python literals; 0 on a syntax error or a malformed box
-    (other unreadable literals raise, which the evaluator scores 0)."""
+    """IoU of one predicted box with one answer box, both Python literals; 0 on a syntax error or a malformed
+    box (other unreadable literals raise, which the evaluator scores 0)."""
     target = ast.literal_eval(answer)
     try:
         predicted = ast.literal_eval(response)
@@ -128,7 +128,8 @@ def _normalised_point(point: Any) -> tuple:
 
 @register("xml_norm_point_distance")
 def xml_norm_point_distance(response: Any, answer: Any) -> float:
-    """max(0, 1 - distance) of two '<point>x, y</point>' points; 0 if either is missing or outside [0, 1]^2."""
+    """max(0, 1 - distance) of two '<point>x, y</point>' points; 0 if either is missing or outside
+    [0, 1]^2."""
     try:
         pred, target = _normalised_point(response), _normalised_point(answer)
     except ValueError:
@@ -138,8 +139,8 @@ def xml_norm_point_distance(response: Any, answer: Any) -> float:
 
 @register("sequence_coords_similarity")
 def sequence_coords_similarity(response: Any, answer: Any, k: float = 10) -> float:
-    """Mean over keypoints of exp(-k * distance / sqrt(2)) of the i-th predicted and answer points (strings read
-    by str_to_coords); 0 if the point arrays differ in shape."""
+    """Mean over keypoints of exp(-k * distance / sqrt(2)) of the i-th predicted and answer points (strings
+    read by str_to_coords); 0 if the point arrays differ in shape."""
     if not isinstance(response, (tuple, list)):
         response = str_to_coords(response, dim=2)
     if not isinstance(answer, (tuple, list)):

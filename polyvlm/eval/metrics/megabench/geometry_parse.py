@@ -1,7 +1,8 @@
-"""MEGA-Bench's readers of boxes and points and their distances, as the geometry metrics use them: str_to_bboxes,
-str_to_coords, parse_point_2d_from_xml, parse_bboxes_from_xml (lmms_eval/tasks/megabench/metrics/scoring/common/
-conversions.py) and calculate_iou, point_distance (scoring/common/metrics.py). Errors the official lets escape
-(e.g. len() of a bare number) escape here too: the evaluator scores them 0."""
+"""MEGA-Bench's readers of boxes and points and their distances, as the geometry metrics use them:
+str_to_bboxes, str_to_coords, parse_point_2d_from_xml, parse_bboxes_from_xml
+(lmms_eval/tasks/megabench/metrics/scoring/common/conversions.py) and calculate_iou, point_distance
+(scoring/common/metrics.py). Errors the official lets escape (e.g. len() of a bare number) escape here too:
+the evaluator scores them 0."""
 
 from __future__ import annotations
 
@@ -91,7 +92,8 @@ def parse_bboxes_from_xml(text: Any) -> list[tuple[float, ...]]:
 
 
 def box_iou(a: Box, b: Box) -> float:
-    """IoU of two (x1, y1, x2, y2) boxes; 0 when the union is not positive (areas may be negative, as official)."""
+    """IoU of two (x1, y1, x2, y2) boxes; 0 when the union is not positive (areas may be negative, as
+    official)."""
     inter = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0

@@ -37,8 +37,8 @@ def fix_overline_underscores(text: str) -> str:
     return _OVERLINE_SUB.sub(r"\\overline{\1_\2}", text)
 
 
-_GREEK_NAMES = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma "
-                "tau upsilon phi chi psi omega").split()
+_GREEK_NAMES = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho "
+                "sigma tau upsilon phi chi psi omega").split()
 GREEK_TO_LATEX = {
     **{chr(0x3B1 + i + (i >= 17)): "\\" + name for i, name in enumerate(_GREEK_NAMES)},
     **{chr(0x391 + i + (i >= 17)): "\\" + name.capitalize() for i, name in enumerate(_GREEK_NAMES)},
@@ -63,7 +63,8 @@ def remove_latex_math_delimiters(text: str) -> str:
 
 
 def normalize_latex(text: str) -> str:
-    """\\bar -> \\overline, macrons -> \\overline, subscripts into overlines, Greek to macros, no delimiters."""
+    """\\bar -> \\overline, macrons -> \\overline, subscripts into overlines, Greek to macros, no
+    delimiters."""
     text = replace_macrons_with_latex_overline(text.replace("\\bar", "\\overline"))
     return remove_latex_math_delimiters(replace_greek_letters(fix_overline_underscores(text)))
 
@@ -71,8 +72,8 @@ def normalize_latex(text: str) -> str:
 @register("latex_expr_equality")
 def latex_expr_equality(response: Any, answer: Any, timeout: int = 15) -> int:
     """1 if sympy reads both normalised expressions and finds them equal (`Expr.equals`), else 0; when sympy
-    cannot read or compare them (or takes over `timeout` s, on the main thread only: see alarm.with_alarm), the
-    simple string match of the strings as they were when it stopped. 0 unless both are strings."""
+    cannot read or compare them (or takes over `timeout` s, on the main thread only: see alarm.with_alarm),
+    the simple string match of the strings as they were when it stopped. 0 unless both are strings."""
     if not isinstance(response, str) or not isinstance(answer, str):
         return 0
     latex = requires("sympy.parsing.latex", "latex_expr_equality")
@@ -114,8 +115,8 @@ def _join_latex(maths: list[str]) -> str:
 
 @register("text_with_latex_expr_equality")
 def text_with_latex_expr_equality(response: Any, answer: Any) -> int:
-    """1 if the text outside '$...$' matches (simple string match, commas dropped) and the '$...$' parts, joined
-    by spaces without commas, pass latex_expr_equality; else 0. 0 unless both are strings."""
+    """1 if the text outside '$...$' matches (simple string match, commas dropped) and the '$...$' parts,
+    joined by spaces without commas, pass latex_expr_equality; else 0. 0 unless both are strings."""
     if not isinstance(response, str) or not isinstance(answer, str):
         return 0
     tgt_texts, tgt_maths = split_text_and_latex(answer)

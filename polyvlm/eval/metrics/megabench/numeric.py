@@ -1,6 +1,7 @@
 """MEGA-Bench's numeric field metrics: general/boxed single numerical match
-(lmms_eval/tasks/megabench/metrics/scoring/general_numerical_match.py; strings.simple_str_match is its fallback),
-number_rel_diff_ratio (scoring/number_rel_diff_ratio.py), normalized_rmse and angle_seq_float_rmse (scoring/mse.py)."""
+(lmms_eval/tasks/megabench/metrics/scoring/general_numerical_match.py; strings.simple_str_match is its
+fallback), number_rel_diff_ratio (scoring/number_rel_diff_ratio.py), normalized_rmse and angle_seq_float_rmse
+(scoring/mse.py)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
 _CMPOPS = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
            ast.Gt: operator.gt, ast.GtE: operator.ge}
-_MAX_POW_BITS = 20_000_000  # an integer power this large is what the official's 5 s eval subprocess times out on
+# an integer power this large is what the official's 5 s eval subprocess times out on
+_MAX_POW_BITS = 20_000_000
 
 
 class _NotEvaluated(Exception):
@@ -129,7 +131,9 @@ def _within_1pc(pred: Any, gt: Any) -> bool:
 
 
 def _same_numbers(pred: Any, gt: Any) -> bool:
-    if not isinstance(pred, list) or len(pred) != len(gt) or any(not isinstance(x, (int, float)) for x in pred):
+    if not isinstance(pred, list) or len(pred) != len(gt):
+        return False
+    if any(not isinstance(x, (int, float)) for x in pred):
         return False
     return all(_within_1pc(p, g) for p, g in zip(sorted(pred), sorted(gt)))
 
@@ -160,7 +164,8 @@ def general_single_numerical_match(response: Any, answer: str) -> float:
     res, tgt = _number_it(response), _number_it(answer)
     if res is None or tgt is None:
         return simple_str_match(response, answer)
-    if (isinstance(res, list) and isinstance(tgt, list)) or (isinstance(res, tuple) and isinstance(tgt, tuple)):
+    both_lists = isinstance(res, list) and isinstance(tgt, list)
+    if both_lists or (isinstance(res, tuple) and isinstance(tgt, tuple)):
         return float(_same_numbers(res, tgt))
     return float(_within_1pc(res, tgt))
 
@@ -210,9 +215,11 @@ def _squared_error(pred: Any, target: Any) -> Any:
 
 @register("normalized_rmse")
 def normalized_rmse(response: Any, answer: str, low: float = 0.0, high: float = 0.1) -> float:
-    """1 - (clip(|pred - gt|, low, high) - low) / (high - low) of two Python number literals; 0 on any error."""
+    """1 - (clip(|pred - gt|, low, high) - low) / (high - low) of two Python number literals; 0 on any
+    error."""
     try:
-        rmse = np.clip(np.sqrt(_squared_error(ast.literal_eval(response), ast.literal_eval(answer))), low, high)
+        squared = _squared_error(ast.literal_eval(response), ast.literal_eval(answer))
+        rmse = np.clip(np.sqrt(squared), low, high)
         return 1 - (rmse - low) / (high - low)
     except Exception:  # noqa: BLE001 - the official: wrong formats score 0
         return 0
