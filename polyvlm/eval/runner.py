@@ -379,11 +379,17 @@ def evaluate(tasks: list[Task], out_dir: str | Path, backend: Backend | None = N
             summary["router"] = router
         results["tasks"][task.name] = summary
         write_samples(out_dir, task.name, rows)
+        if hasattr(task, "write_outputs"):  # a benchmark's own official files (MEGA-Bench's submission + scores)
+            task.write_outputs(out_dir)
         log.info("%s: %s %.1f (n=%d, unparsed=%d, failed=%d)", task.name, summary["main_metric"],
                  summary["metrics"][summary["main_metric"]]["overall"], summary["n"], summary["unparsed"],
                  summary["failed"])
     if rank != 0:
         return None
     results["suites"] = [suite_summary(s, results["tasks"]) for s in suites or []]
+    from polyvlm.eval.tasks.megabench import overall as megabench_overall
+
+    if (mega := megabench_overall(results["tasks"])) is not None:  # MEGA-Bench: core and open weighted by tasks
+        results["megabench"] = mega
     write_results(out_dir, results)
     return results

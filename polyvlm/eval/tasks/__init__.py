@@ -64,6 +64,7 @@ SUITES: dict[str, list[str]] = {
     "pangeabench": ["xgqa", "marvl", "maxm", "xm100", "xmmmu", "m3exam", "cvqa", "m_llavabench", "xchatbench"],
     "pangeabench_text": ["xstorycloze", "mgsm", "mmmlu", "flores", "tydiqa"],
     "parrot": ["mmmb", "mtl_mmbench_dev"],
+    "megabench": ["megabench_core", "megabench_open"],  # results.json "megabench": the task-weighted overall
     "mammoth_vl": ["mmmu_val", "mmmu_pro", "mmmu_pro_vision", "muirbench", "mathverse", "chartqa", "docvqa_val", "infovqa_val",
                    "mathvista_testmini", "mmstar", "ai2d", "realworldqa", "ocrbench",
                    "seedbench", "mmbench_en_dev", "mmvet", "blink", "videomme", "mvbench", "egoschema_subset",

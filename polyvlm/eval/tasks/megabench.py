@@ -9,6 +9,7 @@ import ast
 import logging
 import math
 import random
+from pathlib import Path
 from typing import Any, ClassVar
 
 from polyvlm.eval.extract import Extraction
@@ -172,8 +173,10 @@ class MegaBench(PublishedTask):
         if getattr(self, "_scored", (None,))[0] == key:  # sample_scores and official_summary ask for the same run
             return self._scored[1]
         per, answers, skipped = [], [], set()
+        self.field_scores: list[dict[str, float] | None] = []
         for s, p in zip(samples, predictions):
-            score, parsed = score_query(s, p, judge=getattr(self, "client", None))
+            score, parsed, fields = score_query(s, p, judge=getattr(self, "client", None))
+            self.field_scores.append(None if score is None else fields)
             if score is None:
                 skipped.add(str(s.extra["task_name"]))
                 per.append(math.nan)
@@ -196,7 +199,17 @@ class MegaBench(PublishedTask):
             "micro_mean_score": 100.0 * sum(sum(v) for v in tasks.values()) / n_q if n_q else 0.0,
             "num_tasks": float(len(means)), "num_queries": float(n_q)})
         self._scored = (key, result)
+        self.scored_run = (samples, predictions, per)
         return result
+
+    def write_outputs(self, out_dir: Path) -> None:
+        """The official files of this run in `out_dir`: lmms-eval's submission (`megabench_all_query_responses_
+        <task>.json`, megabench_aggregate_results_for_submission's layout, what MEGA-Bench's evaluator reads) and
+        evaluator.py's scored output (`megabench_data_with_scores_<task>.json`: data + summary)."""
+        from polyvlm.eval.tasks.megabench_files import write_official_files
+
+        if getattr(self, "scored_run", None):
+            write_official_files(self, out_dir, *self.scored_run)
 
     def official_corpus(self, samples: list[Sample], predictions: list[str], per_sample: list[float]) -> float:
         """Macro: the mean over the subset's tasks of each task's mean query score, x100."""
@@ -216,3 +229,20 @@ def _subset(name: str, config: str) -> type[MegaBench]:
 
 for _config in ("core", "open", "core_si", "open_si"):
     _subset(f"megabench_{_config}", _config)
+
+
+def overall(tasks: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """MEGA-Bench's overall score when core and open were both run: their macro means weighted by their numbers of
+    scored tasks (megabench/results/*/analysis/summary_and_keyword_stats.json: overall_score =
+    (core x 440 + open x 65) / 505). Names the single-image pair alike (megabench_core_si + megabench_open_si)."""
+    out = {}
+    for core, open_, key in (("megabench_core", "megabench_open", "overall"),
+                             ("megabench_core_si", "megabench_open_si", "overall_si")):
+        parts = [tasks.get(core, {}).get("official"), tasks.get(open_, {}).get("official")]
+        if not all(parts):
+            continue
+        n = [p["other_metrics"]["num_tasks"] for p in parts]
+        if sum(n):
+            out[key] = sum(p["other_metrics"]["macro_mean_score"] * k for p, k in zip(parts, n)) / sum(n)
+            out[f"{key}_tasks"] = {core: n[0], open_: n[1]}
+    return out or None

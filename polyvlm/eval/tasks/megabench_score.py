@@ -71,14 +71,14 @@ def score_field(name: str, field: str, parsed: Any, answer: dict[str, Any], cont
     return float(out)
 
 
-def score_query(sample: Sample, response: str, judge: Any = None) -> tuple[float | None, Any]:
-    """(aggregated query score, parsed reply); None when a field needs a judge and there is none."""
+def score_query(sample: Sample, response: str, judge: Any = None) -> tuple[float | None, Any, dict[str, float]]:
+    """(aggregated query score, parsed reply, field scores); None when a field needs a judge and there is none."""
     from polyvlm.eval.metrics.megabench import AGGREGATIONS
 
     info, answer, context = sample.extra["metric_info"], sample.target, sample.extra["eval_context"]
     names = [*(info.get("field_score_function") or {}).values(), *(info.get("global_aux_metrics") or {}).values()]
     if judge is None and any(str(n).lower() in JUDGED for n in names):
-        return None, response  # a judged field and no --judge: the query is left out, not scored 0
+        return None, response, {}  # a judged field and no --judge: the query is left out, not scored 0
     parsed = parse_response(sample, response, info.get("response_parse_function", "dummy"), answer)
     fields: dict[str, float] = {}
     unscored = False
@@ -93,7 +93,7 @@ def score_query(sample: Sample, response: str, judge: Any = None) -> tuple[float
         if value is not None and (name or "unsupported").lower() != "unsupported":
             fields[field] = value
     if unscored:
-        return None, parsed
+        return None, parsed, fields
     agg = info["aggregation"]
     fn = AGGREGATIONS.get((agg.get("function") or "unsupported").lower())
-    return float(fn(fields, agg.get("field_weights") or {})), parsed
+    return float(fn(fields, agg.get("field_weights") or {})), parsed, fields
