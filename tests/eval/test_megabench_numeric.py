@@ -1,7 +1,7 @@
 """MEGA-Bench numeric metrics against the reference (lmms-eval 0.7.3's lmms_eval/tasks/megabench/metrics):
-general_single_numerical_match and boxed_single_numerical_match (scoring/general_numerical_match.py, falling back on
-scoring/simple_str_match.py and scoring/exact_str_match.py), number_rel_diff_ratio (scoring/number_rel_diff_ratio.py),
-normalized_rmse and angle_seq_float_rmse (scoring/mse.py)."""
+general_single_numerical_match and boxed_single_numerical_match (scoring/general_numerical_match.py,
+falling back on scoring/simple_str_match.py and scoring/exact_str_match.py), number_rel_diff_ratio
+(scoring/number_rel_diff_ratio.py), normalized_rmse and angle_seq_float_rmse (scoring/mse.py)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def same(a, b) -> bool:
     return a == pytest.approx(b, abs=1e-9)
 
 
-# (response, answer): units, commas, percents, scientific notation, fractions, words, lists, LaTeX, assignments
+# (response, answer): units, commas, percents, scientific notation, fractions, words, lists, LaTeX,
+# assignments
 NUMERIC_PAIRS = [
     ("42", "42"), ("42.3", "42"), ("42.4", "42"), ("41.58", "42"), ("-3", "3"), ("0", "0"), ("0.0", "0"),
     ("3,000", "3000"), ("1,234.5", "1234.5"), ("50%", "0.5"), ("50 %", "0.5"), ("12.5%", "0.125"),
@@ -39,16 +40,20 @@ NUMERIC_PAIRS = [
     ("\\sqrt{2}", "1.414"), ("2\\pi", "6.28"), ("π", "3.14"), ("\\pi r^2", "3.14"), ("{\\pi}", "3.14"),
     ("five", "5"), ("Five", "five"), ("forty-two", "forty two"), ("", "0"), ("", ""), ("   ", "1"),
     ("x = 5", "5"), ("x ≈ 3.14", "3.14"), ("y \\approx 2", "2"), ("\\(7\\)", "7"), ("\\[8\\]", "8"),
-    ("$9$", "9"), ("[1, 2, 3]", "[3, 2, 1]"), ("[1, 2]", "[1, 2, 3]"), ("(1, 2)", "(1, 2)"), ("(1, 2)", "[1, 2]"),
-    ("[1, 'a']", "[1, 2]"), ("[0.5, 1]", "[1/2, 1]"), ("2**10", "1024"), ("E", "2.718"), ("\\exp(1)", "2.718"),
-    ("1<2", "1"), ("nan", "1"), ("inf", "inf"), ("1e999", "inf"), ("9**9**9**9", "1"), ("A", "a"), ("(b) 5", "b"),
+    ("$9$", "9"), ("[1, 2, 3]", "[3, 2, 1]"), ("[1, 2]", "[1, 2, 3]"), ("(1, 2)", "(1, 2)"),
+    ("(1, 2)", "[1, 2]"),
+    ("[1, 'a']", "[1, 2]"), ("[0.5, 1]", "[1/2, 1]"), ("2**10", "1024"), ("E", "2.718"),
+    ("\\exp(1)", "2.718"),
+    ("1<2", "1"), ("nan", "1"), ("inf", "inf"), ("1e999", "inf"), ("9**9**9**9", "1"), ("A", "a"),
+    ("(b) 5", "b"),
     ("3 apples", "3"), ("-0", "0"), ("1_000", "1000"), ("0x10", "16"), ("1/0", "1"), ("abs(-3)", "3"),
     ("3.0", "3"), ("１２", "12"), ("٣", "3"), ("12 cm", "12"), ("1 000", "1000"), ("The answer is 7.", "7"),
 ]
 
 BOXED_PAIRS = [
     ("\\boxed{42}", "42"), ("The answer is \\boxed{\\frac{1}{2}}.", "0.5"), ("\\boxed{3}", "\\boxed{3}"),
-    ("no box 5", "5"), ("\\boxed{x = 7}", "7"), ("\\boxed{a} then \\boxed{2}", "2"), ("\\boxed{{1}{2}}", "12"),
+    ("no box 5", "5"), ("\\boxed{x = 7}", "7"), ("\\boxed{a} then \\boxed{2}", "2"),
+    ("\\boxed{{1}{2}}", "12"),
     ("\\boxed{50\\%}", "0.5"), ("\\boxed{}", ""), ("\\boxed{\\sqrt{9}}", "3"), ("\\boxed{five}", "five"),
 ]
 
@@ -66,7 +71,8 @@ def test_boxed_numerical_parity(response: str, answer: str) -> None:
 
 
 def test_numerical_absolute() -> None:
-    assert ours.general_single_numerical_match("3,000 km", "3000") == 0.0  # units other than $ ¥ ° C stay: no number
+    # units other than $ ¥ ° C stay: no number
+    assert ours.general_single_numerical_match("3,000 km", "3000") == 0.0
     assert ours.general_single_numerical_match("99.1", "100") == 1.0  # within 1%
     assert ours.general_single_numerical_match("98.9", "100") == 0.0
     assert ours.general_single_numerical_match("25%", "1/4") == 1.0
@@ -151,7 +157,8 @@ def test_rmse_absolute() -> None:
 
 
 def test_angle_absolute() -> None:
-    assert ours.angle_seq_float_rmse("[12, 20, 31]", "[10, 20, 30]") == pytest.approx(0.9)  # mean |diff| 1 of 10
+    # mean |diff| 1 of 10
+    assert ours.angle_seq_float_rmse("[12, 20, 31]", "[10, 20, 30]") == pytest.approx(0.9)
     assert ours.angle_seq_float_rmse("[]", "[]") == 0  # NaN -> 0
 
 
