@@ -49,7 +49,8 @@ TEXT_PAIRS = [
     ("The area is $\\frac{1}{3}$ square units", "The area is $0.5$ square units"),
     ("area: $x^2$, then $2x$", "area: $x \\cdot x$ then $x+x$"), ("no math", "no math"),
     ("no math", "No, math!"),
-    ("$a$", "$b$"), ("$1,000$ apples", "$1000$ apples"), ("$x$ and $y$", "$x$ and"),
+    ("$a$", "$b$"), ("$1,000$ apples", "$1000$ apples"), ("$\\{a, b\\}$ set", "$\\{ab\\}$ set"),
+    ("$x$ and $y$", "$x$ and"),
     ("$unclosed", "$unclosed"),
     ("Angle $90^\\circ$", "angle $90$"), ("", ""), ("$\\frac{$ text", "$\\frac{$ text"),
 ]
