@@ -172,10 +172,17 @@ class MegaBench(PublishedTask):
         key = (tuple(s.id for s in samples), tuple(predictions))
         if getattr(self, "_scored", (None,))[0] == key:  # sample_scores and official_summary ask for the same run
             return self._scored[1]
+        client = getattr(self, "client", None)
+        judge = None
+        if client is not None:
+            from polyvlm.eval.tasks.megabench_score import judge_for
+
+            store = self.store()
+            judge = judge_for(client, lambda path: store.path(_rel(path)).read_bytes())
         per, answers, skipped = [], [], set()
         self.field_scores: list[dict[str, float] | None] = []
         for s, p in zip(samples, predictions):
-            score, parsed, fields = score_query(s, p, judge=getattr(self, "client", None))
+            score, parsed, fields = score_query(s, p, judge=judge)
             self.field_scores.append(None if score is None else fields)
             if score is None:
                 skipped.add(str(s.extra["task_name"]))

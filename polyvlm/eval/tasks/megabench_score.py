@@ -37,6 +37,16 @@ def parse_response(sample: Sample, response: str, parser_name: str | None, answe
     return parsed
 
 
+def _judged(metric: Any, *args: Any) -> Any:
+    """A judged metric: its errors score 0 as MetricType.match's do, except a failed judge request (TaskError)."""
+    try:
+        return metric.fn(*args)
+    except TaskError:
+        raise
+    except Exception:  # noqa: BLE001 - the official scorer turns every metric error into a 0
+        return 0
+
+
 def score_field(name: str, field: str, parsed: Any, answer: dict[str, Any], context: Any, aux: bool,
                 judge: Any, sample: Sample) -> float | None:
     """evaluator._evaluate_field for one field (None: a judged metric without a judge)."""
@@ -50,11 +60,17 @@ def score_field(name: str, field: str, parsed: Any, answer: dict[str, Any], cont
         return 0.0  # MetricType.UNSUPPORTED: the field gets no score
     metric = FIELD_METRICS.get(key)
     obj = parsed if isinstance(parsed, dict) else {}
-    if metric.call == "judge":
+    if key == "ascii_art_gpt4o_judge":  # not a VLMJudgeScore: evaluator.py calls it as a pair metric
         if judge is None:
             return None
-        info = obj.get(field) if isinstance(parsed, dict) else parsed
-        out = call(metric, info, answer, sample.extra["query_media"], sample.extra["query_text"], context, judge)
+        correct = answer if aux else answer.get(field, "")
+        out = _judged(metric, obj.get(field, "") if isinstance(parsed, dict) else "", _as_string(correct), judge)
+    elif metric.call == "judge":
+        if judge is None:
+            return None
+        info = parsed.get(field) if isinstance(parsed, dict) else parsed
+        out = _judged(metric, info, answer, sample.extra["query_media"], sample.extra["query_text"], context, judge,
+                   sample.extra["metric_info"].get("gpt4o_eval_configs"))
     elif metric.call == "context":
         out = call(metric, obj.get(field), context)
     elif metric.call == "object":
@@ -97,3 +113,32 @@ def score_query(sample: Sample, response: str, judge: Any = None) -> tuple[float
     agg = info["aggregation"]
     fn = AGGREGATIONS.get((agg.get("function") or "unsupported").lower())
     return float(fn(fields, agg.get("field_weights") or {})), parsed, fields
+
+
+def judge_for(client: Any, open_media: Any) -> Any:
+    """A `Judge` over polyvlm's --judge client: temperature 0, the client's token limit (the official sets none),
+    pictures as image parts before the text as OpenAIVLMJudger sends them; a reply is cached by the client when
+    there is no picture. A request failing three times is a TaskError (the official retries until one answers)."""
+    from polyvlm.eval.backends import Failure
+    from polyvlm.eval.metrics.megabench.judges import Judge
+    from polyvlm.infer.request import ChatRequest
+
+    def once(text: str, pictures: list[str], attempt: int) -> str | None:
+        if not pictures:
+            return client.ask([text], temperature=0.0, attempt=attempt)[0]
+        # the OpenAI content parts as the official request has them (pictures, then the text), sent verbatim: a
+        # `<image>` quoted in the text stays text
+        parts = [{"type": "image_url", "image_url": {"url": uri}} for uri in pictures] + [{"type": "text", "text": text}]
+        res = client.backend.generate([ChatRequest(messages=[{"role": "user", "content": parts}], verbatim=True,
+                                                   max_new_tokens=client.max_tokens, temperature=0.0)])[0]
+        return None if isinstance(res, Failure) else res.text
+
+    def ask(text: str, pictures: list[str]) -> str:
+        for attempt in range(3):  # the official asks until it gets an answer: three tries here
+            reply = once(text, pictures, attempt)
+            if reply is not None:
+                return reply
+        raise TaskError("MEGA-Bench judge: the --judge request failed three times (the official scorer asks again "
+                        "until it answers); run again to retry")
+
+    return Judge(ask, open_media)
