@@ -89,3 +89,46 @@ def test_judged_task_left_out_without_judge_and_named(tmp_path: Path, data: Path
     off = res["tasks"]["megabench_open"]["official"]
     assert "judged_task" in off["note"] and "--judge" in off["note"]
     assert off["other_metrics"]["num_tasks"] == 0
+
+
+def test_frame_indices_as_subsample_video() -> None:
+    import numpy as np
+
+    from polyvlm.eval.tasks.megabench import frame_indices
+
+    for n in (1, 5, 64, 65, 100, 127, 1000, 12345):
+        want = list(range(n)) if n <= 64 else [int(i) for i in np.linspace(0, n - 1, 64, dtype=int)]
+        assert frame_indices(n) == want
+
+
+def test_mixed_row_videos_become_frames_with_placeholders(data: Path) -> None:  # noqa: F811
+    from video_fixtures import video_bytes
+
+    media = {"data/t/a.png": png(), "data/t/v.mp4": video_bytes(100, n_frames=3)}
+    write_repo(data, "core", [row(0, "t", {"a": "x"}, info({"a": "exact_str_match"}),
+                                  description="  Look:  <video>  ", query_text="and <image>?",
+                                  global_media=["./data/t/v.mp4"], query_media=["./data/t/a.png"])], media)
+    s = _task("megabench_core").samples()[0]
+    # _process_text_and_mixed_media: chunks stripped, joined by spaces; the video as its 3 frames
+    assert s.prompt == "Look: [video start]<image><image><image>[video end]\n\nand <image> ?"
+    assert len(s.images) == 4 and s.extra["media_type"] == "mixed"
+    assert s.images[1].open().size == (16, 16)
+
+
+def test_video_row_keeps_the_files(data: Path) -> None:  # noqa: F811
+    from video_fixtures import video_bytes
+
+    write_repo(data, "core", [row(0, "t", {"a": "x"}, info({"a": "exact_str_match"}), query_text="<video> what?",
+                                  query_media=["./data/t/v.mp4"])], {"data/t/v.mp4": video_bytes(50)})
+    s = _task("megabench_core").samples()[0]
+    assert s.prompt == "Answer in JSON.\n\n<video> what?" and s.media["video"][0].endswith("data/t/v.mp4")
+
+
+def test_constrained_generation_error_scores_0_not_a_crash() -> None:
+    from polyvlm.eval.tasks.base import Sample
+    from polyvlm.eval.tasks.megabench_score import score_query
+
+    s = Sample(id="test/0", prompt="", target={"response": ""}, source="x", extra={
+        "metric_info": eval(info({"response": "constrained_generation"}, parser="dummy")),  # noqa: S307
+        "eval_context": {"constraints": "not a list"}, "task_description": "", "query_text": "", "query_media": []})
+    assert score_query(s, "anything")[0] == 0.0

@@ -8,7 +8,9 @@ from __future__ import annotations
 import ast
 import logging
 import math
+import mimetypes
 import random
+import re
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,7 +25,7 @@ log = logging.getLogger("polyvlm.eval")
 
 REPO = "TIGER-Lab/MEGA-Bench"
 LMMS_CACHE = "megabench_data"  # _default_template_yaml dataset_kwargs.cache_dir: data.zip unpacked (or linked) there
-VIDEO_EXT = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".flv", ".wmv", ".m4v")  # image_video_utils.is_video_file
+MAX_VIDEO_FRAMES = 64  # _default_template_yaml lmms_eval_specific_kwargs.default.max_video_subsample_frame
 
 
 def _scored_by_task(predictions: list[str], references: list[list[str]]) -> Any:
@@ -68,10 +70,81 @@ def literal(value: Any, what: str, where: str) -> Any:
         raise TaskError(f"{where}: column {what} is not a Python literal ({type(e).__name__}: {e})") from None
 
 
+def is_video(path: str) -> bool:
+    """image_video_utils.is_video_file: the type `mimetypes` guesses from the name is video/*."""
+    mime = mimetypes.guess_type(str(path))[0]
+    return bool(mime) and mime.startswith("video")
+
+
 def media_kind(paths: list[str]) -> str:
     """utils._check_media_type: image (no video), video (all videos) or mixed."""
-    videos = [str(p).lower().endswith(VIDEO_EXT) for p in paths]
+    videos = [is_video(p) for p in paths]
     return "image" if not any(videos) else "video" if all(videos) else "mixed"
+
+
+class VideoFrame:
+    """One frame of a repo video (mixed rows: videos become frames), decoded when first asked, as PNG bytes."""
+
+    def __init__(self, store: VideoStore, rel: str, index: int, where: str):
+        self.store, self.rel, self.index, self.where = store, rel, index, where
+
+    def raw(self) -> bytes:
+        import io
+
+        from PIL import Image
+
+        from polyvlm.media.video import read_frames
+
+        frame = read_frames(self.store.path(self.rel), [self.index], where=self.where)[0]
+        buf = io.BytesIO()
+        (frame if isinstance(frame, Image.Image) else Image.fromarray(frame)).convert("RGB").save(buf, format="PNG")
+        return buf.getvalue()
+
+    def open(self) -> Any:
+        import io
+
+        from PIL import Image
+
+        return Image.open(io.BytesIO(self.raw()))
+
+    def __str__(self) -> str:
+        return f"{self.where} ({self.rel} frame {self.index})"
+
+
+def frame_indices(n_frames: int, limit: int = MAX_VIDEO_FRAMES) -> list[int]:
+    """image_video_utils.subsample_video: every frame up to `limit`, else np.linspace(0, n - 1, limit) as ints."""
+    if n_frames <= 0:
+        raise ValueError("the video has no frames")
+    if n_frames <= limit:
+        return list(range(n_frames))
+    return [int(i * (n_frames - 1) / (limit - 1)) for i in range(limit)]
+
+
+def mixed_section(text: str, paths: list[str], store: VideoStore, where: str) -> tuple[str, list[Any]]:
+    """image_video_utils._process_text_and_mixed_media for one text and its media: split at <image>/<video>, a
+    picture stays `<image>`, a video becomes "[video start]" + one `<image>` per sampled frame + "[video end]" (a
+    one-frame video: `<image>`), the other chunks stripped, empty ones dropped, all joined by one space."""
+    from polyvlm.media.video import probe_video
+
+    chunks = re.split(r"(<image>|<video>)", text)
+    marks = sum(c in ("<image>", "<video>") for c in chunks)
+    if marks != len(paths):
+        raise TaskError(f"{where}: {marks} media placeholders but {len(paths)} media paths")
+    out, refs, i = [], [], 0
+    for chunk in chunks:
+        if chunk in ("<image>", "<video>"):
+            rel = _rel(paths[i])
+            i += 1
+            if not is_video(rel):
+                out.append("<image>")
+                refs.append(RepoMedia(store, rel, where))
+                continue
+            idx = frame_indices(int(probe_video(store.path(rel), where=where)["frames"]))
+            refs.extend(VideoFrame(store, rel, k, where) for k in idx)
+            out.append("<image>" if len(idx) == 1 else "[video start]" + "<image>" * len(idx) + "[video end]")
+        elif chunk.strip():
+            out.append(chunk.strip())
+    return " ".join(out), refs
 
 
 def _rel(path: str) -> str:
@@ -147,11 +220,20 @@ class MegaBench(PublishedTask):
             if store.find([rel]) is None:
                 raise TaskError(f"{where}: media file {rel} is in none of {store.describe()}; download the repo "
                                 f"(data.zip) with\n  {download_command(self.repo)}")
-        if media_kind(media) == "image":
+        kind = media_kind(media)
+        if kind == "image":
             sample.images = [RepoMedia(store, rel, where) for rel in media]
-        else:  # videos (and mixed rows): the files, in order, extracted when first needed
-            sample.media = {"video": [str(store.path(rel)) for rel in media if rel.lower().endswith(VIDEO_EXT)]}
-            sample.images = [RepoMedia(store, rel, where) for rel in media if not rel.lower().endswith(VIDEO_EXT)]
+        elif kind == "video":  # megabench_doc_to_visual: the video files, in order (extracted here from data.zip)
+            sample.media = {"video": [str(store.path(rel)) for rel in media]}
+        else:  # megabench_doc_to_text's mixed branch: videos become frames, the placeholders follow
+            texts, refs = [], []
+            for text_col, media_col in (("task_description", "global_media"), ("example_text", "example_media"),
+                                        ("query_text", "query_media")):
+                text, got = mixed_section(record[text_col], sample.extra[media_col], store, where)
+                texts.append(text)
+                refs.extend(got)
+            sample.prompt, sample.images = "\n".join(texts), refs
+        sample.extra["media_type"] = kind
         return sample
 
     # ---- scoring -----------------------------------------------------------------------------------------------
