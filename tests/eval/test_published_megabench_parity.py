@@ -89,3 +89,17 @@ def test_summary_equals_the_reference_evaluator(tmp_path: Path, data: Path, eval
     assert ours["by_category"] == pytest.approx({"str_task": 100 / 3, "json_task": 50.0, "weighted_task": 60.0})
     assert ours["overall"] == pytest.approx(100 * (1 / 3 + 1 / 2 + 3 / 5) / 3)
     assert ours["other_metrics"]["micro_mean_score"] == pytest.approx(50.0)
+
+
+def test_core_and_open_overall_weighted_by_tasks(tmp_path: Path, data: Path) -> None:  # noqa: F811
+    # summary_and_keyword_stats.json (megabench/results/Qwen2_VL_7B/analysis): overall_score 0.3447139844003881 =
+    # (core 0.32935375825687346 x 440 + open 0.44869089983341 x 65) / 505
+    write_repo(data, "core", [row(0, "c1", {"answer": "a"}, STR), row(1, "c2", {"answer": "b"}, STR)])
+    write_repo(data, "open", [row(0, "o1", {"answer": "a"}, STR), row(1, "o1", {"answer": "b"}, STR)])
+    recs = [{"task": t, "split": "test", "row": i, "prediction": p}
+            for t, preds in (("megabench_core", ["a", "x"]), ("megabench_open", ["a", "b"])) for i, p in enumerate(preds)]
+    res = run(tmp_path, "megabench", recs)
+    assert res["tasks"]["megabench_core"]["official"]["overall"] == pytest.approx(50.0)  # (1 + 0) / 2 tasks
+    assert res["tasks"]["megabench_open"]["official"]["overall"] == pytest.approx(100.0)  # one task, 2 of 2
+    assert res["megabench"]["overall"] == pytest.approx((50.0 * 2 + 100.0 * 1) / 3)  # not the plain mean, 75
+    assert res["megabench"]["overall_tasks"] == {"megabench_core": 2, "megabench_open": 1}

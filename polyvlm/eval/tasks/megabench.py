@@ -170,8 +170,8 @@ class MegaBench(PublishedTask):
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
-        return {**super().describe(), "download": download_command(REPO) + "  (gated: accept the terms on the "
-                "Hub and log in first; data.zip holds the media)"}
+        return {**super().describe(), "download": download_command(REPO) + "  (the whole repo: the configs' "
+                "parquet files and data.zip, which holds the media)"}
 
     def dataset(self, split: str) -> Any:
         return load_split(self.repo, split, self.name, self.config)
