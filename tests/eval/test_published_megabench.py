@@ -64,6 +64,10 @@ def test_lmms_eval_unpacked_cache_is_used(data: Path, tmp_path: Path) -> None:  
     ("metric_info", "{'field_score_function': ", "metric_info is not a Python literal"),
     ("metric_info", "{'x': 1}", "metric_info has no field_score_function"),
     ("answer", "['a']", "answer is not a dict"),
+    ("metric_info", "{'field_score_function': {'a': 'exact_str_matchh'}, 'aggregation': {'function': 'mean', "
+                    "'field_weights': {}}, 'response_parse_function': 'json'}", "unknown metric of field 'a'"),
+    ("metric_info", "{'field_score_function': {'a': 'exact_str_match'}, 'aggregation': {'function': 'mean', "
+                    "'field_weights': {}}, 'response_parse_function': 'jsn'}", "unknown parser: 'jsn'"),
 ])
 def test_bad_row_names_repo_config_row_and_reason(data: Path, column: str, value: str,  # noqa: F811
                                                    reason: str) -> None:

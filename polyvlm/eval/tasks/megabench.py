@@ -70,6 +70,23 @@ def literal(value: Any, what: str, where: str) -> Any:
         raise TaskError(f"{where}: column {what} is not a Python literal ({type(e).__name__}: {e})") from None
 
 
+def _check_names(info: dict[str, Any], where: str) -> None:
+    """Every parser, field metric and aggregation a row names is one MEGA-Bench has (the official evaluator stops
+    at an unknown name: MetricType/AggregationType/ResponseParseType.from_string raise)."""
+    from polyvlm.eval.metrics.megabench import AGGREGATIONS, FIELD_METRICS, PARSERS
+
+    agg = info["aggregation"]
+    if not isinstance(agg, dict) or not isinstance(info["field_score_function"], dict):
+        raise TaskError(f"{where}: metric_info's field_score_function and aggregation must be dicts")
+    checks = [(PARSERS, str(info.get("response_parse_function", "dummy") or "unsupported"), "parser"),
+              (AGGREGATIONS, str(agg.get("function") or "unsupported"), "aggregation")]
+    checks += [(FIELD_METRICS, str(n or "unsupported"), f"metric of field {f!r}")
+               for f, n in {**info["field_score_function"], **(info.get("global_aux_metrics") or {})}.items()]
+    for registry, name, what in checks:
+        if name.lower() != "unsupported" and name.lower() not in registry:
+            raise TaskError(f"{where}: metric_info names an unknown {what}: {name!r}")
+
+
 def is_video(path: str) -> bool:
     """image_video_utils.is_video_file: the type `mimetypes` guesses from the name is video/*."""
     mime = mimetypes.guess_type(str(path))[0]
@@ -204,6 +221,7 @@ class MegaBench(PublishedTask):
             raise TaskError(f"{where}: metric_info has no field_score_function/aggregation: {record['metric_info']!r}")
         if not isinstance(answer, dict):
             raise TaskError(f"{where}: answer is not a dict of fields: {record['answer']!r}")
+        _check_names(info, where)
         context = literal(record["eval_context"], "eval_context", where)
         media = [_rel(p) for col in ("global_media", "example_media", "query_media")
                  for p in literal(record[col], col, where)]

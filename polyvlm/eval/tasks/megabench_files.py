@@ -48,15 +48,22 @@ def scored(samples: list[Sample], predictions: list[str], per: list[float],
             continue
         by_task[name]["query_response"][i]["scores"] = {"field": f or {}, "info": {}, "query": v}
     kept = [t for t in data if not t.pop("left_out", False)]
+    judged = {str(s.extra["task_name"]) for s in samples if _judged(s.extra["metric_info"])}
     for t in kept:
         total = sum(q["scores"]["query"] for q in t["query_response"])
         t["task_score"], t["mean_task_score"] = total, total / len(t["query_response"])
-        t["eval_type"] = "rule"
+        t["eval_type"] = "llm" if t["task_name"] in judged else "rule"
     n_q = sum(len(t["query_response"]) for t in kept)
     summary = {"macro_mean_score": sum(t["mean_task_score"] for t in kept) / len(kept) if kept else 0.0,
                "micro_mean_score": sum(t["task_score"] for t in kept) / n_q if n_q else 0.0,
                "num_tasks": len(kept), "num_queries": n_q}
     return {"data": kept, "summary": summary}
+
+
+def _judged(info: dict[str, Any]) -> bool:
+    """evaluator.py's eval_type "llm": a field scored by gpt_4o_as_judge (a VLMJudgeScore)."""
+    names = [*(info.get("field_score_function") or {}).values(), *(info.get("global_aux_metrics") or {}).values()]
+    return any(str(n).lower() == "gpt_4o_as_judge" for n in names)
 
 
 def _write_json(path: Path, value: Any) -> None:
