@@ -164,6 +164,17 @@ def mixed_section(text: str, paths: list[str], store: VideoStore, where: str) ->
     return " ".join(out), refs
 
 
+def _jsonable(value: Any) -> Any:
+    """The parsed reply as the samples file can hold it (a parser may return sets or other non-JSON values)."""
+    import json
+
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 def _rel(path: str) -> str:
     return str(path)[2:] if str(path).startswith("./") else str(path)
 
@@ -289,7 +300,7 @@ class MegaBench(PublishedTask):
                 per.append(math.nan)
             else:
                 per.append(score if score >= 0 else 0.0)  # a query counts when >= 0
-            answers.append(parsed)
+            answers.append(_jsonable(parsed))
         self.query_scores = per
         tasks: dict[str, list[float]] = {}
         for s, v in zip(samples, per):

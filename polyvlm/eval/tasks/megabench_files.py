@@ -68,7 +68,7 @@ def _judged(info: dict[str, Any]) -> bool:
 
 def _write_json(path: Path, value: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, ensure_ascii=False, indent=4), encoding="utf-8")
+    tmp.write_text(json.dumps(value, ensure_ascii=False, indent=4, default=repr), encoding="utf-8")
     os.replace(tmp, path)
 
 
