@@ -73,12 +73,21 @@ def test_what_readme_commands_write_is_ignored_by_git(repo_root):
 # import name -> distribution, for packages of GPU-only extras that are not installed on a CPU machine
 _NOT_INSTALLED_HERE = {"flash_attn": "flash-attn", "liger_kernel": "liger-kernel", "vllm": "vllm"}
 # declared for what they do without being imported by polyvlm's code: uvicorn picks up httptools and uvloop,
-# torch.utils.tensorboard needs tensorboard, ray[data]'s import name is ray
-_USED_WITHOUT_IMPORT = {"httptools", "uvloop", "tensorboard"}
+# torch.utils.tensorboard needs tensorboard, ray[data]'s import name is ray, sympy's parse_latex (MEGA-Bench's
+# latex metrics) loads antlr4-python3-runtime
+_USED_WITHOUT_IMPORT = {"httptools", "uvloop", "tensorboard", "antlr4-python3-runtime"}
 
 
 def _dist(name: str) -> str:
     return re.split(r"[<>=!~;\[ ]", name, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _is_requires_call(node) -> bool:
+    """`requires("module", ...)`: MEGA-Bench's metrics import their optional packages by name through it."""
+    import ast
+
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "requires" \
+        and bool(node.args) and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
 
 
 def _third_party_imports(repo_root) -> dict[str, set[str]]:
@@ -92,7 +101,8 @@ def _third_party_imports(repo_root) -> dict[str, set[str]]:
     for path in sorted((repo_root / "polyvlm").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             mods = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else []
+                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else \
+                [node.args[0].value] if _is_requires_call(node) else []
             for top in {m.split(".")[0] for m in mods} - set(sys.stdlib_module_names) - {"polyvlm", "__future__"}:
                 dists = {_dist(d) for d in provided.get(top, [])} or {_NOT_INSTALLED_HERE.get(top, f"? {top}")}
                 found[top] = dists

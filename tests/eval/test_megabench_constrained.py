@@ -168,6 +168,14 @@ def test_missing_nltk_data_is_named() -> None:
         rules.count_phrase("I like cats.", "cat")
 
 
+@pytest.mark.skipif(_have_nltk_data(), reason="nltk data is installed")
+def test_missing_nltk_data_stops_the_metric_instead_of_scoring_zero() -> None:
+    """Through the registry entry the evaluator calls: without the data a 'contain' constraint is not silently
+    scored 0 (which would lower the task's score); the error says how to install the data."""
+    with pytest.raises(ImportError, match="nltk.downloader punkt_tab wordnet"):
+        score_field(FIELD_METRICS.get("constrained_generation"), "I like cats.", {"contain": "cat"})
+
+
 def test_absolute() -> None:
     assert ours(POEM, {"rhyming_scheme": "ABCB"}) == (1, "rhyming_scheme: 1")
     assert ours(POEM, {"rhyming_scheme": "ABAB"})[0] == 0

@@ -129,6 +129,11 @@ def is_line_iambic(line: str) -> bool:
     return _fits([word_stresses(w) for w in line.split()], 0, 0, -1)
 
 
+class NltkDataUnavailable(ImportError, LookupError):
+    """nltk's punkt_tab or wordnet data is missing: an ImportError so that score_field stops the run with how to get
+    it (as for a missing package) instead of scoring every 'contain' constraint 0."""
+
+
 def _nltk(metric_part: str) -> Any:
     """nltk with the data the 'contain' constraints need, or an error saying how to get it."""
     nltk = requires("nltk", METRIC)
@@ -136,7 +141,7 @@ def _nltk(metric_part: str) -> Any:
         try:
             nltk.data.find(resource)
         except LookupError as e:
-            raise LookupError(f"MEGA-Bench metric {METRIC} ({metric_part}) needs nltk data {resource!r}: "
+            raise NltkDataUnavailable(f"MEGA-Bench metric {METRIC} ({metric_part}) needs nltk data {resource!r}: "
                               f"{NLTK_DATA_HINT}") from e
     return nltk
 
