@@ -136,3 +136,25 @@ def test_constrained_generation_error_scores_0_not_a_crash() -> None:
         "metric_info": eval(info({"response": "constrained_generation"}, parser="dummy")),  # noqa: S307
         "eval_context": {"constraints": "not a list"}, "task_description": "", "query_text": "", "query_media": []})
     assert score_query(s, "anything")[0] == 0.0
+
+
+def test_geocode_cache_missing_stops_with_the_task_row_and_what_to_set(tmp_path: Path, data: Path,  # noqa: F811
+                                                                        monkeypatch: pytest.MonkeyPatch,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Offline, a place not in $POLYVLM_GEOCODE_CACHE cannot be scored: the run stops with a message (not a
+    traceback, not a silent 0) naming the subset, the row's MEGA-Bench task and the variables to set."""
+    import json
+
+    from polyvlm.eval.cli import main as eval_main
+
+    monkeypatch.delenv("POLYVLM_GEOCODE_CACHE", raising=False)
+    monkeypatch.delenv("POLYVLM_GEOCODE_ONLINE", raising=False)
+    place = {"country": "France", "province_or_state": "Ile-de-France", "municipality": "Paris"}
+    write_repo(data, "open", [row(1, "geo_task", {"loc": place}, info({"loc": "geo_proximity_location_dict"}))])
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text(json.dumps({"task": "megabench_open", "split": "test", "row": 0,
+                                 "prediction": json.dumps({"loc": place})}) + "\n", encoding="utf-8")
+    assert eval_main(["--predictions", str(preds), "--tasks", "megabench_open", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "megabench_open" in err and "geo_task" in err
+    assert "POLYVLM_GEOCODE_CACHE" in err and "POLYVLM_GEOCODE_ONLINE=1" in err

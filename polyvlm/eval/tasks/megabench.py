@@ -293,7 +293,12 @@ class MegaBench(PublishedTask):
         per, answers, skipped = [], [], set()
         self.field_scores: list[dict[str, float] | None] = []
         for s, p in zip(samples, predictions):
-            score, parsed, fields = score_query(s, p, judge=judge)
+            try:
+                score, parsed, fields = score_query(s, p, judge=judge)
+            except ImportError as e:  # a missing package, NLI model, nltk data or geocoding cache entry
+                raise TaskError(f"{self.name}: scoring {s.id} (MEGA-Bench task {s.extra['task_name']}) needs what "
+                                f"this machine lacks: {e}. The answers are kept: run the same command again once "
+                                f"it is there") from e
             self.field_scores.append(None if score is None else fields)
             if score is None:
                 skipped.add(str(s.extra["task_name"]))
