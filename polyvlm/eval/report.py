@@ -108,6 +108,11 @@ def markdown(results: dict[str, Any]) -> str:
                   "| task | en | mul |", "|---|---|---|"]
         lines += [f"| {name} | {_fmt(v['en'])} | {_fmt(v['mul'])} |" for name, v in suite["tasks"].items()]
         lines.append(f"| mean | {_fmt(suite['en'])} | {_fmt(suite['mul'])} |")
+    for key, mega in sorted((results.get("megabench") or {}).items()):  # MEGA-Bench's one number (its leaderboard's)
+        if not key.endswith("_tasks"):
+            parts = results["megabench"][f"{key}_tasks"]
+            lines += ["", f"MEGA-Bench {key.replace('_', ' ')}: {_fmt(mega)} (the subsets' macro means weighted by "
+                          "their tasks: " + ", ".join(f"{t} x {int(n)}" for t, n in parts.items()) + ")"]
     for name, t in tasks.items():
         cats = t["metrics"][t["main_metric"]].get("by_category", {})
         if cats:

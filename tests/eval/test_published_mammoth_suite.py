@@ -22,6 +22,7 @@ from mammoth_fixtures import (
     realworldqa_repo,
     seedbench_repo,
 )
+from megabench_fixtures import info, row, write_repo
 from published_fixtures import mmmu_repos, muirbench_repo
 from test_published import data, run  # noqa: F401  (the fixture and helpers)
 from test_published_llava_wilder import wilder_repo
@@ -76,7 +77,13 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                        {"all_test_v01.zip": ["v_n1.mp4"]})
     wilder_repo(data)
     wildvision_repo(data)
-    records = [*({"task": "muirbench", "split": "test", "row": i, "prediction": "B."} for i in range(4)),
+    exact = info({"answer": "exact_str_match"}, parser="answer_string")
+    write_repo(data, "core", [row(0, "c1", {"answer": "a"}, exact), row(1, "c2", {"answer": "b"}, exact)])
+    write_repo(data, "open", [row(0, "o1", {"answer": "a"}, exact)])
+    records = [{"task": "megabench_core", "split": "test", "row": 0, "prediction": "a"},
+               {"task": "megabench_core", "split": "test", "row": 1, "prediction": "x"},
+               {"task": "megabench_open", "split": "test", "row": 0, "prediction": "a"},
+               *({"task": "muirbench", "split": "test", "row": i, "prediction": "B."} for i in range(4)),
                {"task": "mmmu_val", "split": "validation", "row": 0, "prediction": "(B) different"},
                {"task": "mmmu_val", "split": "validation", "row": 1, "prediction": "The area is 12.0"},
                {"task": "mmmu_pro", "split": "test", "row": 0, "prediction": "J"},
@@ -125,11 +132,12 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                       "chartqa": 100.0, "docvqa_val": 100.0, "infovqa_val": 0.0,
                       "mathvista_testmini": 100.0, "mmstar": 100.0, "ai2d": 100.0, "realworldqa": 100.0,
                       "ocrbench": 0.1, "seedbench": 100.0, "mmbench_en_dev": 100.0, "mmvet": 100.0,
-                      "blink": 100.0, "videomme": 0.0, "mvbench": 100.0,
+                      "blink": 100.0, "megabench_core": 50.0, "megabench_open": 100.0, "videomme": 0.0, "mvbench": 100.0,
                       "egoschema_subset": 100.0, "perceptiontest_val_mc": 0.0, "mlvu_dev": 100.0, "nextqa_mc_test": 100.0,
                       "longvideobench_val_v": 100.0, "activitynetqa": 100.0,
                       "llava_wilder": 80.0, "wildvision": 55.56}
     assert suite["en"] == pytest.approx(sum(scores.values()) / len(scores))
+    assert res["megabench"]["overall"] == pytest.approx((50.0 * 2 + 100.0) / 3)  # MEGA-Bench's one number
 
 
 def test_mammoth_vl_judged_tasks_without_a_judge_are_refused(tmp_path: Path, data: Path) -> None:  # noqa: F811

@@ -103,3 +103,6 @@ def test_core_and_open_overall_weighted_by_tasks(tmp_path: Path, data: Path) -> 
     assert res["tasks"]["megabench_open"]["official"]["overall"] == pytest.approx(100.0)  # one task, 2 of 2
     assert res["megabench"]["overall"] == pytest.approx((50.0 * 2 + 100.0 * 1) / 3)  # not the plain mean, 75
     assert res["megabench"]["overall_tasks"] == {"megabench_core": 2, "megabench_open": 1}
+    md = (tmp_path / "out" / "results.md").read_text(encoding="utf-8")
+    assert "MEGA-Bench overall: 66.7 (the subsets' macro means weighted by their tasks: megabench_core x 2, " \
+           "megabench_open x 1)" in md
