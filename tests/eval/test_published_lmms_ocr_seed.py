@@ -61,3 +61,22 @@ def test_seedbench_image_first_character_rule(tmp_path: Path, data: Path) -> Non
     assert rows["test/3"]["input"] == ("Which one is furry?\nA. cat\nB. dog\nC. bird\nD. fish\n"
                                        "Answer with the option's letter from the given choices directly.")
     assert rows["test/0"]["images"] == ["lmms-lab/SEED-Bench split test row 0 column image[0]"]
+
+
+def test_seedbench_video_rows_with_their_frames(tmp_path: Path, data: Path) -> None:  # noqa: F811
+    """seedbench.yaml's seed_video: the video rows only, each with every frame of its `image` list (seed_doc_to_visual
+    passes them all, in order), scored by the same first-character rule; image rows are not asked."""
+    abcd = ["run", "jump", "sit", "swim"]
+    seedbench_repo(data, [("image", "What animal is shown?", abcd, "B", 1),
+                          ("video", "What happens next?", abcd, "A", 3),
+                          ("video", "What did he do first?", abcd, "C", 4)])
+    t = run(tmp_path, "seedbench_video", records("seedbench_video", [1, 2], ["A", "The man sat (C)"]))["tasks"]
+    t = t["seedbench_video"]
+    assert t["n"] == 2 and t["official"]["metric"] == "seed_video"
+    assert t["official"]["overall"] == 50.0  # "T" is not "C"
+    assert t["metrics"]["accuracy"]["overall"] == 100.0
+    rows = samples(tmp_path, "seedbench_video")
+    assert rows["test/1"]["images"] == [f"lmms-lab/SEED-Bench split test row 1 column image[{k}]" for k in range(3)]
+    assert len(rows["test/2"]["images"]) == 4
+    assert rows["test/2"]["input"] == ("What did he do first?\nA. run\nB. jump\nC. sit\nD. swim\n"
+                                       "Answer with the option's letter from the given choices directly.")

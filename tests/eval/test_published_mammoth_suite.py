@@ -55,7 +55,8 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
     ai2d_repo(data, [("Which?", ["x", "y"], "1")])
     realworldqa_repo(data, [("Which?\nA. x\nB. y\nAnswer with the letter.", "B")])
     ocrbench_repo(data, [("IIIT5K", "What is written?", "Regular Text Recognition", ["cat"])])
-    seedbench_repo(data, [("image", "Which?", ["w", "x", "y", "z"], "C", 1)])
+    seedbench_repo(data, [("image", "Which?", ["w", "x", "y", "z"], "C", 1),
+                          ("video", "Then?", ["w", "x", "y", "z"], "D", 2)])
     mmbench_repo(data, [{"index": 0, "question": "Which?", "answer": "A", "options": ["x", "y"]}])
     mmvet_repo(data, [("What color?", "red", "rec")])
     blink_repo(data, {"Counting": [(["1", "2"], "(A)", "How many?\n(A) 1\n(B) 2", 1)]})
@@ -98,6 +99,7 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                {"task": "realworldqa", "split": "test", "row": 0, "prediction": "y"},
                {"task": "ocrbench", "split": "test", "row": 0, "prediction": "cat"},
                {"task": "seedbench", "split": "test", "row": 0, "prediction": "C"},
+               {"task": "seedbench_video", "split": "test", "row": 1, "prediction": "D"},
                {"task": "mmbench_en_dev", "split": "dev", "row": 0, "prediction": "A"},
                {"task": "mmvet", "split": "test", "row": 0, "prediction": "It is red."},
                {"task": "blink", "split": "Counting", "row": 0, "prediction": "A"},
@@ -133,7 +135,7 @@ def test_mammoth_vl_suite_runs_every_task_from_its_repo(tmp_path: Path, data: Pa
                       "mathvista_testmini": 100.0, "mmstar": 100.0, "ai2d": 100.0, "realworldqa": 100.0,
                       "ocrbench": 0.1, "seedbench": 100.0, "mmbench_en_dev": 100.0, "mmvet": 100.0,
                       "blink": 100.0, "megabench_core": 50.0, "megabench_open": 100.0, "videomme": 0.0, "mvbench": 100.0,
-                      "egoschema_subset": 100.0, "perceptiontest_val_mc": 0.0, "mlvu_dev": 100.0, "nextqa_mc_test": 100.0,
+                      "seedbench_video": 100.0, "egoschema_subset": 100.0, "perceptiontest_val_mc": 0.0, "mlvu_dev": 100.0, "nextqa_mc_test": 100.0,
                       "longvideobench_val_v": 100.0, "activitynetqa": 100.0,
                       "llava_wilder": 80.0, "wildvision": 55.56}
     assert suite["en"] == pytest.approx(sum(scores.values()) / len(scores))
@@ -160,14 +162,16 @@ def test_mammoth_vl_pictures_reach_the_endpoint_from_every_storage(tmp_path: Pat
     chartqa_repo(data, [("human_test", "Peak value?", "12")])
     mathvista_repo(data, [{"question": "How many?", "answer": "3", "question_type": "free_form",
                            "answer_type": "integer", "query": "How many?"}])
-    seedbench_repo(data, [("image", "Which?", ["w", "x", "y", "z"], "C", 1)])
+    seedbench_repo(data, [("image", "Which?", ["w", "x", "y", "z"], "C", 1),
+                          ("video", "Which clip?", ["w", "x", "y", "z"], "A", 3)])
     blink_repo(data, {"Jigsaw": [(["the second image", "the third image"], "(B)", "Which completes it?", 3)]})
     out = tmp_path / "out"
     with ScriptedJudge(lambda prompt: "B") as model:
-        assert eval_main(["--endpoint", model.url, "--tasks", "chartqa,mathvista_testmini,seedbench,blink",
+        assert eval_main(["--endpoint", model.url, "--tasks", "chartqa,mathvista_testmini,seedbench,seedbench_video,blink",
                           "--output_path", str(out)]) == 0
     sent = {p.splitlines()[0]: n for p, n in model.pictures.items()}
     assert sent["Peak value?"] == 1 and sent["How many?"] == 1 and sent["Which?"] == 1
+    assert sent["Which clip?"] == 3  # SEED-Bench video: the row's frames
     assert sent["Note: You only need to respond with A, B without providing any additional information."] == 3
     rows = {r["task"]: r for r in listing()}
     assert all(rows[t]["repo"] and rows[t]["follows"] for t in SUITES["mammoth_vl"])

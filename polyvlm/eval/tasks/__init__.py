@@ -68,7 +68,7 @@ SUITES: dict[str, list[str]] = {
     "mammoth_vl": ["mmmu_val", "mmmu_pro", "mmmu_pro_vision", "muirbench", "mathverse", "chartqa", "docvqa_val", "infovqa_val",
                    "mathvista_testmini", "mmstar", "ai2d", "realworldqa", "ocrbench",
                    "seedbench", "mmbench_en_dev", "mmvet", "blink", "megabench_core", "megabench_open",
-                   "videomme", "mvbench", "egoschema_subset",
+                   "videomme", "mvbench", "egoschema_subset", "seedbench_video",
                    "perceptiontest_val_mc", "mlvu_dev", "nextqa_mc_test",
                    "longvideobench_val_v", "activitynetqa", "llava_wilder", "wildvision"],
 }

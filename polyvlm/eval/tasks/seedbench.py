@@ -1,7 +1,9 @@
-"""SEED-Bench (image) as lmms-eval defines it (lmms_eval/tasks/seedbench/ at 3b686384: seedbench.yaml, utils.py):
+"""SEED-Bench as lmms-eval defines it (lmms_eval/tasks/seedbench/ at 3b686384: seedbench.yaml, utils.py):
 lmms-lab/SEED-Bench split test, the question with choice_a..choice_d as "A. text" lines, the reply's first character
-compared with the answer letter; `seed_image`, the number MAmmoTH-VL and LLaVA-OneVision report (video rows of the
-split are not asked; their row numbers stay those of the split)."""
+compared with the answer letter. lmms-eval asks every row and reports `seed_image` over the image rows (the number
+MAmmoTH-VL and LLaVA-OneVision report as SEED-Bench) and `seed_video` over the video rows, whose `image` column holds
+the clip's frames (MAmmoTH-VL's "SeedBench video"): `seedbench` and `seedbench_video` here, each asking its own rows
+(row numbers stay those of the split)."""
 
 from __future__ import annotations
 
@@ -33,8 +35,10 @@ class SEEDBench(PublishedTask):
     parsed = True
     max_new_tokens = 16
 
+    data_type = "image"  # the rows this task asks (data_type column) and its official metric, seed_<data_type>
+
     def make_sample(self, record: dict[str, Any], split: str, row: int, language: str, where: str) -> Sample | None:
-        if record.get("data_type") != "image":
+        if record.get("data_type") != self.data_type:
             return None
         options = {k: str(record[f"choice_{k.lower()}"]) for k in "ABCD"}
         listing = "\n".join(f"{k}. {v}" for k, v in options.items())
@@ -51,5 +55,14 @@ class SEEDBench(PublishedTask):
 
     def official(self, samples: list[Sample], predictions: list[str], rng: random.Random) -> Official:
         read = [seed_reading(p) for p in predictions]
-        return Official("seed_image", [float(r.lower().strip() == s.target.lower()) for s, r in zip(samples, read)],
-                        read)
+        return Official(f"seed_{self.data_type}",
+                        [float(r.lower().strip() == s.target.lower()) for s, r in zip(samples, read)], read)
+
+
+@register_published
+class SEEDBenchVideo(SEEDBench):
+    """The video rows: every frame the row's `image` list holds, in order, as seed_doc_to_visual passes them."""
+
+    task_name = "seedbench_video"
+    cites = "EvolvingLMMs-Lab/lmms-eval lmms_eval/tasks/seedbench/ (seedbench.yaml seed_video, utils.py seed_process_result)"
+    data_type = "video"
