@@ -141,8 +141,8 @@ def _nltk(metric_part: str) -> Any:
         try:
             nltk.data.find(resource)
         except LookupError as e:
-            raise NltkDataUnavailable(f"MEGA-Bench metric {METRIC} ({metric_part}) needs nltk data {resource!r}: "
-                              f"{NLTK_DATA_HINT}") from e
+            raise NltkDataUnavailable(f"MEGA-Bench metric {METRIC} ({metric_part}) needs nltk data "
+                                      f"{resource!r}: {NLTK_DATA_HINT}") from e
     return nltk
 
 
