@@ -158,3 +158,13 @@ def test_geocode_cache_missing_stops_with_the_task_row_and_what_to_set(tmp_path:
     err = capsys.readouterr().err
     assert "megabench_open" in err and "geo_task" in err
     assert "POLYVLM_GEOCODE_CACHE" in err and "POLYVLM_GEOCODE_ONLINE=1" in err
+
+
+def test_listing_says_which_configs_are_here(data: Path) -> None:  # noqa: F811
+    """`--tasks list`: a subset is `local` only when its config folder is in the downloaded repo."""
+    from polyvlm.eval.tasks import listing
+
+    write_repo(data, "open", [row(0, "t", {"a": "x"}, info({"a": "exact_str_match"}))])
+    rows = {r["task"]: r["data"] for r in listing()}
+    assert rows["megabench_open"] == "local"
+    assert rows["megabench_core"] == "missing" and rows["megabench_core_si"] == "missing"

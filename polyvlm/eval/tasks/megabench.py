@@ -198,8 +198,12 @@ class MegaBench(PublishedTask):
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
-        return {**super().describe(), "download": download_command(REPO) + "  (the whole repo: the configs' "
+        info = {**super().describe(), "download": download_command(REPO) + "  (the whole repo: the configs' "
                 "parquet files and data.zip, which holds the media)"}
+        local = local_dir(REPO)
+        if info["data"] == "local" and local is not None and not (local / cls.config).is_dir():
+            info["data"] = "missing"  # the repo folder is here, this config's folder is not
+        return info
 
     def dataset(self, split: str) -> Any:
         return load_split(self.repo, split, self.name, self.config)
