@@ -108,11 +108,11 @@ def markdown(results: dict[str, Any]) -> str:
                   "| task | en | mul |", "|---|---|---|"]
         lines += [f"| {name} | {_fmt(v['en'])} | {_fmt(v['mul'])} |" for name, v in suite["tasks"].items()]
         lines.append(f"| mean | {_fmt(suite['en'])} | {_fmt(suite['mul'])} |")
-    for key, mega in sorted((results.get("megabench") or {}).items()):  # MEGA-Bench's one number (its leaderboard's)
-        if not key.endswith("_tasks"):
-            parts = results["megabench"][f"{key}_tasks"]
-            lines += ["", f"MEGA-Bench {key.replace('_', ' ')}: {_fmt(mega)} (the subsets' macro means weighted by "
-                          "their tasks: " + ", ".join(f"{t} x {int(n)}" for t, n in parts.items()) + ")"]
+    mega = results.get("megabench") or {}  # MEGA-Bench's one number (its leaderboard's), with its parts
+    for key in sorted(k for k in mega if not k.endswith("_tasks")):
+        parts = ", ".join(f"{t} x {int(n)}" for t, n in mega[f"{key}_tasks"].items())
+        lines += ["", f"MEGA-Bench {key.replace('_', ' ')}: {_fmt(mega[key])} (the subsets' macro means weighted by "
+                      f"their tasks: {parts})"]
     for name, t in tasks.items():
         cats = t["metrics"][t["main_metric"]].get("by_category", {})
         if cats:
